@@ -1,0 +1,148 @@
+"""NumPyro distributions over spin configurations {-1, +1}^n.
+
+:class:`BoltzmannSpins` is the Boltzmann distribution of a :class:`~ergodic_ppl.spins.SpinModel`
+(DESIGN.md section 4)::
+
+    p(s) = exp(-beta * E(s)) / Z(beta),    log_prob(s) = -beta * E(s)   (unnormalised)
+
+``log_prob`` is *unnormalised* by default (``Z`` is intractable beyond ~24 spins); this is
+exactly what MCMC needs, because ``log Z(beta)`` does not depend on the spins. When ``beta`` is
+itself a latent site, the missing ``-log Z(beta)`` matters: pass ``normalized=True`` (exact
+enumeration, small n) so the posterior over ``beta`` is correct.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions import Distribution, constraints
+
+from .spins import SpinModel
+
+__all__ = ["BoltzmannSpins", "spin_support"]
+
+
+class _SpinSupport(constraints._SingletonConstraint):
+    """Every coordinate is -1 or +1."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __call__(self, x):
+        return jnp.all((x == 1) | (x == -1), axis=-1)
+
+    def feasible_like(self, prototype):
+        return jnp.ones_like(prototype)
+
+
+spin_support = _SpinSupport()
+
+
+def _log_z_jax(model: SpinModel, beta) -> jax.Array:
+    """Differentiable exact ``log Z(beta)`` by enumeration (JAX, small n only)."""
+    from .exact import MAX_EXACT_N, all_states
+
+    if model.n > min(MAX_EXACT_N, 20):
+        raise ValueError(
+            f"`normalized=True` enumerates 2^n states; n={model.n} is too large (limit 20). "
+            "Use normalized=False (the default) and keep beta fixed, or estimate log Z."
+        )
+    states = jnp.asarray(all_states(model.n), dtype=model.fields.dtype)
+    return jax.nn.logsumexp(-beta * model.energy(states))
+
+
+class BoltzmannSpins(Distribution):
+    """Boltzmann distribution ``p(s) ∝ exp(-beta E(s))`` over spins in {-1, +1}^n.
+
+    Parameters
+    ----------
+    model : SpinModel
+        The energy model (its weights may be traced, e.g. ``model.scaled(c)``).
+    beta : float or scalar array
+        Inverse temperature; may be a latent site.
+    normalized : bool
+        If True, ``log_prob`` subtracts the exact ``log Z(beta)`` (enumeration; n <= 20).
+
+    Notes
+    -----
+    ``sample`` is exact for ``n <= 20`` (inverse-CDF draw over all 2^n states). Beyond that it
+    runs ``sample_sweeps`` chromatic heat-bath sweeps (default 1000) from uniformly random
+    spins: an approximate draw whose quality depends on mixing — use ``SpinGibbs`` and check
+    convergence for real work. Samples are ``int8``.
+
+    Examples
+    --------
+    >>> import numpyro, ergodic_ppl as ep
+    >>> lattice = ep.SpinModel.ising_2d(4, 4)
+    >>> def ising(beta=0.3):
+    ...     numpyro.sample("s", ep.BoltzmannSpins(lattice, beta=beta))
+    """
+
+    arg_constraints = {}
+    support = spin_support
+    has_enumerate_support = False
+    pytree_data_fields = ("model", "beta")
+    pytree_aux_fields = ("normalized", "sample_sweeps")
+
+    #: above this many spins, ``sample`` uses Gibbs sweeps instead of exact enumeration
+    exact_sample_limit = 20
+
+    def __init__(
+        self,
+        model: SpinModel,
+        beta=1.0,
+        *,
+        normalized: bool = False,
+        sample_sweeps: int = 1000,
+        validate_args=None,
+    ):
+        if not isinstance(model, SpinModel):
+            raise ValueError(
+                f"`model` must be an ergodic_ppl.SpinModel; got {type(model).__name__}."
+            )
+        if jnp.ndim(beta) != 0:
+            raise ValueError(
+                f"`beta` must be a scalar; got shape {jnp.shape(beta)}. "
+                "Batch over temperatures with separate sites or a tempering kernel."
+            )
+        if not isinstance(beta, jax.core.Tracer) and not np.isfinite(np.asarray(beta)):
+            raise ValueError(f"`beta` must be finite; got {beta}.")
+        self.model = model
+        self.beta = jnp.asarray(beta, dtype=model.fields.dtype)
+        self.normalized = normalized
+        self.sample_sweeps = sample_sweeps
+        super().__init__(batch_shape=(), event_shape=(model.n,), validate_args=validate_args)
+
+    def energy(self, spins) -> jax.Array:
+        """``E(s)`` for spins ``(..., n)``."""
+        return self.model.energy(spins)
+
+    def log_prob(self, value):
+        lp = -self.beta * self.model.energy(value)
+        if self.normalized:
+            lp = lp - _log_z_jax(self.model, self.beta)
+        return lp
+
+    def sample(self, key, sample_shape=()):
+        n = self.model.n
+        if n <= self.exact_sample_limit:
+            lz = _log_z_jax(self.model, self.beta)
+            from .exact import all_states
+
+            states = jnp.asarray(all_states(n))
+            logits = -self.beta * self.model.energy(states.astype(self.model.fields.dtype)) - lz
+            idx = jax.random.categorical(key, logits, shape=sample_shape)
+            return states[idx]
+        from .kernels.gibbs import run_chains
+
+        num = int(np.prod(sample_shape)) if sample_shape else 1
+        out = run_chains(
+            self.model,
+            self.beta,
+            key,
+            num_chains=num,
+            num_draws=1,
+            num_warmup=self.sample_sweeps - 1,
+        )
+        return out.spins[:, -1].reshape(tuple(sample_shape) + (n,))
