@@ -40,6 +40,7 @@ __all__ = [
     "SpinGibbsInfo",
     "GibbsTrace",
     "color_classes",
+    "colour_graph",
     "init",
     "build_kernel",
     "random_spins",
@@ -96,17 +97,17 @@ class GibbsTrace(NamedTuple):
     final_state: SpinGibbsState
 
 
-def color_classes(model: SpinModel) -> list[np.ndarray]:
-    """Colour classes (independent sets) of the model's interaction graph, computed on the host.
+def colour_graph(n: int, edges) -> list[np.ndarray]:
+    """Colour classes (independent sets) of the graph on ``0..n-1`` with the given edges.
 
     A bipartite graph gets its 2-colouring; otherwise networkx's DSATUR greedy colouring.
-    Returns a list of sorted index arrays covering ``0..n-1``, largest class first.
+    Returns sorted index arrays covering ``0..n-1``, largest class first.
     """
     graph = nx.Graph()
-    graph.add_nodes_from(range(model.n))
-    graph.add_edges_from(model._structure.graph_edges.tolist())
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(np.asarray(edges).reshape(-1, 2).tolist())
     if graph.number_of_edges() == 0:
-        return [np.arange(model.n)]
+        return [np.arange(n, dtype=np.int32)]
     if nx.is_bipartite(graph):
         colouring = nx.bipartite.color(graph)
     else:
@@ -116,6 +117,11 @@ def color_classes(model: SpinModel) -> list[np.ndarray]:
         classes.setdefault(colour, []).append(node)
     out = [np.array(sorted(v), dtype=np.int32) for v in classes.values()]
     return sorted(out, key=lambda c: (-len(c), c[0]))
+
+
+def color_classes(model: SpinModel) -> list[np.ndarray]:
+    """Colour classes of the model's interaction graph (see :func:`colour_graph`)."""
+    return colour_graph(model.n, model._structure.graph_edges)
 
 
 def same_structure(a, b) -> bool:
@@ -128,7 +134,8 @@ def same_structure(a, b) -> bool:
         and np.array_equal(a.edges, b.edges)
         and len(a.orders) == len(b.orders)
         and all(
-            ka == kb and np.array_equal(ia, ib) for (ka, ia), (kb, ib) in zip(a.orders, b.orders, strict=True)
+            ka == kb and np.array_equal(ia, ib)
+            for (ka, ia), (kb, ib) in zip(a.orders, b.orders, strict=True)
         )
     )
 
