@@ -173,41 +173,29 @@ class GenericBlock:
         kwargs = _concrete_kwargs(model_kwargs, rng)
         U = lambda x: self._potential_flat(x, model_args, kwargs)  # noqa: E731
         grad = jax.grad(U)
-        a = jnp.asarray(self.flip_offset)
+
+        def interior_point():  # bits in (0.1, 0.9), spins in (-0.8, 0.8)
+            bits = self.flip_offset == 1.0
+            x = np.where(bits, rng.uniform(0.1, 0.9, self.size), rng.uniform(-0.8, 0.8, self.size))
+            return jnp.asarray(x, jnp.float32)
+
         multilinear = True
         for _ in range(2):
-            # interior point: bits in (0.1, 0.9), spins in (-0.8, 0.8)
-            x = jnp.asarray(
-                np.where(
-                    self.flip_offset == 1.0,
-                    rng.uniform(0.1, 0.9, self.size),
-                    rng.uniform(-0.8, 0.8, self.size),
-                ),
-                jnp.float32,
-            )
-            t = 1.0
+            x = interior_point()
             u0, g = U(x), grad(x)
-            shifted = jax.vmap(lambda i: U(x.at[i].add(t)))(jnp.arange(self.size))
-            err = np.abs(np.asarray(shifted - u0 - t * g))
+            # affine in x_i  <=>  U(x + e_i) - U(x) = dU/dx_i, up to float32 round-off
+            shifted = jax.vmap(lambda i, x=x: U(x.at[i].add(1.0)))(jnp.arange(self.size))
+            err = np.abs(np.asarray(shifted - u0 - g))
             tol = 1e-3 * (1.0 + np.abs(np.asarray(u0)) + np.abs(np.asarray(g)))
             if not np.all(np.isfinite(err)) or np.any(err > tol):
                 multilinear = False
                 break
-        del a
         if self.size > MAX_STRUCTURE_N:
             return multilinear, None
         hess = jax.hessian(U)
         pattern = np.zeros((self.size, self.size), bool)
         for _ in range(2):
-            x = jnp.asarray(
-                np.where(
-                    self.flip_offset == 1.0,
-                    rng.uniform(0.1, 0.9, self.size),
-                    rng.uniform(-0.8, 0.8, self.size),
-                ),
-                jnp.float32,
-            )
-            H = np.asarray(hess(x))
+            H = np.asarray(hess(interior_point()))
             if not np.all(np.isfinite(H)):
                 return multilinear, None
             pattern |= H != 0
