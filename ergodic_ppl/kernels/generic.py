@@ -120,14 +120,13 @@ class GenericBlock:
         template = {n: jnp.zeros(np.shape(proto[n]["value"]), jnp.float32) for n in self.names}
         flat, self._unravel = ravel_pytree(template)
         self.size = flat.shape[0]
-        # a_i: flipped value is a_i - x_i (1 for bits, 0 for spins)
-        self.flip_offset = np.asarray(
-            ravel_pytree(
-                {
-                    n: jnp.full(np.shape(proto[n]["value"]), 0.0 if self.is_spin[n] else 1.0)
-                    for n in self.names
-                }
-            )[0]
+        # a_i: flipped value is a_i - x_i (1 for bits, 0 for spins), in ravel_pytree order
+        # (sorted site names); NumPy, so it stays concrete when init runs under pmap
+        self.flip_offset = np.concatenate(
+            [
+                np.full(np.size(proto[n]["value"]), 0.0 if self.is_spin[n] else 1.0)
+                for n in sorted(self.names)
+            ]
         )
         self.multilinear = False
         classes = None
