@@ -1,6 +1,8 @@
 """SpinGibbs through numpyro.infer.MCMC: chain methods, init_params, ArviZ, the generic path and
 composition with NUTS inside numpyro.infer.Gibbs, all checked against exact enumeration."""
 
+import functools
+
 import arviz as az
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,7 @@ from numpyro.infer import MCMC, NUTS, Gibbs
 from scipy import stats
 
 import ergodic_ppl as ep
+import models
 
 # Chi-square tests below reject at this p-value: a correct sampler fails one in 10,000 runs.
 P_FAIL = 1e-4
@@ -31,10 +34,7 @@ def chi_square_pvalue(observed_idx, probs):
 
 
 def ising_model(lattice, beta):
-    def model():
-        numpyro.sample("s", ep.BoltzmannSpins(lattice, beta=beta))
-
-    return model
+    return functools.partial(models.boltzmann(lattice), beta=beta)
 
 
 def run(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", key=0, **kw):
@@ -113,12 +113,7 @@ def test_fast_path_stationary_against_exact_three_body():
 
 
 def bernoulli_ising(lattice, beta):
-    def model():
-        with numpyro.plate("i", lattice.n):
-            x = numpyro.sample("x", dist.Bernoulli(0.5))
-        numpyro.factor("E", -beta * lattice.energy(1 - 2 * x))
-
-    return model
+    return functools.partial(models.bernoulli_ising(lattice), beta=beta)
 
 
 @pytest.mark.parametrize(
