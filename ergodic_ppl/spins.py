@@ -63,7 +63,7 @@ def check_spins(spins, n: int, name: str = "spins") -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class _Structure:
-    """Static structure of a spin model (NumPy, hashed by identity).
+    """Static structure of a spin model (NumPy; equal when the interactions are equal).
 
     ``edges`` (m, 2) lists pairwise couplings ``i < j`` (sparse form; empty when dense).
     ``orders`` maps each k-body order k >= 3 to its index array (t_k, k).
@@ -82,6 +82,30 @@ class _Structure:
     kbody_others: tuple[np.ndarray, ...]
     kbody_slot: tuple[np.ndarray, ...]
     graph_edges: np.ndarray  # all interacting pairs (i < j), for the interaction graph
+
+    # Equal structures compare equal (and hash alike), so jit caches and kernel caches are
+    # shared by separately built models with the same interactions.
+    def _key(self):
+        return (
+            self.n,
+            self.dense,
+            self.edges.tobytes(),
+            tuple((k, idx.tobytes()) for k, idx in self.orders),
+        )
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(self._key())
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if not isinstance(other, _Structure) or hash(self) != hash(other):
+            return False
+        return self._key() == other._key()
 
 
 def _padded_incidence(n: int, index: np.ndarray):

@@ -126,18 +126,7 @@ def color_classes(model: SpinModel) -> list[np.ndarray]:
 
 def same_structure(a, b) -> bool:
     """Whether two models' static structures (which spins interact, and how stored) agree."""
-    if a is b:
-        return True
-    return (
-        a.n == b.n
-        and a.dense == b.dense
-        and np.array_equal(a.edges, b.edges)
-        and len(a.orders) == len(b.orders)
-        and all(
-            ka == kb and np.array_equal(ia, ib)
-            for (ka, ia), (kb, ib) in zip(a.orders, b.orders, strict=True)
-        )
-    )
+    return a == b
 
 
 def random_spins(rng_key, shape) -> jax.Array:
@@ -155,28 +144,6 @@ def init(model: SpinModel, spins, rng_key=None) -> SpinGibbsState:
     return SpinGibbsState(spins, model.energy(spins), rng_key)
 
 
-def _local_fields_at(model: SpinModel, s, idx) -> jax.Array:
-    """Local fields of the spins at ``idx`` (traced, padded with ``n``), shape ``(..., m)``."""
-    st = model._structure
-    n = st.n
-    safe = jnp.minimum(idx, n - 1)
-    h = jnp.take(model.fields, safe)
-    h = jnp.broadcast_to(h, s.shape[:-1] + h.shape)
-    if st.dense:  # J is symmetric: gather contiguous rows rather than columns
-        h = h + jnp.einsum("...j,mj->...m", s, jnp.take(model.pair_weights, safe, axis=0))
-    elif st.pair_nbr.shape[1] and len(st.edges):
-        w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
-        nbr = jnp.take(jnp.asarray(st.pair_nbr), safe, axis=0)
-        slot = jnp.take(jnp.asarray(st.pair_slot), safe, axis=0)
-        h = h + jnp.sum(jnp.take(s, nbr, axis=-1) * w[slot], axis=-1)
-    for others, slot, w in zip(st.kbody_others, st.kbody_slot, model.kbody_weights, strict=True):
-        wp = jnp.concatenate([w, jnp.zeros((1,), w.dtype)])
-        oth = jnp.take(jnp.asarray(others), safe, axis=0)
-        sl = jnp.take(jnp.asarray(slot), safe, axis=0)
-        h = h + jnp.sum(jnp.prod(jnp.take(s, oth, axis=-1), axis=-1) * wp[sl], axis=-1)
-    return h
-
-
 def _pad_classes(classes: list[np.ndarray], n: int) -> np.ndarray:
     width = max(len(c) for c in classes)
     out = np.full((len(classes), width), n, dtype=np.int32)
@@ -185,20 +152,30 @@ def _pad_classes(classes: list[np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-def _local_field_site(model: SpinModel, s, i) -> jax.Array:
-    """Local field of the single spin ``i`` (a traced scalar index), shape ``s.shape[:-1]``."""
+def _fields_site_major(model: SpinModel, s, idx) -> jax.Array:
+    """Local fields of the spins at ``idx`` for site-major spins ``s`` of shape ``(n, B)``.
+
+    ``idx`` is a static NumPy array, or a traced array padded with ``n`` (clipped here; the
+    caller masks the padding). Returns ``(len(idx), B)``. Site-major layout makes every gather
+    a copy of contiguous rows of B chains, which is what makes the sweep fast.
+    """
     st = model._structure
-    h = model.fields[i]
-    if st.dense:  # J is symmetric: use the contiguous row
-        h = h + s @ jax.lax.dynamic_index_in_dim(model.pair_weights, i, 0, keepdims=False)
+    static = isinstance(idx, np.ndarray)
+    if static:
+        take = lambda a: a[idx]  # noqa: E731
+    else:
+        safe = jnp.minimum(idx, st.n - 1)
+        take = lambda a: jnp.take(jnp.asarray(a), safe, axis=0)  # noqa: E731
+    h = take(model.fields)[:, None]
+    if st.dense:
+        h = h + take(model.pair_weights) @ s  # J is symmetric: rows
     elif st.pair_nbr.shape[1] and len(st.edges):
         w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
-        nbr = jnp.asarray(st.pair_nbr)[i]
-        h = h + jnp.take(s, nbr, axis=-1) @ w[jnp.asarray(st.pair_slot)[i]]
+        h = h + jnp.sum(s[take(st.pair_nbr)] * w[take(st.pair_slot)][..., None], axis=1)
     for others, slot, w in zip(st.kbody_others, st.kbody_slot, model.kbody_weights, strict=True):
         wp = jnp.concatenate([w, jnp.zeros((1,), w.dtype)])
-        prod = jnp.prod(jnp.take(s, jnp.asarray(others)[i], axis=-1), axis=-1)
-        h = h + prod @ wp[jnp.asarray(slot)[i]]
+        prod = jnp.prod(s[take(others)], axis=2)  # (m, width, B)
+        h = h + jnp.sum(prod * wp[take(slot)][..., None], axis=1)
     return h
 
 
@@ -208,21 +185,156 @@ def _key_is_batched(rng_key) -> bool:
     return rng_key.ndim > 1  # raw uint32 keys have a trailing axis of 2
 
 
-def _uniform(rng_key, batch, shape, dtype):
-    """Uniforms of shape ``batch + shape``; with one key per chain, each chain draws from its own
-    key exactly as it would alone (so vectorised and per-chain runs agree)."""
+def _uniform_site_major(rng_key, num_chains: int, shape, dtype):
+    """Uniforms of shape ``shape + (B,)``. With one key per chain, chain ``b`` draws
+    ``uniform(key_b, shape)`` exactly as it would alone (so vectorised and per-chain runs agree)."""
     if _key_is_batched(rng_key):
-        return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(rng_key)
-    return jax.random.uniform(rng_key, tuple(batch) + tuple(shape), dtype)
+        u = jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(rng_key)
+        return jnp.moveaxis(u, 0, -1)
+    if num_chains == 1:
+        return jax.random.uniform(rng_key, shape, dtype)[..., None]
+    return jax.random.uniform(rng_key, tuple(shape) + (num_chains,), dtype)
+
+
+class SweepKernel:
+    """One sweep of spin Gibbs for a fixed interaction structure (see :func:`build_kernel`).
+
+    ``kernel(rng_key, state, model, beta) -> (state, info)``. Attributes: ``classes`` (the colour
+    classes in update order; ``None`` for random scan), ``scan``, ``update``.
+    """
+
+    def __init__(self, structure, classes, scan: str, update: str):
+        self.structure = structure
+        self.classes = classes
+        self.scan = scan
+        self.update = update
+        n = structure.n
+        self._single_site = classes is None or all(len(c) == 1 for c in classes)
+        self._unrolled = not self._single_site and len(classes) <= _MAX_UNROLLED_CLASSES
+        self._padded = None if (self._single_site or self._unrolled) else _pad_classes(classes, n)
+        self._order = (
+            np.concatenate(classes).astype(np.int32)
+            if (classes is not None and self._single_site)
+            else None
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _new(self, beta, old, h, u):
+        if self.update == "heat_bath":
+            return jnp.where(u < jax.nn.sigmoid(2.0 * beta * h), 1.0, -1.0).astype(old.dtype)
+        return jnp.where(u < jnp.exp(-2.0 * beta * old * h), -old, old)
+
+    def _check(self, model):
+        if not same_structure(model._structure, self.structure):
+            raise ValueError(
+                "`model` does not have the interaction structure the kernel was built for; "
+                "build a new kernel (weights may change, which spins interact may not)."
+            )
+
+    def uniforms(self, rng_key, num_chains: int, dtype):
+        """All uniforms one sweep needs (site-major), and the random-scan sites (or None)."""
+        n = self.structure.n
+        if self._single_site:
+            sites = None
+            if self._order is None:
+                key_sites, rng_key = jax.random.split(rng_key)
+                sites = jax.random.randint(key_sites, (n,), 0, n)
+            return _uniform_site_major(rng_key, num_chains, (n,), dtype), sites
+        shape = (len(self.classes), max(len(c) for c in self.classes))
+        return _uniform_site_major(rng_key, num_chains, shape, dtype), None
+
+    # ------------------------------------------------------------------ the sweep
+    def sweep_site_major(self, s, energy, u, sites, model, beta):
+        """One sweep on site-major spins ``s (n, B)`` (float), energies ``(B,)``.
+
+        Returns ``(s, energy, num_flips)``. The energy changes exactly by
+        ``-sum (s'_i - s_i) h_i`` over updates (spins in a class do not interact).
+        """
+        self._check(model)
+        n = self.structure.n
+        beta = jnp.asarray(beta, s.dtype)
+        if self._single_site:
+            order = jnp.asarray(self._order) if sites is None else sites
+
+            def body(s, xs):
+                i, ui = xs
+                h = _fields_site_major(model, s, i[None])[0]
+                old = jax.lax.dynamic_index_in_dim(s, i, 0, keepdims=False)
+                new = self._new(beta, old, h, ui)
+                s = jax.lax.dynamic_update_index_in_dim(s, new[None], i, 0)
+                return s, (h, new - old)
+
+            s, (h, delta) = jax.lax.scan(body, s, (order, u))
+            energy = energy - jnp.sum(delta * h, axis=0)
+            return s, energy, jnp.sum(delta != 0, axis=0).astype(jnp.int32)
+
+        flips = jnp.zeros(s.shape[1:], jnp.int32)
+        if self._unrolled:
+            for k, idx in enumerate(self.classes):
+                h = _fields_site_major(model, s, idx)
+                old = s[idx]
+                new = self._new(beta, old, h, u[k, : len(idx)])
+                s = s.at[idx].set(new)
+                energy = energy - jnp.sum((new - old) * h, axis=0)
+                flips = flips + jnp.sum(new != old, axis=0)
+            return s, energy, flips
+
+        padded = jnp.asarray(self._padded)
+
+        def class_body(carry, xs):
+            s, energy, flips = carry
+            idx, uk = xs
+            valid = (idx < n)[:, None]
+            h = _fields_site_major(model, s, idx)
+            old = jnp.take(s, jnp.minimum(idx, n - 1), axis=0)
+            new = jnp.where(valid, self._new(beta, old, h, uk), old)
+            s = s.at[idx].set(new, mode="drop")
+            energy = energy - jnp.sum((new - old) * h, axis=0)
+            return (s, energy, flips + jnp.sum(new != old, axis=0)), None
+
+        (s, energy, flips), _ = jax.lax.scan(class_body, (s, energy, flips), (padded, u))
+        return s, energy, flips
+
+    def __call__(self, rng_key, state: SpinGibbsState, model: SpinModel, beta):
+        n = self.structure.n
+        batch = state.spins.shape[:-1]
+        if self._order is None and self._single_site and _key_is_batched(rng_key):
+            # random scan with one key per chain: each chain draws its own sites
+            def one(key, spins, energy):
+                out, info = self(key, SpinGibbsState(spins, energy, key), model, beta)
+                return out.spins, out.energy, info
+
+            spins, energy, info = jax.vmap(one)(
+                rng_key.reshape(-1), state.spins.reshape(-1, n), state.energy.reshape(-1)
+            )
+            new_state = SpinGibbsState(
+                spins.reshape(state.spins.shape), energy.reshape(batch), state.rng_key
+            )
+            return new_state, SpinGibbsInfo(info.num_flips.reshape(batch))
+        dtype = model.fields.dtype
+        s = state.spins.reshape(-1, n).T.astype(dtype)
+        num_chains = s.shape[1]
+        if _key_is_batched(rng_key):
+            rng_key = rng_key.reshape(-1) if rng_key.ndim == len(batch) else rng_key
+        u, sites = self.uniforms(rng_key, num_chains, dtype)
+        energy = jnp.reshape(state.energy, (-1,)).astype(dtype)
+        s, energy, flips = self.sweep_site_major(s, energy, u, sites, model, beta)
+        new_state = SpinGibbsState(
+            s.T.reshape(state.spins.shape).astype(jnp.int8),
+            energy.reshape(batch),
+            state.rng_key,
+        )
+        return new_state, SpinGibbsInfo(flips.reshape(batch))
 
 
 def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
     """Build a sweep kernel for the *structure* of ``model``.
 
-    Returns ``kernel(rng_key, state, model, beta) -> (state, info)`` performing one sweep. The
-    ``model`` passed to ``kernel`` must have the same structure (its weights may differ or be
-    traced). ``state.spins`` may carry a leading chain axis; ``rng_key`` is then either one key
-    (chains draw jointly) or one key per chain (each chain evolves exactly as it would alone).
+    Returns a :class:`SweepKernel`, called as ``kernel(rng_key, state, model, beta) ->
+    (state, info)`` to perform one sweep. The ``model`` passed at call time must have the same
+    structure (its weights may differ or be traced). ``state.spins`` may carry leading chain
+    axes; ``rng_key`` is then one key (chains draw jointly) or one key per chain (each chain
+    evolves exactly as it would alone).
 
     Examples
     --------
@@ -235,95 +347,13 @@ def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_
         raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
     if update not in UPDATES:
         raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
-    n = model.n
-    structure = model._structure
     if scan == "chromatic":
         classes = color_classes(model)
     elif scan == "sequential":
-        classes = [np.array([i], dtype=np.int32) for i in range(n)]
+        classes = [np.array([i], dtype=np.int32) for i in range(model.n)]
     else:
         classes = None
-    single_site = classes is None or all(len(c) == 1 for c in classes)
-    unrolled = not single_site and len(classes) <= _MAX_UNROLLED_CLASSES
-    padded = None if (single_site or unrolled) else jnp.asarray(_pad_classes(classes, n))
-    site_order = None if classes is None else np.concatenate(classes) if single_site else None
-
-    def new_spins(beta, old, h, u):
-        if update == "heat_bath":
-            return jnp.where(u < jax.nn.sigmoid(2.0 * beta * h), 1.0, -1.0).astype(old.dtype)
-        return jnp.where(u < jnp.exp(-2.0 * beta * old * h), -old, old)
-
-    def class_step(model, beta, carry, idx, u, valid):
-        # idx: static (m,) array (valid None) or traced padded (m,) array with mask `valid`
-        s, energy, flips = carry
-        if valid is None:
-            h = model.local_fields(s, sites=idx)
-            old = s[..., idx]
-        else:
-            h = _local_fields_at(model, s, idx)
-            old = jnp.take(s, jnp.minimum(idx, n - 1), axis=-1)
-        new = new_spins(beta, old, h, u)
-        if valid is None:
-            s = s.at[..., idx].set(new)
-        else:
-            new = jnp.where(valid, new, old)
-            s = s.at[..., idx].set(new, mode="drop")
-        energy = energy - jnp.sum((new - old) * h, axis=-1)
-        flips = flips + jnp.sum(new != old, axis=-1)
-        return s, energy, flips
-
-    def site_step(model, beta, carry, i, u):
-        s, energy, flips = carry
-        h = _local_field_site(model, s, i)
-        old = jax.lax.dynamic_index_in_dim(s, i, -1, keepdims=False)
-        new = new_spins(beta, old, h, u)
-        s = jax.lax.dynamic_update_index_in_dim(s, new[..., None], i, s.ndim - 1)
-        return s, energy - (new - old) * h, flips + (new != old)
-
-    def sweep(rng_key, state: SpinGibbsState, model: SpinModel, beta):
-        if not same_structure(model._structure, structure):
-            raise ValueError(
-                "`model` does not have the interaction structure the kernel was built for; "
-                "build a new kernel (weights may change, which spins interact may not)."
-            )
-        dtype = model.fields.dtype
-        beta = jnp.asarray(beta, dtype)
-        s = state.spins.astype(dtype)
-        batch = s.shape[:-1]
-        carry = (s, state.energy.astype(dtype), jnp.zeros(batch, jnp.int32))
-        if single_site:
-            if site_order is None:  # random scan: n sites drawn with replacement
-                key_sites, rng_key = jax.random.split(rng_key)
-                sites = jax.random.randint(key_sites, (n,), 0, n)
-            else:
-                sites = jnp.asarray(site_order)
-            u = jnp.moveaxis(_uniform(rng_key, batch, (n,), dtype), -1, 0)
-            carry, _ = jax.lax.scan(
-                lambda c, xs: (site_step(model, beta, c, *xs), None), carry, (sites, u)
-            )
-        elif unrolled:
-            width = max(len(c) for c in classes)
-            u = _uniform(rng_key, batch, (len(classes), width), dtype)
-            for k, idx in enumerate(classes):
-                carry = class_step(model, beta, carry, idx, u[..., k, : len(idx)], None)
-        else:
-            u = jnp.moveaxis(_uniform(rng_key, batch, padded.shape, dtype), -2, 0)
-            carry, _ = jax.lax.scan(
-                lambda c, xs: (class_step(model, beta, c, *xs), None),
-                carry,
-                (padded, u, padded < n),
-            )
-        s, energy, flips = carry
-        return SpinGibbsState(s.astype(jnp.int8), energy, state.rng_key), SpinGibbsInfo(flips)
-
-    def kernel(rng_key, state: SpinGibbsState, model: SpinModel, beta):
-        if site_order is None and single_site and _key_is_batched(rng_key):
-            # random scan: each chain draws its own sites
-            return jax.vmap(sweep, in_axes=(0, 0, None, None))(rng_key, state, model, beta)
-        return sweep(rng_key, state, model, beta)
-
-    kernel.classes = classes
-    return kernel
+    return SweepKernel(model._structure, classes, scan, update)
 
 
 def run_chains(
@@ -396,17 +426,39 @@ def cached_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat
 
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
 def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning):
-    state = SpinGibbsState(init_spins, model.energy(init_spins), keys)
+    dtype = model.fields.dtype
+    if kernel.scan == "random":  # each chain draws its own sites: per-chain sweeps, vmapped
+        state = SpinGibbsState(init_spins, model.energy(init_spins), keys)
 
-    def sweep(state, _):
-        split = jax.vmap(jax.random.split)(state.rng_key)
-        state, _ = kernel(split[:, 1], state._replace(rng_key=split[:, 0]), model, beta)
-        return state, None
+        def sweep(state, _):
+            split = jax.vmap(jax.random.split)(state.rng_key)
+            state, _ = kernel(split[:, 1], state._replace(rng_key=split[:, 0]), model, beta)
+            return state, None
 
-    def draw(state, _):
-        state, _ = jax.lax.scan(sweep, state, None, length=thinning)
-        return state, (state.spins, state.energy)
+        def draw(state, _):
+            state, _ = jax.lax.scan(sweep, state, None, length=thinning)
+            return state, (state.spins, state.energy)
 
-    state, _ = jax.lax.scan(sweep, state, None, length=num_warmup)
-    state, (spins, energy) = jax.lax.scan(draw, state, None, length=num_draws)
-    return jnp.swapaxes(spins, 0, 1), jnp.swapaxes(energy, 0, 1), state
+        state, _ = jax.lax.scan(sweep, state, None, length=num_warmup)
+        state, (spins, energy) = jax.lax.scan(draw, state, None, length=num_draws)
+        return jnp.swapaxes(spins, 0, 1), jnp.swapaxes(energy, 0, 1), state
+
+    # site-major fast loop: spins stay (n, chains) across sweeps
+    carry = (init_spins.T.astype(dtype), model.energy(init_spins).astype(dtype), keys)
+
+    def sweep(carry, _):
+        s, energy, keys = carry
+        split = jax.vmap(jax.random.split)(keys)
+        u, sites = kernel.uniforms(split[:, 1], s.shape[1], dtype)
+        s, energy, _ = kernel.sweep_site_major(s, energy, u, sites, model, beta)
+        return (s, energy, split[:, 0]), None
+
+    def draw(carry, _):
+        carry, _ = jax.lax.scan(sweep, carry, None, length=thinning)
+        return carry, (carry[0].astype(jnp.int8), carry[1])
+
+    carry, _ = jax.lax.scan(sweep, carry, None, length=num_warmup)
+    carry, (spins, energy) = jax.lax.scan(draw, carry, None, length=num_draws)
+    s, e, keys = carry
+    state = SpinGibbsState(s.T.astype(jnp.int8), e, keys)
+    return jnp.transpose(spins, (2, 0, 1)), energy.T, state
