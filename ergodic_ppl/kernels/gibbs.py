@@ -300,8 +300,30 @@ class SpinGibbs(MCMCKernel):
         if self._sample_fn is None:
             raise RuntimeError("`init` must be called before `sample`.")
         if _is_batched_key(state.rng_key):
+            if len(self._fast) == 1 and self._generic is None:
+                return self._sample_batched_single_site(state, model_args, model_kwargs)
             return jax.vmap(lambda s: self._sample_one(s, model_args, model_kwargs))(state)
         return self._sample_one(state, model_args, model_kwargs)
+
+    def _sample_batched_single_site(self, state, model_args, model_kwargs):
+        """``chain_method="vectorized"`` with one BoltzmannSpins site and nothing else latent:
+        the site's model and beta cannot depend on the chain, so all chains go through one
+        site-major sweep (per-chain keys keep each chain identical to a single-chain run)."""
+        (name,) = self._fast
+        keys = jax.vmap(lambda k: jax.random.split(k, 3))(state.rng_key)
+        key_fast = keys[:, 1]
+        fn = self._trace({}, jax.random.key(0), model_args, model_kwargs)[name]["fn"]
+        kernel = sweeps.cached_kernel(fn.model, self._scan, self._update)
+        spin_state = sweeps.SpinGibbsState(state.z[name], state.site_energy[name], key_fast)
+        sweep_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(key_fast)
+        spin_state, _ = kernel(sweep_keys, spin_state, fn.model, fn.beta)
+        return SpinGibbsMCMCState(
+            {**state.z, name: spin_state.spins},
+            spin_state.energy,
+            {name: spin_state.energy},
+            state.generic_potential,
+            keys[:, 0],
+        )
 
     def wrap_model(self, wrapper) -> SpinGibbs:
         kernel = copy.copy(self)
