@@ -197,7 +197,7 @@ class SpinModel:
         if -1 in sizes:
             raise ValueError(f"`fields` must be a 1-D array of shape (n,); got {np.shape(fields)}.")
         if len(set(sizes)) != 1:
-            raise ValueError(f"Inconsistent sizes: fields/couplings/n give {sizes}.")
+            raise ValueError(f"Inconsistent sizes: `fields`/`couplings`/`n` give {sizes}.")
         n = sizes[0]
         if n < 1:
             raise ValueError("`n` must be at least 1.")
@@ -260,7 +260,7 @@ class SpinModel:
                 w_arr = jnp.asarray(w, dtype=jnp.result_type(float))
                 if w_arr.shape != (idx.shape[0],):
                     raise ValueError(
-                        f"k-body weights must have shape ({idx.shape[0]},) to match the index "
+                        f"`terms` weights must have shape ({idx.shape[0]},) to match the index "
                         f"array {idx.shape}; got {w_arr.shape}."
                     )
                 _validate_index_array(idx, n, "terms")
@@ -567,6 +567,7 @@ class SpinModel:
             key = tuple(int(i) for i in subset)
             if len(key) == 0:
                 raise ValueError("`couplings` has the empty subset (a constant); drop it.")
+            _validate_index_array(np.array([key]), n, "couplings")
             if tuple(sorted(key)) in terms:
                 raise ValueError(f"`couplings` lists subset {sorted(key)} twice.")
             terms[tuple(sorted(key))] = float(w)

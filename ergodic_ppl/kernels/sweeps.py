@@ -78,7 +78,9 @@ class SpinGibbsState(NamedTuple):
 class SpinGibbsInfo(NamedTuple):
     """Per-sweep diagnostics.
 
-    - **num_flips** - ``(...)`` number of spins that changed sign in the sweep.
+    - **num_flips** - ``(...)`` number of single-spin flips in the sweep (for
+      ``scan="random"`` a spin may flip more than once; otherwise this is the number of spins
+      that changed sign).
     """
 
     num_flips: jax.Array
@@ -407,6 +409,7 @@ def run_chains(
                 f"got {init_spins.shape}."
             )
     kernel = cached_kernel(model, scan=scan, update=update)
+    beta = jnp.asarray(beta, model.fields.dtype)  # one compiled run for any scalar type
     spins, energy, state = _run(
         model, beta, keys, jnp.asarray(init_spins), kernel, num_draws, num_warmup, thinning
     )
