@@ -2,11 +2,12 @@
 
 from . import exact, kernels
 from .distributions import BoltzmannSpins
-from .kernels import SpinGibbs, run_chains
+from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering
 from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
 __all__ = [
     "BoltzmannSpins",
+    "ParallelTempering",
     "SpinGibbs",
     "SpinModel",
     "bits_to_spins",
@@ -14,6 +15,7 @@ __all__ = [
     "exact",
     "kernels",
     "run_chains",
+    "run_tempering",
     "spins_to_bits",
 ]
 __version__ = "0.1.0"

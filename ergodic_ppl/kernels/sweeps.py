@@ -298,16 +298,21 @@ class SweepKernel:
         return s, energy, flips
 
     def __call__(self, rng_key, state: SpinGibbsState, model: SpinModel, beta):
+        """One sweep. ``beta`` is a scalar or one inverse temperature per chain (batch shape)."""
         n = self.structure.n
         batch = state.spins.shape[:-1]
         if self._order is None and self._single_site and _key_is_batched(rng_key):
             # random scan with one key per chain: each chain draws its own sites
-            def one(key, spins, energy):
+            def one(key, spins, energy, beta):
                 out, info = self(key, SpinGibbsState(spins, energy, key), model, beta)
                 return out.spins, out.energy, info
 
-            spins, energy, info = jax.vmap(one)(
-                rng_key.reshape(-1), state.spins.reshape(-1, n), state.energy.reshape(-1)
+            beta = jnp.asarray(beta, model.fields.dtype)
+            beta_axis = 0 if beta.ndim else None
+            if beta.ndim:
+                beta = jnp.broadcast_to(beta, batch).reshape(-1)
+            spins, energy, info = jax.vmap(one, in_axes=(0, 0, 0, beta_axis))(
+                rng_key.reshape(-1), state.spins.reshape(-1, n), state.energy.reshape(-1), beta
             )
             new_state = SpinGibbsState(
                 spins.reshape(state.spins.shape), energy.reshape(batch), state.rng_key
@@ -320,6 +325,9 @@ class SweepKernel:
             rng_key = rng_key.reshape(-1) if rng_key.ndim == len(batch) else rng_key
         u, sites = self.uniforms(rng_key, num_chains, dtype)
         energy = jnp.reshape(state.energy, (-1,)).astype(dtype)
+        beta = jnp.asarray(beta, dtype)
+        if beta.ndim:  # one inverse temperature per chain (tempering ladders)
+            beta = jnp.broadcast_to(beta, batch).reshape(-1)
         s, energy, flips = self.sweep_site_major(s, energy, u, sites, model, beta)
         new_state = SpinGibbsState(
             s.T.reshape(state.spins.shape).astype(jnp.int8),
