@@ -1,18 +1,22 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import exact, kernels
+from . import exact, free_energy, kernels
 from .distributions import BoltzmannSpins
+from .free_energy import LogZEstimate, estimate_log_z
 from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering
 from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
 __all__ = [
     "BoltzmannSpins",
+    "LogZEstimate",
     "ParallelTempering",
     "SpinGibbs",
     "SpinModel",
     "bits_to_spins",
     "check_spins",
+    "estimate_log_z",
     "exact",
+    "free_energy",
     "kernels",
     "run_chains",
     "run_tempering",
