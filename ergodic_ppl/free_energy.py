@@ -524,20 +524,13 @@ def _ladder_estimate(
 ):  # fmt: skip
     if beta == 0:
         return LogZEstimate(model.n * math.log(2.0), 0.0, method, diagnostics={"beta": 0.0})
-    # 1) adapt the ladder (each chain adapts its own); 2) sample every chain on the mean ladder,
-    # so that all draws of rung k come from the same temperature
-    key_adapt, key_run = jax.random.split(key)
+    # one ladder for all chains, adapted during warm-up from their pooled swap statistics
     start = tempering.geometric_ladder(beta, 0.0, num_rungs)
-    tuned = tempering.run_tempering(
-        model, start, key_adapt, num_chains=num_chains, num_draws=1, num_warmup=num_warmup,
+    trace = tempering.run_tempering(
+        model, start, key, num_chains=num_chains, num_draws=num_draws, num_warmup=num_warmup,
         keep_all_rungs=False, scan=scan,
     )  # fmt: skip
-    betas = np.asarray(tuned.final_state.betas, np.float64).mean(axis=0)
-    betas[0], betas[-1] = beta, 0.0
-    trace = tempering.run_tempering(
-        model, betas, key_run, num_chains=num_chains, num_draws=num_draws,
-        num_warmup=num_warmup, adapt=False, keep_all_rungs=False, scan=scan,
-    )  # fmt: skip
+    betas = np.asarray(trace.final_state.betas[0], np.float64)
     energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)
     log_z0 = model.n * math.log(2.0)
     diag = {

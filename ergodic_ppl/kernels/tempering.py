@@ -198,17 +198,32 @@ def _swap(rng_key, state: TemperingState):
     return new, TemperingInfo(accept_prob, swapped)
 
 
-def adapt_ladder(state: TemperingState) -> TemperingState:
-    """Re-space the ladder to equal increments of the communication barrier (one chain), and
-    reset the swap statistics. Pairs without attempts count as rejection rate 0."""
-    rho = 1.0 - state.swap_rates
-    rho = jnp.where(state.attempts > 0, rho, 0.0) + 1e-6  # strictly increasing cumulative
+def adapt_ladder(state: TemperingState, pooled: bool = False) -> TemperingState:
+    """Re-space the ladder to equal increments of the communication barrier, and reset the swap
+    statistics. Pairs without attempts count as rejection rate 0.
+
+    For a single chain, or chains adapting separately, leave ``pooled=False`` (call it per
+    chain). With ``pooled=True`` the swap statistics of all chains (leading axes) are pooled
+    and every chain gets the same new ladder (computed from chain 0's ladder, which all chains
+    share when they started from one ladder and always adapted pooled).
+    """
+    batch = state.energy.shape[:-1]
+    if pooled and batch:
+        flat = lambda x: x.reshape((-1,) + x.shape[len(batch) :])  # noqa: E731
+        accept, attempts = flat(state.accept_sum).sum(0), flat(state.attempts).sum(0)
+        ladder = flat(state.betas)[0]
+    else:
+        accept, attempts, ladder = state.accept_sum, state.attempts, state.betas
+    rate = accept / jnp.maximum(attempts, 1.0)
+    rho = jnp.where(attempts > 0, 1.0 - rate, 0.0) + 1e-6  # strictly increasing cumulative
     cum = jnp.concatenate([jnp.zeros(1, rho.dtype), jnp.cumsum(rho)])
     levels = jnp.linspace(0.0, cum[-1], cum.shape[0])
-    betas = jnp.interp(levels, cum, state.betas)
-    betas = betas.at[0].set(state.betas[0]).at[-1].set(state.betas[-1])
+    betas = jnp.interp(levels, cum, ladder)
+    betas = betas.at[0].set(ladder[0]).at[-1].set(ladder[-1])
     zeros = jnp.zeros_like(state.accept_sum)
-    return state._replace(betas=betas, accept_sum=zeros, attempts=zeros)
+    return state._replace(
+        betas=jnp.broadcast_to(betas, state.betas.shape), accept_sum=zeros, attempts=zeros
+    )
 
 
 def reset_statistics(state: TemperingState) -> TemperingState:
@@ -223,25 +238,37 @@ def reset_statistics(state: TemperingState) -> TemperingState:
 
 
 def step(kernel: sweeps.SweepKernel, rng_key, state: TemperingState, model: SpinModel):
-    """One tempering step of one chain: a sweep of every rung, then the DEO swap move.
+    """One tempering step: a sweep of every rung, then the DEO swap move.
 
-    ``rng_key`` is one key for this chain; per-rung keys are split from it, so a chain evolves
-    identically whatever else is batched beside it.
+    ``rng_key`` is one key per chain (shape = the state's leading chain axes, or a single key
+    for an unbatched state); per-rung keys are split from it, so a chain evolves identically
+    whatever else is batched beside it. All chains and rungs are swept together.
     """
-    key_sweep, key_swap = jax.random.split(rng_key)
+    batch = state.energy.shape[:-1]
     num_rungs = state.energy.shape[-1]
-    rung_keys = jax.random.split(key_sweep, num_rungs)
-    spin_state = sweeps.SpinGibbsState(state.spins, state.energy, key_sweep)
+
+    def keys_of(key):
+        key_sweep, key_swap = jax.random.split(key)
+        return jax.random.split(key_sweep, num_rungs), key_swap
+
+    for _ in batch:
+        keys_of = jax.vmap(keys_of)
+    rung_keys, swap_keys = keys_of(rng_key)
+    spin_state = sweeps.SpinGibbsState(state.spins, state.energy, rng_key)
     spin_state, _ = kernel(rung_keys, spin_state, model, state.betas)
     state = state._replace(spins=spin_state.spins, energy=spin_state.energy)
-    return _swap(key_swap, state)
+    swap = _swap
+    for _ in batch:
+        swap = jax.vmap(swap)
+    return swap(swap_keys, state)
 
 
-def _maybe_adapt(state: TemperingState, num_warmup) -> TemperingState:
-    """Adapt at the ends of doubling rounds inside warm-up; reset statistics when it ends."""
-    t = state.step  # steps completed
+def _maybe_adapt(state: TemperingState, num_warmup, pooled: bool = False) -> TemperingState:
+    """Adapt at the ends of doubling rounds inside warm-up; reset statistics when it ends.
+    ``state.step`` must be the same for every chain when ``pooled``."""
+    t = state.step.reshape(-1)[0] if pooled else state.step  # steps completed
     is_round_end = (t >= _FIRST_ROUND) & ((t & (t - 1)) == 0) & (t <= num_warmup)
-    state = jax.lax.cond(is_round_end, adapt_ladder, lambda s: s, state)
+    state = jax.lax.cond(is_round_end, lambda s: adapt_ladder(s, pooled), lambda s: s, state)
     return jax.lax.cond(t == num_warmup, reset_statistics, lambda s: s, state)
 
 
@@ -261,7 +288,8 @@ def run_tempering(
     """Functional fast path: ``num_chains`` independent ladders, vectorised.
 
     ``betas``: ladder ``(R,)`` (``betas[0]`` the target, strictly decreasing). With ``adapt``,
-    the ladder is re-spaced during ``num_warmup`` (doubling rounds). Returns spins ``(chains,
+    the ladder is re-spaced during ``num_warmup`` (doubling rounds) from the swap statistics
+    pooled over all chains, so every chain ends on the same ladder. Returns spins ``(chains,
     draws, R, n)`` ``int8`` (``(chains, draws, n)`` of the target rung if not
     ``keep_all_rungs``), energies ``(chains, draws, R)`` and the final state (with the adapted
     ``betas``, ``swap_rates``, ``round_trips`` and ``barrier``).
@@ -274,41 +302,38 @@ def run_tempering(
     kernel = sweeps.cached_kernel(model, scan, update)
     keys = jax.random.split(rng_key, num_chains)
     return _run_tempering(
-        model, jnp.asarray(ladder, model.fields.dtype), keys, kernel,
-        num_draws, num_warmup, adapt, keep_all_rungs,
+        model, jnp.asarray(ladder, model.fields.dtype), keys, jnp.asarray(num_warmup, jnp.int32),
+        kernel, num_draws, adapt, keep_all_rungs,
     )  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
-def _run_tempering(model, ladder, keys, kernel, num_draws, num_warmup, adapt, keep_all_rungs):
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _run_tempering(model, ladder, keys, num_warmup, kernel, num_draws, adapt, keep_all_rungs):
     num_rungs = ladder.shape[0]
+    split = jax.vmap(jax.random.split)(keys)
+    keys, init_keys = split[:, 0], split[:, 1]
+    spins = jax.vmap(lambda k: sweeps.random_spins(k, (num_rungs, model.n)))(init_keys)
+    state = init(model, spins, ladder)
 
-    def one_chain(key):
-        key, key_init = jax.random.split(key)
-        spins = sweeps.random_spins(key_init, (num_rungs, model.n))
-        state = init(model, spins, ladder)
+    def body(carry):
+        state, keys = carry
+        split = jax.vmap(jax.random.split)(keys)
+        state, _ = step(kernel, split[:, 1], state, model)
+        if adapt:  # all chains share one ladder, adapted from their pooled swap statistics
+            state = _maybe_adapt(state, num_warmup, pooled=True)
+        else:
+            t = state.step[0]
+            state = jax.lax.cond(t == num_warmup, reset_statistics, lambda s: s, state)
+        return state, split[:, 0]
 
-        def body(carry, _):
-            state, key = carry
-            key, sub = jax.random.split(key)
-            state, _ = step(kernel, sub, state, model)
-            if adapt:
-                state = _maybe_adapt(state, num_warmup)
-            elif num_warmup:
-                state = jax.lax.cond(state.step == num_warmup, reset_statistics, lambda s: s, state)
-            return (state, key), None
+    def draw(carry, _):
+        carry = body(carry)
+        spins = carry[0].spins if keep_all_rungs else carry[0].spins[:, 0]
+        return carry, (spins, carry[0].energy)
 
-        def draw(carry, _):
-            carry, _ = body(carry, None)
-            spins = carry[0].spins if keep_all_rungs else carry[0].spins[0]
-            return carry, (spins, carry[0].energy)
-
-        carry, _ = jax.lax.scan(body, (state, key), None, length=num_warmup)
-        carry, (spins, energy) = jax.lax.scan(draw, carry, None, length=num_draws)
-        return spins, energy, carry[0]
-
-    spins, energy, state = jax.vmap(one_chain)(keys)
-    return TemperingTrace(spins, energy, state)
+    carry = jax.lax.fori_loop(0, num_warmup, lambda i, c: body(c), (state, keys))
+    carry, (spins, energy) = jax.lax.scan(draw, carry, None, length=num_draws)
+    return TemperingTrace(jnp.swapaxes(spins, 0, 1), jnp.swapaxes(energy, 0, 1), carry[0])
 
 
 # ---------------------------------------------------------------------------------------------
