@@ -262,8 +262,16 @@ def mbar(u_kn, num_samples, *, tol: float = 1e-10, max_iter: int = 200) -> MBARR
     if not np.all(np.isfinite(u)):
         raise ValueError("`u_kn` must be finite.")
     log_n = np.log(np.maximum(counts, 1e-300))
-    # start from the one-sided estimate relative to state 0's samples
+    # start from chained one-sided (exponential averaging) estimates between neighbouring
+    # states, f_{k+1} - f_k = -log < exp(-(u_{k+1} - u_k)) >_k, which Newton then refines
     f = np.zeros(K)
+    bounds = np.concatenate([[0], np.cumsum(counts).astype(int)])
+    for k in range(K - 1):
+        own = slice(bounds[k], bounds[k + 1])
+        if bounds[k + 1] > bounds[k]:
+            f[k + 1] = f[k] - _logmeanexp(-(u[k + 1, own] - u[k, own]))
+        else:
+            f[k + 1] = f[k]
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - reported below
@@ -275,7 +283,8 @@ def mbar(u_kn, num_samples, *, tol: float = 1e-10, max_iter: int = 200) -> MBARR
             converged = True
             break
         hess = np.diag(counts * w.sum(1)) - (counts[:, None] * w) @ (counts[:, None] * w).T
-        step = np.linalg.solve(hess[1:, 1:], grad[1:])
+        # least squares: the Hessian is singular along directions of states without overlap
+        step = np.linalg.lstsq(hess[1:, 1:], grad[1:], rcond=None)[0]
         # damped Newton: halve the step until the objective decreases
         obj = np.sum(log_denom) - counts @ f
         t = 1.0
@@ -477,9 +486,11 @@ def estimate_log_z(
     - ``"ais"``: ``num_chains`` [256], ``num_steps`` [1000], ``reference`` ["uniform" |
       "independent"], ``sweeps_per_step`` [1].
     - ``"ti"`` and ``"mbar"``: parallel tempering from ``beta`` down to 0 (``log Z(0) = n log
-      2``): ``num_rungs`` [32], ``num_chains`` [4], ``num_draws`` [1000], ``num_warmup``
+      2``): ``num_rungs`` [32], ``num_chains`` [8], ``num_draws`` [1000], ``num_warmup``
       [512]; the ladder adapts during warm-up; TI integrates the rung mean energies, MBAR pools
-      all rungs.
+      all rungs. The error bar is the larger of the estimator's asymptotic one and the spread
+      of the independent per-chain estimates (``std / sqrt(chains)``): swaps correlate rungs,
+      which the asymptotic formulas do not see.
 
     Examples
     --------
@@ -510,6 +521,19 @@ def estimate_log_z(
     raise ValueError(f"`method` must be 'exact', 'ti', 'ais' or 'mbar'; got {method!r}.")
 
 
+def _with_between_chain_error(asymptotic: float, per_chain, diag: dict) -> float:
+    """Guard the asymptotic error bar with the spread of independent per-chain estimates.
+
+    Tempering correlates rungs through swaps, which the per-rung asymptotic formulas ignore;
+    independent chains give an honest (if noisy) batch-means error ``std / sqrt(chains)``.
+    The larger of the two is reported; both are kept in ``diag``.
+    """
+    per_chain = np.asarray(per_chain, np.float64)
+    between = float(per_chain.std(ddof=1) / np.sqrt(len(per_chain))) if len(per_chain) > 1 else 0.0
+    diag.update(asymptotic_stderr=asymptotic, between_chain_stderr=between, per_chain=per_chain)
+    return max(asymptotic, between)
+
+
 def _check_budget(budget, allowed, method):
     unknown = sorted(set(budget) - allowed)
     if unknown:
@@ -519,7 +543,7 @@ def _check_budget(budget, allowed, method):
 
 
 def _ladder_estimate(
-    model, beta, key, method, *, num_rungs=32, num_chains=4, num_draws=1000, num_warmup=512,
+    model, beta, key, method, *, num_rungs=32, num_chains=8, num_draws=1000, num_warmup=512,
     scan="chromatic",
 ):  # fmt: skip
     if beta == 0:
@@ -545,9 +569,20 @@ def _ladder_estimate(
                          for k in range(energies.shape[-1])])  # fmt: skip
         # integrate from beta = 0 (last rung) up to the target (rung 0)
         est = thermodynamic_integration(betas[::-1], means[::-1], mcse[::-1], log_z0)
-        return dataclasses.replace(est, diagnostics={**est.diagnostics, **diag})
+        per_chain = [
+            log_z0 - np.trapezoid(energies[c].mean(0)[::-1], betas[::-1])
+            for c in range(energies.shape[0])
+        ]
+        stderr = _with_between_chain_error(est.stderr, per_chain, diag)
+        return dataclasses.replace(est, stderr=stderr, diagnostics={**est.diagnostics, **diag})
     result, thinned = mbar_from_ladder(energies, betas)
     value, stderr = result.delta_log_z(len(betas) - 1, 0)
+    if energies.shape[0] > 1:
+        per_chain = [
+            mbar_from_ladder(energies[c : c + 1], betas)[0].delta_log_z(len(betas) - 1, 0)[0]
+            for c in range(energies.shape[0])
+        ]
+        stderr = _with_between_chain_error(stderr, per_chain, diag)
     neighbour = np.array([result.overlap[k, k + 1] for k in range(len(betas) - 1)])
     warn = []
     if neighbour.min() < MIN_OVERLAP:
