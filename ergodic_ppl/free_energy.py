@@ -49,6 +49,8 @@ __all__ = [
     "estimate_log_z",
     "free_energy_profile",
     "mbar",
+    "mbar_from_ladder",
+    "profile_from_ladder",
     "stepping_stone",
     "thermodynamic_integration",
 ]
@@ -332,26 +334,47 @@ def _statistical_inefficiency(trace) -> float:
     return max(1.0, x.size / max(ess, 1.0))
 
 
-def _thin_rungs(energies):
-    """Per rung, thin ``(chains, draws, K)`` energies by the statistical inefficiency."""
-    out = []
-    for k in range(energies.shape[-1]):
-        trace = energies[..., k]
-        g = _statistical_inefficiency(trace)
-        stride = int(math.ceil(g))
-        out.append(np.asarray(trace)[:, ::stride].reshape(-1))
-    return out
+def _rung_strides(energies) -> list[int]:
+    """Per rung of ``(chains, draws, K)`` energies, the thinning stride ``ceil(N / ESS)``."""
+    return [
+        int(math.ceil(_statistical_inefficiency(energies[..., k])))
+        for k in range(energies.shape[-1])
+    ]
 
 
-def mbar_from_ladder(energies, betas, *, log_z_anchor: tuple[int, float] | None = None):
+def _thin(values, strides) -> list[np.ndarray]:
+    """Thin each rung of ``(chains, draws, K, ...)`` values by its stride, pooling chains."""
+    v = np.asarray(values)
+    return [v[:, ::stride, k].reshape((-1,) + v.shape[3:]) for k, stride in enumerate(strides)]
+
+
+def mbar_from_ladder(energies, betas):
     """MBAR over a tempering ladder from per-rung energies ``(chains, draws, K)`` and
-    ``betas (K,)``. Returns ``(MBARResult, thinned energies per rung)``."""
+    ``betas (K,)``, each rung thinned by its statistical inefficiency. Returns
+    ``(MBARResult, strides)``; pass the strides to :func:`profile_from_ladder`."""
     e = np.asarray(energies, dtype=np.float64)
     b = np.asarray(betas, dtype=np.float64)
-    thinned = _thin_rungs(e)
+    strides = _rung_strides(e)
+    thinned = _thin(e, strides)
     pooled = np.concatenate(thinned)
     u_kn = b[:, None] * pooled[None, :]
-    return mbar(u_kn, [len(t) for t in thinned]), thinned
+    return mbar(u_kn, [len(t) for t in thinned]), strides
+
+
+def profile_from_ladder(values, energies, betas, *, target: int = 0, bins=30):
+    """Free-energy profile at ``betas[target]`` along an order parameter, reweighting the draws
+    of *every* rung with MBAR (histogram reweighting across the ladder).
+
+    ``values`` and ``energies``: ``(chains, draws, K)`` per-rung order parameter and energy
+    (e.g. ``|m|`` of ``run_tempering(..., keep_all_rungs=True)`` spins). Returns
+    ``(bin_centres, F, stderr)`` as :func:`free_energy_profile`.
+    """
+    result, strides = mbar_from_ladder(energies, betas)
+    pooled = np.concatenate(_thin(np.asarray(values, np.float64), strides))
+    return free_energy_profile(
+        pooled, float(np.asarray(betas)[target]), bins=bins,
+        log_weights=result.log_weights[target],
+    )  # fmt: skip
 
 
 def bar(energies_i, energies_j, beta_i: float, beta_j: float) -> tuple[float, float]:
@@ -575,7 +598,7 @@ def _ladder_estimate(
         ]
         stderr = _with_between_chain_error(est.stderr, per_chain, diag)
         return dataclasses.replace(est, stderr=stderr, diagnostics={**est.diagnostics, **diag})
-    result, thinned = mbar_from_ladder(energies, betas)
+    result, _ = mbar_from_ladder(energies, betas)
     value, stderr = result.delta_log_z(len(betas) - 1, 0)
     if energies.shape[0] > 1:
         per_chain = [
