@@ -192,7 +192,7 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
         p_up = jax.nn.sigmoid(2.0 * beta * ref_fields)
         u = jax.vmap(lambda k: jax.random.uniform(k, (model.n,)))(keys)
         s0 = jnp.where(u < p_up, 1, -1).astype(jnp.int8)
-    s = s0.T.astype(dtype)
+    s = kernel.to_internal(s0.T.astype(dtype))
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
 
     def body(carry, lam_pair):
@@ -200,7 +200,7 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
         lam_prev, lam = lam_pair
         m_prev, b_prev = model_at(lam_prev)
         m_new, b_new = model_at(lam)
-        spins = s.T
+        spins = kernel.from_internal(s).T
         lw = lw - (b_new * m_new.energy(spins) - b_prev * m_prev.energy(spins))
         energy = m_new.energy(spins)
         for _ in range(sweeps_per_step):
@@ -309,7 +309,8 @@ def mbar(u_kn, num_samples, *, tol: float = 1e-10, max_iter: int = 200) -> MBARR
     _, S, Vt = np.linalg.svd(W, full_matrices=False)
     V = Vt.T
     inner = np.eye(len(S)) - (S[:, None] * (V.T @ (counts[:, None] * V))) * S[None, :]
-    theta = V @ (S[:, None] * np.linalg.pinv(inner) * S[None, :]) @ V.T
+    # `inner` is singular (gauge direction): pymbar's 1e-10 cutoff, not numpy's ~1e-15
+    theta = V @ (S[:, None] * np.linalg.pinv(inner, rcond=1e-10) * S[None, :]) @ V.T
     overlap = (W.T @ W) * counts[None, :]
     # dimensionless free energies here are -log Z_k up to the gauge: f_k already = -log Z_k + c
     return MBARResult(
