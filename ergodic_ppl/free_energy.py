@@ -19,7 +19,7 @@ Estimators and their error bars (``stderr`` is one standard error):
   switches JAX to 64-bit mode globally, which would change every other array of the session);
   covariance from the SVD form of the asymptotic estimator. Samples are thinned per rung by
   their statistical inefficiency ``N / ESS`` (ArviZ) first. Overlap between neighbouring rungs
-  is reported; below 0.03 the estimate is flagged unreliable.
+  ``O_ij / sqrt(O_ii O_jj)`` is reported; below 0.03 the estimate is flagged unreliable.
 - **BAR** = MBAR on two states; **stepping stone** = one-sided exponential averaging.
 """
 
@@ -55,7 +55,8 @@ __all__ = [
     "thermodynamic_integration",
 ]
 
-# A neighbouring-rung MBAR overlap below this makes the estimate unreliable (pymbar's advice).
+# A neighbouring-rung MBAR overlap (normalised, O_ij / sqrt(O_ii O_jj)) below this makes the
+# estimate unreliable (pymbar's advice of 0.03, applied to the pair).
 MIN_OVERLAP = 0.03
 # AIS weights with an ESS below this fraction of the number of chains are flagged.
 MIN_AIS_ESS_FRACTION = 0.05
@@ -607,7 +608,12 @@ def _ladder_estimate(
             for c in range(energies.shape[0])
         ]
         stderr = _with_between_chain_error(stderr, per_chain, diag)
-    neighbour = np.array([result.overlap[k, k + 1] for k in range(len(betas) - 1)])
+    # overlap of neighbouring rungs, normalised by their self-overlaps: 1 for identical states,
+    # -> 0 for disjoint ones, whatever the number of rungs (raw entries scale like 1/K)
+    o = result.overlap
+    neighbour = np.array(
+        [o[k, k + 1] / np.sqrt(o[k, k] * o[k + 1, k + 1]) for k in range(len(betas) - 1)]
+    )
     warn = []
     if neighbour.min() < MIN_OVERLAP:
         k = int(neighbour.argmin())
