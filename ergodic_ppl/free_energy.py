@@ -193,7 +193,7 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
         p_up = jax.nn.sigmoid(2.0 * beta * ref_fields)
         u = jax.vmap(lambda k: jax.random.uniform(k, (model.n,)))(keys)
         s0 = jnp.where(u < p_up, 1, -1).astype(jnp.int8)
-    s = kernel.to_internal(s0.T.astype(dtype))
+    s = s0.T.astype(dtype)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
 
     def body(carry, lam_pair):
@@ -201,7 +201,7 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
         lam_prev, lam = lam_pair
         m_prev, b_prev = model_at(lam_prev)
         m_new, b_new = model_at(lam)
-        spins = kernel.from_internal(s).T
+        spins = s.T
         lw = lw - (b_new * m_new.energy(spins) - b_prev * m_prev.energy(spins))
         energy = m_new.energy(spins)
         for _ in range(sweeps_per_step):

@@ -219,46 +219,6 @@ class SweepKernel:
             if (classes is not None and self._single_site)
             else None
         )
-        # Unrolled chromatic sweeps work on spins relabelled so that every colour class is a
-        # contiguous block of rows: gathers read contiguous memory and the update is a slice
-        # write, not a scatter. ``perm[j]`` is the site stored at internal row ``j``.
-        self.perm = self.inverse_perm = None
-        if self._unrolled:
-            perm = np.concatenate(classes).astype(np.int32)
-            inv = np.argsort(perm).astype(np.int32)
-            self.perm, self.inverse_perm = perm, inv
-            self._bounds = np.concatenate([[0], np.cumsum([len(c) for c in classes])])
-            st = structure
-            self._nbr = inv[st.pair_nbr[perm]] if st.pair_nbr.shape[1] else st.pair_nbr
-            self._slot = st.pair_slot[perm]
-            self._kbody = tuple(
-                (inv[others[perm]], slot[perm])
-                for others, slot in zip(st.kbody_others, st.kbody_slot, strict=True)
-            )
-
-    def to_internal(self, s):
-        """Site-major spins ``(n, B)`` in site order -> the kernel's internal row order."""
-        return s if self.perm is None else s[self.perm]
-
-    def from_internal(self, s, axis: int = 0):
-        """Inverse of :meth:`to_internal` (rows along ``axis``)."""
-        return s if self.perm is None else jnp.take(s, self.inverse_perm, axis=axis)
-
-    def _block_fields(self, model, s, lo: int, hi: int):
-        """Local fields of internal rows ``lo:hi`` (one colour class), ``(hi - lo, B)``."""
-        st = model._structure
-        sites = self.perm[lo:hi]
-        h = model.fields[sites][:, None]
-        if st.dense:
-            h = h + model.pair_weights[sites][:, self.perm] @ s
-        elif st.pair_nbr.shape[1] and len(st.edges):
-            w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
-            h = h + jnp.sum(s[self._nbr[lo:hi]] * w[self._slot[lo:hi]][..., None], axis=1)
-        for (others, slot), w in zip(self._kbody, model.kbody_weights, strict=True):
-            wp = jnp.concatenate([w, jnp.zeros((1,), w.dtype)])
-            prod = jnp.prod(s[others[lo:hi]], axis=2)
-            h = h + jnp.sum(prod * wp[slot[lo:hi]][..., None], axis=1)
-        return h
 
     # ------------------------------------------------------------------ helpers
     def _new(self, beta, old, h, u):
@@ -287,8 +247,7 @@ class SweepKernel:
 
     # ------------------------------------------------------------------ the sweep
     def sweep_site_major(self, s, energy, u, sites, model, beta):
-        """One sweep on site-major spins ``s (n, B)`` (float, in the kernel's internal row order:
-        see :meth:`to_internal`), energies ``(B,)``.
+        """One sweep on site-major spins ``s (n, B)`` (float), energies ``(B,)``.
 
         Returns ``(s, energy, num_flips)``. The energy changes exactly by
         ``-sum (s'_i - s_i) h_i`` over updates (spins in a class do not interact).
@@ -312,13 +271,12 @@ class SweepKernel:
             return s, energy, jnp.sum(delta != 0, axis=0).astype(jnp.int32)
 
         flips = jnp.zeros(s.shape[1:], jnp.int32)
-        if self._unrolled:  # s is in the internal (class-contiguous) row order
-            for k in range(len(self.classes)):
-                lo, hi = int(self._bounds[k]), int(self._bounds[k + 1])
-                h = self._block_fields(model, s, lo, hi)
-                old = s[lo:hi]
-                new = self._new(beta, old, h, u[k, : hi - lo])
-                s = jax.lax.dynamic_update_slice_in_dim(s, new, lo, axis=0)
+        if self._unrolled:
+            for k, idx in enumerate(self.classes):
+                h = _fields_site_major(model, s, idx)
+                old = s[idx]
+                new = self._new(beta, old, h, u[k, : len(idx)])
+                s = s.at[idx].set(new)
                 energy = energy - jnp.sum((new - old) * h, axis=0)
                 flips = flips + jnp.sum(new != old, axis=0)
             return s, energy, flips
@@ -361,7 +319,7 @@ class SweepKernel:
             )
             return new_state, SpinGibbsInfo(info.num_flips.reshape(batch))
         dtype = model.fields.dtype
-        s = self.to_internal(state.spins.reshape(-1, n).T.astype(dtype))
+        s = state.spins.reshape(-1, n).T.astype(dtype)
         num_chains = s.shape[1]
         if _key_is_batched(rng_key):
             rng_key = rng_key.reshape(-1) if rng_key.ndim == len(batch) else rng_key
@@ -372,7 +330,7 @@ class SweepKernel:
             beta = jnp.broadcast_to(beta, batch).reshape(-1)
         s, energy, flips = self.sweep_site_major(s, energy, u, sites, model, beta)
         new_state = SpinGibbsState(
-            self.from_internal(s).T.reshape(state.spins.shape).astype(jnp.int8),
+            s.T.reshape(state.spins.shape).astype(jnp.int8),
             energy.reshape(batch),
             state.rng_key,
         )
@@ -497,11 +455,7 @@ def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
         return jnp.swapaxes(spins, 0, 1), jnp.swapaxes(energy, 0, 1), state
 
     # site-major fast loop: spins stay (n, chains) across sweeps
-    carry = (
-        kernel.to_internal(init_spins.T.astype(dtype)),
-        model.energy(init_spins).astype(dtype),
-        keys,
-    )
+    carry = (init_spins.T.astype(dtype), model.energy(init_spins).astype(dtype), keys)
 
     def sweep(carry, _):
         s, energy, keys = carry
@@ -517,6 +471,5 @@ def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
     carry, _ = jax.lax.scan(sweep, carry, None, length=num_warmup)
     carry, (spins, energy) = jax.lax.scan(draw, carry, None, length=num_draws)
     s, e, keys = carry
-    state = SpinGibbsState(kernel.from_internal(s).T.astype(jnp.int8), e, keys)
-    spins = kernel.from_internal(spins, axis=1)  # (draws, n, chains), back in site order
+    state = SpinGibbsState(s.T.astype(jnp.int8), e, keys)
     return jnp.transpose(spins, (2, 0, 1)), energy.T, state
