@@ -191,8 +191,7 @@ def _uniform_site_major(rng_key, num_chains: int, shape, dtype):
     """Uniforms of shape ``shape + (B,)``. With one key per chain, chain ``b`` draws
     ``uniform(key_b, shape)`` exactly as it would alone (so vectorised and per-chain runs agree)."""
     if _key_is_batched(rng_key):
-        u = jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(rng_key)
-        return jnp.moveaxis(u, 0, -1)
+        return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype), out_axes=-1)(rng_key)
     if num_chains == 1:
         return jax.random.uniform(rng_key, shape, dtype)[..., None]
     return jax.random.uniform(rng_key, tuple(shape) + (num_chains,), dtype)
