@@ -10,6 +10,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from mcmc_helpers import boltzmann_model, run_mcmc
 from numpyro.infer import MCMC, NUTS, Gibbs
 from scipy import stats
 
@@ -33,26 +34,9 @@ def chi_square_pvalue(observed_idx, probs):
     return stats.chisquare(obs, exp).pvalue
 
 
-def ising_model(lattice, beta):
-    return functools.partial(models.boltzmann(lattice), beta=beta)
-
-
-def run(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", key=0, **kw):
-    mcmc = MCMC(
-        kernel,
-        num_warmup=warmup,
-        num_samples=samples,
-        num_chains=chains,
-        chain_method=method,
-        progress_bar=False,
-    )
-    mcmc.run(jax.random.key(key), **kw)
-    return mcmc
-
-
 def test_issue_example_runs_and_arviz_has_energy():
     lattice = ep.SpinModel.ising_2d(8, 8, coupling=1.0)
-    mcmc = run(ep.SpinGibbs(ising_model(lattice, 0.3)), chains=4, warmup=20, samples=50)
+    mcmc = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.3)), chains=4, warmup=20, samples=50)
     idata = az.from_numpyro(mcmc)
     spins = idata.posterior["s"].values
     assert spins.shape == (4, 50, 64) and spins.dtype == np.int8
@@ -68,16 +52,16 @@ def test_issue_example_runs_and_arviz_has_energy():
 @pytest.mark.parametrize("method", ["parallel", "sequential", jax.vmap])
 def test_chain_methods_agree_with_vectorized(method):
     lattice = ep.SpinModel.ising_2d(4, 4)
-    kernel = ep.SpinGibbs(ising_model(lattice, 0.4))
-    ref = run(kernel, chains=2, samples=30, method="vectorized").get_samples()["s"]
-    got = run(ep.SpinGibbs(ising_model(lattice, 0.4)), chains=2, samples=30, method=method)
+    kernel = ep.SpinGibbs(boltzmann_model(lattice, 0.4))
+    ref = run_mcmc(kernel, chains=2, samples=30, method="vectorized").get_samples()["s"]
+    got = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=30, method=method)
     np.testing.assert_array_equal(np.asarray(got.get_samples()["s"]), np.asarray(ref))
 
 
 def test_same_key_same_result():
     lattice = ep.SpinModel.ising_2d(4, 4)
-    a = run(ep.SpinGibbs(ising_model(lattice, 0.4)), chains=2, samples=20, key=3)
-    b = run(ep.SpinGibbs(ising_model(lattice, 0.4)), chains=2, samples=20, key=3)
+    a = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, key=3)
+    b = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, key=3)
     np.testing.assert_array_equal(a.get_samples()["s"], b.get_samples()["s"])
 
 
@@ -86,8 +70,8 @@ def test_init_params_start_chains_in_chosen_basins(method):
     # beta = 3 on a 6x6 ferromagnet: escaping an ordered basin takes astronomically long
     lattice = ep.SpinModel.ising_2d(6, 6)
     starts = np.stack([np.ones(36), -np.ones(36)]).astype(np.int8)
-    mcmc = run(
-        ep.SpinGibbs(ising_model(lattice, 3.0)),
+    mcmc = run_mcmc(
+        ep.SpinGibbs(boltzmann_model(lattice, 3.0)),
         chains=2,
         warmup=0,
         samples=50,
@@ -103,9 +87,9 @@ def test_fast_path_stationary_against_exact_three_body():
         6, {(0,): 0.3, (1, 2): -0.8, (0, 3): 0.5, (2, 3, 4): 0.9, (1, 4, 5): -0.7, (0, 5): 0.4}
     )
     beta = 1.0
-    kernel = ep.SpinGibbs(ising_model(model3, beta))
+    kernel = ep.SpinGibbs(boltzmann_model(model3, beta))
     # 4000 independent chains, keep each chain's last draw: independent exact-target samples
-    mcmc = run(kernel, chains=4000, warmup=0, samples=60)
+    mcmc = run_mcmc(kernel, chains=4000, warmup=0, samples=60)
     last = np.asarray(mcmc.get_samples(group_by_chain=True)["s"][:, -1])
     assert mcmc.sampler._fast == ("s",)
     p = chi_square_pvalue(ep.exact.state_index(last), ep.exact.probabilities(model3, beta))
@@ -126,7 +110,7 @@ def test_generic_bernoulli_path_against_exact(scan, update):
     lattice = ep.SpinModel.ising_2d(3, 3, field=0.2)
     beta = 0.25
     kernel = ep.SpinGibbs(bernoulli_ising(lattice, beta), scan=scan, update=update)
-    mcmc = run(kernel, chains=3000, warmup=0, samples=40)
+    mcmc = run_mcmc(kernel, chains=3000, warmup=0, samples=40)
     block = mcmc.sampler._generic
     assert block.multilinear  # Bernoulli log-prob and an Ising energy are multilinear
     if scan == "chromatic":
@@ -146,7 +130,7 @@ def test_generic_path_detects_non_multilinear_code_and_stays_exact():
         # x**2 == x on {0,1}, but the code is not multilinear: one gradient would be wrong
         numpyro.factor("E", -beta * lattice.energy(1 - 2 * x) + 0.7 * jnp.sum(x**2))
 
-    mcmc = run(ep.SpinGibbs(model), chains=3000, warmup=0, samples=40)
+    mcmc = run_mcmc(ep.SpinGibbs(model), chains=3000, warmup=0, samples=40)
     assert not mcmc.sampler._generic.multilinear
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"][:, -1])
     # log p = -beta E + 0.7 sum x with x = (1 - s)/2, i.e. fields shift by -0.35/beta (+const)
@@ -240,22 +224,22 @@ def test_bad_inputs_raise_clear_errors():
         numpyro.sample("z", dist.Normal())
 
     with pytest.raises(ValueError, match="not binary"):
-        run(ep.SpinGibbs(continuous), chains=1, samples=2)
+        run_mcmc(ep.SpinGibbs(continuous), chains=1, samples=2)
     with pytest.raises(ValueError, match="only -1 and \\+1"):
-        run(
-            ep.SpinGibbs(ising_model(lattice, 0.5)),
+        run_mcmc(
+            ep.SpinGibbs(boltzmann_model(lattice, 0.5)),
             chains=1,
             samples=2,
             init_params={"s": np.zeros(9, np.int8)},
         )
     with pytest.raises(ValueError, match="unknown sites"):
-        run(
-            ep.SpinGibbs(ising_model(lattice, 0.5)),
+        run_mcmc(
+            ep.SpinGibbs(boltzmann_model(lattice, 0.5)),
             chains=1,
             samples=2,
             init_params={"t": np.ones(9, np.int8)},
         )
     with pytest.raises(ValueError, match="`scan`"):
-        ep.SpinGibbs(ising_model(lattice, 0.5), scan="diagonal")
+        ep.SpinGibbs(boltzmann_model(lattice, 0.5), scan="diagonal")
     with pytest.raises(ValueError, match="no latent binary site"):
-        run(ep.SpinGibbs(lambda: numpyro.sample("z", dist.Normal(), obs=1.0)), chains=1)
+        run_mcmc(ep.SpinGibbs(lambda: numpyro.sample("z", dist.Normal(), obs=1.0)), chains=1)

@@ -23,10 +23,10 @@ import numpyro
 import numpyro.distributions as dist
 import oracles
 import pytest
+from mcmc_helpers import boltzmann_model, run_mcmc
 from numpyro.infer import MCMC
 
 import ergodic_ppl as ep
-import models
 from ergodic_ppl.kernels import sweeps, tempering
 
 # A p-value below this fails a goodness-of-fit test: each such test fails one run in 10,000 when
@@ -47,23 +47,6 @@ def three_body():
     """``(model, walsh)``; the oracle uses the float32-rounded weights the model stores."""
     model = ep.SpinModel.from_walsh(6, WALSH3)
     return model, {k: float(np.float32(v)) for k, v in WALSH3.items()}
-
-
-def boltzmann_model(spin_model, beta):
-    return functools.partial(models.boltzmann(spin_model), beta=beta)
-
-
-def run_mcmc(kernel, *, chains, warmup, samples, method="vectorized", key=0, **kw):
-    mcmc = MCMC(
-        kernel,
-        num_warmup=warmup,
-        num_samples=samples,
-        num_chains=chains,
-        chain_method=method,
-        progress_bar=False,
-    )
-    mcmc.run(jax.random.key(key), **kw)
-    return mcmc
 
 
 # ---------------------------------------------------------------------------- ladder oracle

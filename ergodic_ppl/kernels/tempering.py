@@ -28,14 +28,12 @@ tempering of models whose target ``beta`` is itself a latent site.
 
 from __future__ import annotations
 
-import copy
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.util import identity
 
 from ..distributions import BoltzmannSpins
 from ..spins import SpinModel, check_spins
@@ -537,16 +535,4 @@ class ParallelTempering(SpinGibbs):
             return jax.vmap(one)(state)
         return one(state)
 
-    def wrap_model(self, wrapper) -> ParallelTempering:
-        kernel = copy.copy(self)
-        kernel._model = wrapper(self._model)
-        kernel._reset()
-        return kernel
-
-    def get_constrain_fn(self, model_args, model_kwargs):
-        return identity
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_sample_fn"] = None
-        return state
+    # wrap_model, get_constrain_fn, postprocess_fn and pickling are SpinGibbs's

@@ -1,0 +1,27 @@
+"""Shared helpers for tests that drive kernels through numpyro.infer.MCMC."""
+
+import functools
+
+import jax
+from numpyro.infer import MCMC
+
+import models
+
+
+def boltzmann_model(spin_model, beta):
+    """A NumPyro model with one BoltzmannSpins site ``"s"`` at a fixed ``beta``."""
+    return functools.partial(models.boltzmann(spin_model), beta=beta)
+
+
+def run_mcmc(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", key=0, **kw):
+    """Run ``MCMC`` quietly and return it."""
+    mcmc = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method=method,
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(key), **kw)
+    return mcmc
