@@ -208,3 +208,26 @@ def transition_pvalue(counts: np.ndarray, P: np.ndarray) -> float:
         total += stat
         dof += d
     return float(stats.chi2.sf(total, dof)) if dof > 0 else 1.0
+
+
+def chi2_divergence(mu, pi) -> float:
+    """Chi-square divergence ``sum (mu - pi)^2 / pi`` of a law ``mu`` from ``pi``."""
+    return float(np.sum((np.asarray(mu) - pi) ** 2 / pi))
+
+
+def check_counts_against_rows(counts, P, p_threshold: float = 1e-4) -> None:
+    """Sampled next-state counts (one row per start state) against exact transition rows ``P``.
+
+    Impossible transitions (``P == 0``) must never be sampled; every cell whose binomial is close
+    to normal (variance >= 9) lies within 7 standard errors (a correct kernel exceeds that with
+    probability ~1e-11 per cell); all rows jointly pass the pooled chi-square at
+    ``p_threshold``.
+    """
+    reps = counts.sum(1, keepdims=True)
+    assert np.all(counts[P == 0] == 0)
+    var = reps * P * (1 - P)
+    big = var >= 9
+    z = np.abs(counts - reps * P)[big] / np.sqrt(var[big])
+    assert z.max() < 7, f"cell off by {z.max():.1f} standard errors"
+    p = transition_pvalue(counts, P)
+    assert p > p_threshold, f"sampled frequencies disagree with the exact rows (p = {p:.2e})"

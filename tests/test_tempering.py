@@ -112,24 +112,6 @@ def evolve_ladder(E, betas, sweep_mats, num_steps):
     return mu
 
 
-def chi2_divergence(mu, pi):
-    return float(np.sum((mu - pi) ** 2 / pi))
-
-
-def check_counts_against_rows(counts, P):
-    """As in test_sweeps: impossible moves never drawn, every cell within 7 SE, rows jointly."""
-    reps = counts.sum(1, keepdims=True)
-    assert np.all(counts[P == 0] == 0)
-    # 7 standard errors where the binomial is near normal (variance >= 9): a correct kernel
-    # exceeds that with probability ~1e-11 per cell
-    var = reps * P * (1 - P)
-    big = var >= 9
-    z = np.abs(counts - reps * P)[big] / np.sqrt(var[big])
-    assert z.max() < 7, f"cell off by {z.max():.1f} standard errors"
-    p = oracles.transition_pvalue(counts, P)
-    assert p > P_THRESHOLD, f"swap frequencies disagree with the exact rows (p = {p:.2e})"
-
-
 # ---------------------------------------------------------------------------- exact tier
 
 
@@ -209,7 +191,7 @@ def test_swap_move_matches_exact_rows(n, num_rungs, parity):
             expected = np.zeros(len(joint))
         # float32 energies and exp: relative round-off ~1e-6
         np.testing.assert_allclose(accept[:, r], expected, rtol=1e-5, atol=1e-7)
-    check_counts_against_rows(counts, swap_matrix(E, betas, parity))
+    oracles.check_counts_against_rows(counts, swap_matrix(E, betas, parity))
 
 
 def _ladder_classes(model):
@@ -252,7 +234,7 @@ def test_law_of_the_ladder_after_few_steps_matches_the_oracle():
     # power: against the law without swaps the statistic's mean excess is N chi2 ~ 1000 (the
     # oracle's number, asserted) while its spread is ~sqrt(2 * 63) ~ 11
     target = mu.sum(axis=(1, 2))
-    assert num_chains * chi2_divergence(target, no_swap_target) > 500
+    assert num_chains * oracles.chi2_divergence(target, no_swap_target) > 500
     counts = np.bincount(idx[:, 0], minlength=len(E))
     assert oracles.chisquare_pvalue(counts, num_chains * no_swap_target) < P_THRESHOLD
 
@@ -328,10 +310,10 @@ def _three_body_equilibration(betas, num_chains):
     ]
     for T in range(1, 200):
         mu = evolve_ladder(E, betas, mats, T)
-        if num_chains * chi2_divergence(mu.sum(axis=(1, 2)), pi) < 1:
+        if num_chains * oracles.chi2_divergence(mu.sum(axis=(1, 2)), pi) < 1:
             break
     alone = np.full(len(E), 1.0 / len(E)) @ np.linalg.matrix_power(mats[0], T)
-    return T, num_chains * chi2_divergence(alone, pi)
+    return T, num_chains * oracles.chi2_divergence(alone, pi)
 
 
 # beta = 2 puts 71% of the mass on two states that differ in 4 spins (plain Gibbs escapes slowly)

@@ -429,10 +429,6 @@ class ParallelTempering(SpinGibbs):
         self._adapt = adapt
         self._num_warmup = 0
 
-    @property
-    def default_fields(self):
-        return ("z", "energy", "magnetization")
-
     def get_diagnostics_str(self, state) -> str:
         return f"Λ={float(jnp.mean(state.ladder.barrier)):.3g}"
 
