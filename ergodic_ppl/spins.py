@@ -411,7 +411,11 @@ class SpinModel:
             h = h + s @ self.pair_weights[:, idx]
         elif st.pair_nbr.shape[1] and len(st.edges):
             w = jnp.concatenate([self.pair_weights, jnp.zeros((1,), self.pair_weights.dtype)])
-            h = h + jnp.sum(s[..., st.pair_nbr[idx]] * w[st.pair_slot[idx]], axis=-1)
+            nbr, slot = st.pair_nbr[idx], st.pair_slot[idx]
+            # one static gather per neighbour slot: several times faster on CPU than one
+            # (n, degree) fancy-index gather followed by a sum
+            for j in range(nbr.shape[1]):
+                h = h + s[..., nbr[:, j]] * w[slot[:, j]]
         for others, slot, w in zip(st.kbody_others, st.kbody_slot, self.kbody_weights, strict=True):
             wp = jnp.concatenate([w, jnp.zeros((1,), w.dtype)])
             prod = jnp.prod(s[..., others[idx]], axis=-1)  # (..., len(idx), width)
