@@ -1,6 +1,8 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import exact, free_energy, kernels
+from . import basins, exact, free_energy, kernels
+from .basin_graph import basin_graph
+from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z
 from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering
@@ -8,12 +10,16 @@ from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
 __all__ = [
     "BoltzmannSpins",
+    "ErgodicityReport",
     "LogZEstimate",
     "ParallelTempering",
     "SpinGibbs",
     "SpinModel",
+    "basin_graph",
+    "basins",
     "bits_to_spins",
     "check_spins",
+    "diagnose",
     "estimate_log_z",
     "exact",
     "free_energy",

@@ -33,6 +33,7 @@ __all__ = [
     "Landscape",
     "MAX_LANDSCAPE_N",
     "cluster_minima",
+    "energies_of",
     "energy_scale",
     "exact_landscape",
     "minimax_saddles",
@@ -278,6 +279,24 @@ def _host_loop(run, carry, block, chunk_size, max_flips):
                 )
             carry = _take_rows(tuple(carry), jnp.asarray(_padded(keep, chunk_size)))
     return out
+
+
+@jax.jit
+def _energy_chunk(model: SpinModel, x):
+    return model.energy(x.astype(model.fields.dtype))
+
+
+def energies_of(model: SpinModel, spins, chunk_size: int = 8192) -> np.ndarray:
+    """Energies of many spin states ``(..., n)`` (compiled, in chunks), float64 ``(...)``."""
+    s = check_spins(spins, model.n)
+    flat = s.reshape(-1, model.n)
+    out = np.empty(len(flat))
+    for start in range(0, len(flat), chunk_size):
+        rows = np.arange(start, min(len(flat), start + chunk_size))
+        out[rows] = np.asarray(_energy_chunk(model, jnp.asarray(flat[_padded(rows, chunk_size)])))[
+            : len(rows)
+        ]
+    return out.reshape(s.shape[:-1])
 
 
 def unique_states(states):
@@ -588,7 +607,7 @@ def sampled_landscape(
         raise ValueError(f"`min_occupancy` must lie in (0, 1); got {min_occupancy}.")
     chains, draws, n = s.shape
     e_draw = (
-        np.asarray(model.energy(s), np.float64)
+        energies_of(model, s)
         if energies is None
         else np.asarray(energies, np.float64).reshape(chains, draws)
     )
@@ -601,7 +620,7 @@ def sampled_landscape(
         extra = quench(model, check_spins(extra_states, n).reshape(-1, n))
         subset = np.concatenate([subset, extra])
     uniq, inverse, counts = unique_states(subset)
-    u_energy = np.asarray(model.energy(uniq), np.float64)
+    u_energy = energies_of(model, uniq)
     leaders, assignment = cluster_minima(uniq, u_energy, overlap_threshold)
     weight = np.bincount(assignment, weights=counts, minlength=len(leaders)) / counts.sum()
     keep = np.flatnonzero(weight >= min_occupancy)

@@ -58,7 +58,7 @@ def check_spins(spins, n: int, name: str = "spins") -> np.ndarray:
             f"`{name}` must contain only -1 and +1; found {bad.tolist()}. "
             "Convert 0/1 bits with `ep.bits_to_spins` (0 -> +1, 1 -> -1)."
         )
-    return arr.astype(np.int8)
+    return arr.astype(np.int8, copy=False)
 
 
 @dataclass(frozen=True, eq=False)
