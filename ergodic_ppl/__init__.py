@@ -1,6 +1,6 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import basins, exact, free_energy, kernels
+from . import basins, exact, free_energy, kernels, plots
 from .basin_graph import basin_graph
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
@@ -24,6 +24,7 @@ __all__ = [
     "exact",
     "free_energy",
     "kernels",
+    "plots",
     "run_chains",
     "run_tempering",
     "spins_to_bits",

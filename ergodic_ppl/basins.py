@@ -630,8 +630,8 @@ def sampled_landscape(
     reps, rep_energy = reps[order], rep_energy[order]
     # 3. label every draw
     labels = np.full(chains * draws, -1, dtype=np.int64)
+    d_uniq, d_inv, d_counts = unique_states(flat_min)
     if len(reps):
-        d_uniq, d_inv, _ = unique_states(flat_min)
         q = (d_uniq.astype(np.float32) @ reps.astype(np.float32).T) / n
         best = q.argmax(1)
         lab_u = np.where(q[np.arange(len(d_uniq)), best] >= overlap_threshold, best, -1)
@@ -651,5 +651,10 @@ def sampled_landscape(
         transitions=counts_t,
         draw_energies=e_draw,
         overlap_threshold=float(overlap_threshold),
-        info={"quenched_minima": flat_min.reshape(s.shape), "min_occupancy": min_occupancy},
+        info={
+            "quenched_minima": flat_min.reshape(s.shape),
+            "distinct_minima": d_uniq,
+            "distinct_minima_counts": d_counts,
+            "min_occupancy": min_occupancy,
+        },
     )

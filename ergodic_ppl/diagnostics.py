@@ -25,7 +25,8 @@ __all__ = ["ErgodicityReport", "convergence", "diagnose", "nested_rhat", "spin_m
 # Between 1.01 (Vehtari et al. 2021's bar for reliable estimates) and 1.05 the report warns.
 RHAT_THRESHOLD = 1.05
 RHAT_RELIABLE = 1.01
-CHAIN_BASIN_MIN = 0.05  # a chain "sits in" a basin holding at least this share of its draws
+CHAIN_BASIN_MIN = 0.05
+MIRROR_MIN_OCCUPANCY = 0.05  # basins this heavy must have their mirror visited (Z2 models)  # a chain "sits in" a basin holding at least this share of its draws
 
 
 # --------------------------------------------------------------------------- R-hat, ESS
@@ -489,15 +490,21 @@ def diagnose(
     ]
     unvisited_mirror = []
     if landscape is not None and k and _z2_symmetric(model):
-        q = landscape.minima.astype(np.float32) @ landscape.minima.astype(np.float32).T / n
-        for a in range(k):
-            if not np.any(q[a] <= -overlap_threshold):
-                unvisited_mirror.append(a)
+        # E(-s) = E(s): a basin's mirror holds the same probability.  A basin holding at least
+        # MIRROR_MIN_OCCUPANCY of all draws whose mirror region no draw's minimum ever reached
+        # (overlap <= -overlap_threshold with the basin's minimum) cannot come from an ergodic
+        # run: its expected number of visits is thousands of draws, not zero.
+        weight = np.bincount(labels[labels >= 0], minlength=k) / labels.size
+        mins = landscape.info["distinct_minima"].astype(np.float32)
+        q = mins @ landscape.minima.astype(np.float32).T / n
+        for a in np.flatnonzero(weight >= MIRROR_MIN_OCCUPANCY):
+            if not np.any(q[:, a] <= -overlap_threshold):
+                unvisited_mirror.append(int(a))
         if unvisited_mirror:
             warnings.append(
-                "the model is symmetric under s -> -s, but the mirror images of basins "
-                f"{unvisited_mirror} were never visited: they hold the same probability, so the "
-                "chains cannot be sampling the model."
+                "the model is symmetric under s -> -s, but no draw reached the mirror images of "
+                f"basins {unvisited_mirror}: they hold the same probability, so the chains "
+                "cannot be sampling the model."
             )
     ergodic = not bad and not unvisited_mirror
 
@@ -516,10 +523,8 @@ def diagnose(
         )
     else:
         worst = sorted(bad.items(), key=lambda kv: -kv[1])[:4]
-        members = "; ".join(
-            f"{col}: chains {[c for c, cb in enumerate(chain_basins) if col in cb]}"
-            for col in columns
-        )
+        held = {col: [c for c, cb in enumerate(chain_basins) if col in cb] for col in columns}
+        members = "; ".join(f"{col}: chains {cs}" for col, cs in held.items() if cs)
         verdict = (
             f"ergodicity broken: {n_basins} basin(s) over {chains} chains"
             + (f" ({members})" if labels is not None else "")

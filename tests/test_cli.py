@@ -1,16 +1,49 @@
-"""The `ergodic-ppl` command: default job, a user's model file, clear errors."""
+"""The `ergodic-ppl` command: default jobs, a user's model file, clear errors and exit codes."""
 
 import json
 
+import numpy as np
 import pytest
 
 from ergodic_ppl import cli
 
 SMALL = ["--chains", "2", "--draws", "30", "--warmup", "5"]
+ANALYZE_SMALL = ["--chains", "4", "--draws", "150", "--warmup", "20", "--no-progress"]
 
 
-def test_default_job_writes_report(tmp_path, capsys):
-    assert cli.main([*SMALL, "--out", str(tmp_path)]) == 0
+def test_default_analyze_job_writes_report(tmp_path, capsys):
+    """No arguments = `analyze` on the embedded Hopfield default, which breaks ergodicity."""
+    assert cli.main([*ANALYZE_SMALL, "--out", str(tmp_path)]) == 0
+    [folder] = list(tmp_path.iterdir())
+    assert folder.name.startswith("hopfield")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["n_spins"] == cli.HOPFIELD_N and summary["chains"] == 4
+    # At beta = 2 the chains stay near the stored patterns they fell into, and four chains
+    # from random starts do not all pick the same one of the six (+/-) pattern basins here.
+    assert summary["ergodic"] is False and summary["n_basins"] >= 2
+    for basin in summary["basins"]:
+        q = np.abs(basin["overlaps_with_patterns"])
+        assert q.max() > 0.9, "each basin of the default is a stored pattern or its mirror"
+    occupancy = np.array(summary["occupancy"])
+    assert occupancy.shape == (4, len(summary["columns"]))
+    np.testing.assert_allclose(occupancy.sum(1), 1.0)
+    for name in ("idata.nc", "report.txt", "report.html", "basin_graph.json", *summary["figures"]):
+        assert (folder / name).stat().st_size > 0, name
+    assert {"traces.png", "ranks.png", "occupancy.png", "basin_graph.png"} <= set(
+        summary["figures"]
+    )
+    graph = json.loads((folder / "basin_graph.json").read_text())
+    assert len(graph["nodes"]) == summary["n_basins"]
+    import arviz as az
+
+    idata = az.from_netcdf(str(folder / "idata.nc"))
+    assert idata.sample_stats["basin"].shape == (4, 150)
+    out = capsys.readouterr()
+    assert "ergodicity broken" in out.out and "report written" in out.out
+
+
+def test_sample_job_writes_report(tmp_path, capsys):
+    assert cli.main(["sample", *SMALL, "--out", str(tmp_path)]) == 0
     for beta in cli.DEFAULT_BETAS:
         folder = tmp_path / f"ising16x16_beta{beta}"
         summary = json.loads((folder / "summary.json").read_text())
@@ -19,31 +52,39 @@ def test_default_job_writes_report(tmp_path, capsys):
     assert "report written" in capsys.readouterr().out
 
 
-def test_model_file(tmp_path):
+CHAIN_FILE = (
+    "import numpyro, ergodic_ppl as ep\n"
+    "chain = ep.SpinModel.ising_chain(12, coupling=0.5)\n"
+    "def model(beta=1.0):\n"
+    "    numpyro.sample('s', ep.BoltzmannSpins(chain, beta))\n"
+    "model_kwargs = {'beta': 0.8}\n"
+)
+
+
+def test_model_file_sample_and_analyze(tmp_path):
     path = tmp_path / "chain.py"
-    path.write_text(
-        "import numpyro, ergodic_ppl as ep\n"
-        "chain = ep.SpinModel.ising_chain(12, coupling=0.5)\n"
-        "def model(beta=1.0):\n"
-        "    numpyro.sample('s', ep.BoltzmannSpins(chain, beta))\n"
-        "model_kwargs = {'beta': 0.8}\n"
-    )
+    path.write_text(CHAIN_FILE)
     assert cli.main(["sample", str(path), *SMALL, "--out", str(tmp_path / "out")]) == 0
     summary = json.loads((tmp_path / "out" / "chain" / "summary.json").read_text())
     assert summary["kwargs"] == {"beta": 0.8} and summary["n_spins"] == 12
+    args = ["analyze", str(path), *ANALYZE_SMALL, "--out", str(tmp_path / "an")]
+    assert cli.main(args) == 0
+    summary = json.loads((tmp_path / "an" / "chain" / "summary.json").read_text())
+    # a 12-spin chain at beta = 0.8 mixes within a few sweeps: no basin traps the chains
+    assert summary["ergodic"] is True and summary["rhat"]["energy"] < 1.05
 
 
-def test_bad_model_files(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        cli.main(["sample", str(tmp_path / "missing.py")])
+def test_bad_model_files_exit_2(tmp_path, capsys):
+    assert cli.main(["analyze", str(tmp_path / "missing.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(SystemExit, match="RuntimeError: boom"):
-        cli.main(["sample", str(broken)])
+    assert cli.main([str(broken)]) == 2
+    assert "RuntimeError: boom" in capsys.readouterr().err
     nomodel = tmp_path / "nomodel.py"
     nomodel.write_text("x = 1\n")
-    with pytest.raises(SystemExit, match="callable `model`"):
-        cli.main(["sample", str(nomodel)])
+    assert cli.main(["sample", str(nomodel)]) == 2
+    assert "callable `model`" in capsys.readouterr().err
 
 
 def test_model_without_binary_sites_exits_2(tmp_path, capsys):
@@ -53,5 +94,15 @@ def test_model_without_binary_sites_exits_2(tmp_path, capsys):
         "def model():\n"
         "    numpyro.sample('z', dist.Normal())\n"
     )
-    assert cli.main(["sample", str(path), *SMALL, "--out", str(tmp_path / "o")]) == 2
-    assert "not binary" in capsys.readouterr().err
+    for command in ("sample", "analyze"):
+        assert cli.main([command, str(path), *SMALL, "--out", str(tmp_path / "o")]) == 2
+        assert "not binary" in capsys.readouterr().err
+
+
+def test_help_and_argument_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0 and "analyze" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", "--chains", "1"])
+    assert exc.value.code == 2 and "--chains >= 2" in capsys.readouterr().err
