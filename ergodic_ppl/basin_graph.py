@@ -33,7 +33,8 @@ def basin_graph(source, *, beta: float | None = None) -> nx.Graph:
     sampled: a chain was seen to move between them) and has:
 
     - ``saddle`` - lowest saddle energy of a direct connection (sampled: the highest draw
-      energy on the lowest observed transition path, an upper bound);
+      energy on the lowest observed transition path, which is not a bound: see
+      :func:`~ergodic_ppl.basins.sampled_landscape`);
     - ``barrier`` - ``saddle - max(E_a, E_b)``, the climb out of the shallower basin;
       ``barrier_deep`` - ``saddle - min(E_a, E_b)``, the climb out of the deeper one;
     - sampled only: ``transitions`` (observed moves, both directions) and ``rate``

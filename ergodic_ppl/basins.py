@@ -362,7 +362,8 @@ class Landscape:
 
     Basins are indexed ``0..K-1`` in increasing energy of their minimum.
 
-    - **minima** ``(K, n) int8`` - the minimum of each basin (sampled: its lowest-energy member).
+    - **minima** ``(K, n) int8`` - the minimum of each basin (sampled: the lowest-energy minimum
+      of the group found by clustering a thinned subset of the draws).
     - **energies** ``(K,)`` - their energies.
     - **direct_saddles** ``(K, K)`` - lowest saddle of a direct connection (``inf`` where none).
     - **saddles** ``(K, K)`` - minimax saddle over all paths; ``barriers = saddles - energies[:, None]``.
@@ -588,13 +589,15 @@ def sampled_landscape(
     2. Minima of an evenly thinned subset of at most ``max_cluster_sample`` draws (plus the
        extra states) are grouped by overlap (:func:`cluster_minima`); groups holding at least
        ``min_occupancy`` of that subset are the basins, represented by their lowest minimum.
-    3. Each draw's minimum joins the basin whose representative it overlaps most, if that
-       overlap reaches ``overlap_threshold``; otherwise its label is -1 (transient states and
-       high-temperature phase).
+    3. Each draw's minimum joins the lowest-energy representative it overlaps by at least
+       ``overlap_threshold`` (the rule of the clustering); otherwise its label is -1
+       (transient states and the high-temperature phase).
     4. Transitions between basins along each chain are counted; the direct saddle between two
-       basins is estimated as the highest draw energy on the lowest observed transition path
-       (an upper bound on the true saddle at the sampling temperature), and saddles between
-       basins never seen to connect directly follow by minimax over the observed connections.
+       basins is estimated as the highest draw energy on the lowest observed transition path,
+       and saddles between basins never seen to connect directly follow by minimax over the
+       observed connections.  This is neither bound: the recorded draws of a path sit above
+       its minimum-energy crossing, but a crossing within one sweep is never recorded, so
+       estimates can fall below the true saddle (a test on SK-10 shows both).
     """
     if not isinstance(model, SpinModel):
         raise ValueError(f"`model` must be a SpinModel, got {type(model).__name__}.")
@@ -633,8 +636,9 @@ def sampled_landscape(
     d_uniq, d_inv, d_counts = unique_states(flat_min)
     if len(reps):
         q = (d_uniq.astype(np.float32) @ reps.astype(np.float32).T) / n
-        best = q.argmax(1)
-        lab_u = np.where(q[np.arange(len(d_uniq)), best] >= overlap_threshold, best, -1)
+        near = q >= overlap_threshold
+        first = near.argmax(1)  # the lowest-energy representative in reach: the clustering rule
+        lab_u = np.where(near.any(1), first, -1)
         labels = lab_u[d_inv]
     labels = labels.reshape(chains, draws)
     k = len(reps)

@@ -192,7 +192,7 @@ def plot_disconnectivity(landscape, ax=None, max_leaves: int = 60):
     and labelled with their basin index.  Groups never connected (e.g. sampled basins between
     which no chain moved) stand side by side with lines up to the top of the axes.  With more
     than ``max_leaves`` minima only the ``max_leaves`` lowest are drawn.  Sampled saddles are
-    upper bounds (the highest draw energy on an observed path).
+    the highest draw energy on the lowest observed transition path.
     """
     from matplotlib.collections import LineCollection
 
@@ -202,7 +202,7 @@ def plot_disconnectivity(landscape, ax=None, max_leaves: int = 60):
     k = len(energies)
     ax = _axes(ax, (7, 5))
     ax.set_ylabel("energy")
-    kind = "exact" if landscape.exact else "sampled, saddles are upper bounds"
+    kind = "exact" if landscape.exact else "sampled, saddles from observed transitions"
     if k == 0:
         ax.text(0.5, 0.5, "no basins", transform=ax.transAxes, ha="center", va="center")
         ax.set_title(f"disconnectivity graph ({kind})")

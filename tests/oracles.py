@@ -231,3 +231,197 @@ def check_counts_against_rows(counts, P, p_threshold: float = 1e-4) -> None:
     assert z.max() < 7, f"cell off by {z.max():.1f} standard errors"
     p = transition_pvalue(counts, P)
     assert p > p_threshold, f"sampled frequencies disagree with the exact rows (p = {p:.2e})"
+
+
+# ---------------------------------------------------------------------------- energy landscapes
+# Definitions (THEORY.md A.6), written out literally: a local minimum has no single flip that
+# lowers the energy by more than ``tol``; steepest descent flips, one spin at a time, the spin
+# with the most negative ``dE`` (the lowest index among those within ``tol`` of it) until no
+# flip is downhill; the saddle between two states is the lowest energy threshold at which they
+# are connected by single flips through states at or below it.
+
+
+def walsh_scale(n: int, walsh: Mapping[Sequence[int], float]) -> float:
+    """``max_i sum_{S containing i} |J_S|``: the largest local field a spin can feel."""
+    bound = np.zeros(n)
+    for subset, w in walsh.items():
+        for k in subset:
+            bound[k] += abs(float(w))
+    return float(bound.max(initial=0.0))
+
+
+def flip_deltas(energies: np.ndarray) -> np.ndarray:
+    """``dE[i, k] = E(i with spin k flipped) - E(i)``, shape ``(2^n, n)``."""
+    n = int(np.log2(len(energies)))
+    idx = np.arange(len(energies))
+    return np.stack([energies[idx ^ (1 << k)] - energies for k in range(n)], axis=1)
+
+
+def local_minima(energies: np.ndarray, tol: float) -> np.ndarray:
+    """Indices of the states that no single flip lowers by more than ``tol`` (ascending)."""
+    return np.flatnonzero(np.all(flip_deltas(energies) >= -tol, axis=1))
+
+
+def descend_state(energies: np.ndarray, i: int, tol: float) -> int:
+    """Follow steepest single-flip descent from state ``i`` step by step; the final state."""
+    n = int(np.log2(len(energies)))
+    while True:
+        de = [float(energies[i ^ (1 << k)] - energies[i]) for k in range(n)]
+        low = min(de)
+        if low >= -tol:
+            return i
+        k = next(k for k in range(n) if de[k] <= low + tol)
+        i ^= 1 << k
+
+
+def descent_targets(energies: np.ndarray, tol: float) -> np.ndarray:
+    """Final state of steepest descent from every state, ``(2^n,)`` (one walk per state)."""
+    return np.array([descend_state(energies, i, tol) for i in range(len(energies))])
+
+
+def descend_spins(n: int, walsh: Mapping, spins, tol: float) -> np.ndarray:
+    """Steepest descent of explicit ±1 rows ``(..., n)`` for models beyond enumeration.
+
+    ``dE_k = 2 sum_{S containing k} J_S prod_{j in S} s_j`` (flipping ``k`` negates exactly the
+    terms that hold it); every row takes one flip per step until none is downhill.
+    """
+    s = np.array(spins, dtype=np.float64)
+    shape = s.shape
+    s = s.reshape(-1, n)
+    rows = np.arange(len(s))
+    terms = [(list(subset), float(w)) for subset, w in walsh.items()]
+    while True:
+        de = np.zeros_like(s)
+        for subset, w in terms:
+            chi = np.prod(s[:, subset], axis=1)
+            de[:, subset] += 2.0 * w * chi[:, None]
+        low = de.min(axis=1)
+        move = low < -tol
+        if not move.any():
+            return s.astype(np.int8).reshape(shape)
+        first = np.argmax(de <= low[:, None] + tol, axis=1)  # lowest index within tol
+        s[rows[move], first[move]] *= -1.0
+
+
+def is_local_minimum(n: int, walsh: Mapping, spins, tol: float) -> np.ndarray:
+    """Whether each row of ``spins`` ``(m, n)`` is a local minimum (explicit ``dE``)."""
+    s = np.asarray(spins, dtype=np.float64).reshape(-1, n)
+    de = np.zeros_like(s)
+    for subset, w in walsh.items():
+        chi = np.prod(s[:, list(subset)], axis=1)
+        de[:, list(subset)] += 2.0 * float(w) * chi[:, None]
+    return np.all(de >= -tol, axis=1)
+
+
+def threshold_saddles(energies: np.ndarray, minima: Sequence[int]) -> np.ndarray:
+    """Minimax saddle between every pair of ``minima`` (state indices), ``(K, K)``.
+
+    States are switched on in increasing energy (equal energies together); two minima are
+    joined at the first level at which single-flip edges between switched-on states connect
+    them (networkx union-find over states).  The diagonal holds the minima's own energies.
+    """
+    from networkx.utils import UnionFind
+
+    n = int(np.log2(len(energies)))
+    minima = np.asarray(minima, dtype=np.int64)
+    k = len(minima)
+    saddles = np.full((k, k), np.inf)
+    np.fill_diagonal(saddles, energies[minima])
+    order = np.argsort(energies, kind="stable")
+    on = np.zeros(len(energies), dtype=bool)
+    uf = UnionFind()
+    start = 0
+    while start < len(order):
+        level = energies[order[start]]
+        stop = start
+        while stop < len(order) and energies[order[stop]] == level:
+            stop += 1
+        for i in order[start:stop].tolist():
+            on[i] = True
+            uf.union(i)
+            for b in range(n):
+                j = i ^ (1 << b)
+                if on[j]:
+                    uf.union(i, j)
+        start = stop
+        live = on[minima]
+        if live.sum() < 2:
+            continue
+        roots = np.array([uf[m] if on[m] else -1 - t for t, m in enumerate(minima.tolist())])
+        joined = (roots[:, None] == roots[None, :]) & np.isinf(saddles)
+        saddles[joined] = level
+    return saddles
+
+
+def direct_basin_saddles(energies: np.ndarray, target: np.ndarray, minima) -> np.ndarray:
+    """Lowest ``max(E_i, E_j)`` over single-flip edges ``(i, j)`` with ``i`` in basin ``a`` and
+    ``j`` in basin ``b != a`` (``inf`` where no edge), basins numbered as ``minima``."""
+    n = int(np.log2(len(energies)))
+    pos = {int(m): t for t, m in enumerate(minima)}
+    basin = np.array([pos[int(t)] for t in target])
+    k = len(pos)
+    direct = np.full((k, k), np.inf)
+    for i in range(len(energies)):
+        for b in range(n):
+            j = i ^ (1 << b)
+            a, c = basin[i], basin[j]
+            if a != c:
+                direct[a, c] = min(direct[a, c], max(energies[i], energies[j]))
+    return direct
+
+
+def graph_minimax(direct: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """Minimax path weights over a weighted graph of ``K`` nodes (Floyd-Warshall with max/min);
+    ``direct[a, b]`` the weight of edge ``a-b`` (``inf``: none; the smaller of the two
+    directions counts); diagonal = ``energies``."""
+    d = np.minimum(np.asarray(direct, np.float64), np.asarray(direct, np.float64).T).copy()
+    k = len(energies)
+    np.fill_diagonal(d, energies)
+    for m in range(k):
+        for a in range(k):
+            for b in range(k):
+                if a != b:
+                    d[a, b] = min(d[a, b], max(d[a, m], d[m, b]))
+    return d
+
+
+def transitions_reference(labels, energies, k: int):
+    """Basin-to-basin transitions along each chain, walked draw by draw.
+
+    A transition ``a -> b`` is a labelled draw in ``a`` whose next labelled draw (skipping
+    label -1) is in ``b != a``; its path maximum is the highest energy from the one draw to the
+    other, both included. Returns ``(counts (K, K), lowest path maximum (K, K) symmetric)``.
+    """
+    counts = np.zeros((k, k), dtype=np.int64)
+    lowest = np.full((k, k), np.inf)
+    for lab, en in zip(np.asarray(labels), np.asarray(energies, np.float64), strict=True):
+        last = None
+        for t, lt in enumerate(lab.tolist()):
+            if lt < 0:
+                continue
+            if last is not None and lab[last] != lt:
+                a = int(lab[last])
+                counts[a, lt] += 1
+                top = float(en[last : t + 1].max())
+                lowest[a, lt] = lowest[lt, a] = min(lowest[a, lt], top)
+            last = t
+    return counts, lowest
+
+
+def leader_clusters(minima, energies, threshold: float):
+    """Leader clustering, one minimum at a time in increasing energy (index on ties): join the
+    first existing leader whose overlap ``s . t / n`` is at least ``threshold``, else lead.
+    Returns ``(leader row indices, leader number of every row)``."""
+    m = np.asarray(minima, dtype=np.float64)
+    order = sorted(range(len(m)), key=lambda i: (float(energies[i]), i))
+    leaders: list[int] = []
+    assignment = np.full(len(m), -1)
+    for i in order:
+        for number, lead in enumerate(leaders):
+            if m[i] @ m[lead] / m.shape[1] >= threshold:
+                assignment[i] = number
+                break
+        else:
+            leaders.append(i)
+            assignment[i] = len(leaders) - 1
+    return np.array(leaders, dtype=np.int64), assignment
