@@ -25,8 +25,8 @@ __all__ = ["ErgodicityReport", "convergence", "diagnose", "nested_rhat", "spin_m
 # Between 1.01 (Vehtari et al. 2021's bar for reliable estimates) and 1.05 the report warns.
 RHAT_THRESHOLD = 1.05
 RHAT_RELIABLE = 1.01
-CHAIN_BASIN_MIN = 0.05
-MIRROR_MIN_OCCUPANCY = 0.05  # basins this heavy must have their mirror visited (Z2 models)  # a chain "sits in" a basin holding at least this share of its draws
+CHAIN_BASIN_MIN = 0.05  # a chain "sits in" a basin holding at least this share of its draws
+MIRROR_MIN_OCCUPANCY = 0.05  # basins this heavy must have their mirror visited (Z2 models)
 
 
 # --------------------------------------------------------------------------- R-hat, ESS
@@ -364,7 +364,7 @@ def diagnose(
     superchains=None,
     rhat_threshold: float = RHAT_THRESHOLD,
     overlap_threshold: float = 0.6,
-    min_occupancy: float = 0.01,
+    min_occupancy: float = 0.02,
     basins: bool = True,
     extra_states=None,
 ) -> ErgodicityReport:
@@ -390,6 +390,9 @@ def diagnose(
     """
     if not rhat_threshold > 1.0:
         raise ValueError(f"`rhat_threshold` must exceed 1; got {rhat_threshold}.")
+    named = site is not None or not (
+        isinstance(samples, np.ndarray) or hasattr(samples, "spins") or hasattr(samples, "shape")
+    )
     site, spins, energy, source, bits_note = _draws_from(samples, site)
     chains, draws, n = spins.shape
     if chains < 2:
@@ -399,6 +402,16 @@ def diagnose(
         )
     if draws < 4:
         raise ValueError(f"diagnose needs at least 4 draws per chain; got {draws}.")
+    if superchains is not None:
+        ids = np.asarray(superchains)
+        sizes = np.unique(ids, return_counts=True)[1] if ids.ndim == 1 else np.array([])
+        if ids.shape != (chains,) or len(sizes) < 2 or sizes.min() != sizes.max():
+            raise ValueError(
+                f"`superchains` must give one group id per chain, shape ({chains},), defining "
+                "at least 2 groups of equal size (chains that share a start share a group); "
+                f"got shape {ids.shape}"
+                + (f" with group sizes {sizes.tolist()}." if len(sizes) else ".")
+            )
     warnings = [bits_note] if bits_note else []
     if model is None and source is not None:
         fn, args, kwargs = source
@@ -409,7 +422,7 @@ def diagnose(
             raise ValueError(
                 f"`model` must be a SpinModel or a NumPyro model function; got {type(model).__name__}."
             )
-        found = spin_model_of(model, site=site)
+        found = spin_model_of(model, site=site if named else None)
         if found is None:
             raise ValueError(
                 "`model` has no BoltzmannSpins site; pass the SpinModel (`model=spin_model`) "
@@ -511,15 +524,19 @@ def diagnose(
     remedies = []
     which = "nested R-hat" if nested is not None else "R-hat"
     if ergodic:
+        informative = [nm for nm, v in decisive.items() if not np.isnan(v)]
+        constant = len(decisive) - len(informative)
+        if labels is None:
+            basin_text = " (basins not computed: no SpinModel)"
+        elif k:
+            basin_text = f" ({', '.join(columns)})"
+        else:
+            basin_text = " (no minimum holds a noticeable share of draws)"
         verdict = (
-            f"ergodic: {which} <= {rhat_threshold} for all {len(obs)} observables over "
-            f"{chains} chains x {draws} draws; {n_basins} basin(s)"
-            + (
-                f" ({', '.join(columns)})"
-                if labels is not None and k
-                else " (no minimum holds a noticeable share of draws)"
-            )
-            + "."
+            f"ergodic: {which} <= {rhat_threshold} for all {len(informative)} informative "
+            f"observables"
+            + (f" ({constant} constant, uninformative)" if constant else "")
+            + f" over {chains} chains x {draws} draws; {n_basins} basin(s){basin_text}."
         )
     else:
         worst = sorted(bad.items(), key=lambda kv: -kv[1])[:4]
@@ -545,8 +562,10 @@ def diagnose(
         if lonely or unvisited_mirror:
             remedies.append(
                 "More chains from dispersed starts: "
-                + (f"{lonely} are visited by at most one chain, " if lonely else "")
-                + "so the relative weights of the basins are not estimable from these runs."
+                + (f"{lonely} are visited by at most one chain" if lonely else "")
+                + (" and " if lonely and unvisited_mirror else "")
+                + (f"the mirrors of {unvisited_mirror} by none" if unvisited_mirror else "")
+                + ", so the relative weights of the basins are not estimable from these runs."
             )
         remedies.append(
             "A per-basin mixture (THEORY.md A.6): one model per free-energy minimum, weighted "
