@@ -42,6 +42,9 @@ def basin_graph(source, *, beta: float | None = None) -> nx.Graph:
 
     Graph attributes: ``exact``, ``beta``, ``n`` (spins) and ``minimax_saddles`` (the
     ``(K, K)`` matrix of lowest saddles over all paths, also between basins with no edge).
+    A sampled landscape in which no minimum holds ``min_occupancy`` of the draws (a disordered
+    phase, reported by ``diagnose`` as one basin with every draw in ``"other"``) gives an
+    empty graph.
     """
     land, occupancy_by_chain = _landscape_of(source)
     k = land.n_basins
