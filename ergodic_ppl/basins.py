@@ -78,25 +78,6 @@ def _field_update(model: SpinModel, s, h, k, delta):
     return h.at[rows[:, None], nbr].add(dw)
 
 
-@partial(jax.jit, static_argnames=("num_iter",))
-def _descend(model: SpinModel, s, h, tol, num_iter: int):
-    """``num_iter`` steepest-descent steps on every row of ``s`` (rows at a minimum stay)."""
-    rows = jnp.arange(s.shape[0])
-
-    def step(_, carry):
-        s, h = carry
-        de = 2.0 * s * h
-        low = de.min(axis=1, keepdims=True)
-        k = jnp.argmax(de <= low + tol, axis=1)  # lowest index within tol of the steepest
-        move = low[:, 0] < -tol
-        delta = jnp.where(move, -2.0 * s[rows, k], 0.0)
-        s = s.at[rows, k].add(delta)
-        return s, _field_update(model, s, h, k, delta)
-
-    s, h = jax.lax.fori_loop(0, num_iter, step, (s, h))
-    return s, h, jnp.any(2.0 * s * h < -tol, axis=1)
-
-
 _BLOCK = 32  # spins per block of the two-level argmin in the sparse quench
 
 
@@ -123,7 +104,7 @@ def _descend_sparse(model: SpinModel, s, de, bmin, tol, num_iter: int):
     ``ΔE`` is kept per spin and its minimum per block of ``_BLOCK`` spins; a flip changes the
     ``ΔE`` of the flipped spin and its neighbours only, so only their blocks are re-reduced, and
     the steepest spin is found from the block minima and then within one block.  Ties (within
-    ``tol``) go to the lowest spin index, exactly as in :func:`_descend`.
+    ``tol``) go to the lowest spin index, exactly as in :func:`_descend_blocks`.
     """
     st = model._structure
     b, n = s.shape
@@ -159,11 +140,6 @@ def _descend_sparse(model: SpinModel, s, de, bmin, tol, num_iter: int):
     return s, de, bmin, bmin.min(axis=1) < -tol
 
 
-@jax.jit
-def _fields(model: SpinModel, s):
-    return model.local_fields(s)
-
-
 def _bucket(size: int, chunk: int) -> int:
     """Padded row count: the smallest of chunk, chunk/8, chunk/64, ... (>= 64) holding ``size``."""
     b = chunk
@@ -188,11 +164,12 @@ def quench(
     ``ΔE_i = 2 s_i h_i`` (lowest index on ties) until no flip lowers the energy by more than
     ``QUENCH_RTOL * energy_scale(model)``.
 
-    Sparse pairwise models (lattices, sparse Boltzmann machines) search only each row's list of
-    candidate spins (its downhill spins and the neighbours of its flips), so a quench from a
-    thermal draw costs O(flips x degree) rather than O(flips x n).  Dense and k-body models
-    (and rows whose list overflows) take full steps, ``block`` per compiled call, dropping
-    converged rows between calls.  Rows are processed ``chunk_size`` at a time.
+    Sparse pairwise models (lattices, sparse Boltzmann machines) keep ``ΔE`` per spin and its
+    minimum per block of 32 spins, so a flip costs O(degree) work (:func:`_descend_sparse`);
+    they run ``block`` flips per compiled call and drop converged rows between calls.  Dense
+    and k-body models take O(n) steps, on the device to the end, in blocks of up to 1024 rows
+    (:func:`_descend_blocks`).  Rows are processed ``chunk_size`` at a time; ``max_flips``
+    (default ``50 n + 1000``) bounds the steps of any row.
     """
     if not isinstance(model, SpinModel):
         raise ValueError(f"`model` must be a SpinModel, got {type(model).__name__}.")
@@ -235,13 +212,59 @@ def _quench_sparse(model, x, tol, block, chunk_size, max_flips):
     )
 
 
+@partial(jax.jit, static_argnames=("rows", "max_flips"))
+def _descend_blocks(model: SpinModel, x, tol, rows: int, max_flips: int):
+    """Full-row steepest descent to the end, ``rows`` rows at a time inside one compiled call.
+
+    Each block of rows runs a ``while_loop`` until none of its rows moves (or ``max_flips``
+    steps), so there are no host round trips; returns int8 spins and a "still moving" flag.
+    """
+    b, n = x.shape
+    idx = jnp.arange(rows)
+
+    def one(xb):
+        s = xb.astype(model.fields.dtype)
+
+        def cond(c):
+            return c[2] & (c[3] < max_flips)
+
+        def body(c):
+            s, h, _, step = c
+            de = 2.0 * s * h
+            low = de.min(axis=1, keepdims=True)
+            k = jnp.argmax(de <= low + tol, axis=1)  # lowest index within tol of the steepest
+            move = low[:, 0] < -tol
+            delta = jnp.where(move, -2.0 * s[idx, k], 0.0)
+            s = s.at[idx, k].add(delta)
+            return s, _field_update(model, s, h, k, delta), jnp.any(move), step + 1
+
+        init = (s, model.local_fields(s), jnp.array(True), jnp.array(0))
+        s, h, _, _ = jax.lax.while_loop(cond, body, init)
+        return s.astype(jnp.int8), jnp.any(2.0 * s * h < -tol, axis=1)
+
+    spins, moving = jax.lax.map(one, x.reshape(b // rows, rows, n))
+    return spins.reshape(b, n), moving.reshape(b)
+
+
 def _quench_full(model, x, tol, block, chunk_size, max_flips):
-    """Full-row steepest descent of the int8 rows of ``x``, ``block`` steps per compiled call."""
-    x = x.astype(model.fields.dtype)
-    h = _fields(model, x)
-    return _host_loop(
-        lambda c: _descend(model, *c, tol, block), (x, h), block, chunk_size, max_flips
-    )
+    """Full-row steepest descent of the int8 rows of ``x`` (dense or k-body models).
+
+    Every flip changes every field (dense) or needs a recomputation (k-body), so the steps are
+    O(n); they run in blocks of up to 1024 rows entirely on the device.
+    """
+    size = x.shape[0]
+    rows = min(1024, size)
+    pad = -size % rows
+    if pad:
+        x = jnp.concatenate([x, jnp.repeat(x[:1], pad, 0)])
+    spins, moving = _descend_blocks(model, x, tol, rows, max_flips)
+    spins, moving = spins[:size], np.asarray(moving)[:size]
+    if moving.any():
+        raise RuntimeError(
+            f"quench: {int(moving.sum())} states still descending after {max_flips} flips "
+            f"(max_flips={max_flips}); raise `max_flips`."
+        )
+    return np.asarray(spins)
 
 
 @jax.jit
