@@ -283,13 +283,26 @@ def _graph_json(graph) -> dict:
 
 
 def _add_common(p, default_chains: int) -> None:
-    p.add_argument("model_file", nargs="?", type=Path, help="Python file defining `model`")
-    p.add_argument("--out", type=Path, default=Path("ergodic-ppl-report"))
-    p.add_argument("--chains", type=int, default=default_chains)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--scan", default="chromatic", choices=("chromatic", "sequential", "random"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "model_file",
+        nargs="?",
+        type=Path,
+        help="Python file defining a NumPyro `model` with binary latent sites (optional: "
+        "`model_kwargs` dict, `patterns` array); default: the embedded model",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("ergodic-ppl-report"), help="report folder (%(default)s)"
+    )
+    p.add_argument("--chains", type=int, default=default_chains, help="chains (%(default)s)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain (%(default)s)")
+    p.add_argument("--warmup", type=int, default=200, help="warm-up sweeps (%(default)s)")
+    p.add_argument(
+        "--scan",
+        default="chromatic",
+        choices=("chromatic", "sequential", "random"),
+        help="SpinGibbs scan order (%(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:
