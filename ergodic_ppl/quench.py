@@ -1,0 +1,311 @@
+"""Zero-temperature quench: steepest single-flip descent of many states at once (THEORY.md A.6).
+
+``quench`` takes any batch of ±1 states to their local minima (no single flip lowers the
+energy); ``unique_states`` de-duplicates them (a state and its mirror stay distinct);
+``energies_of`` evaluates energies of large batches in compiled chunks.  Used by
+:mod:`ergodic_ppl.basins` and :mod:`ergodic_ppl.diagnostics`; the public names are re-exported
+as ``ep.basins.quench`` etc.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .spins import SpinModel, check_spins
+
+__all__ = ["QUENCH_RTOL", "energies_of", "energy_scale", "quench", "unique_states"]
+
+QUENCH_RTOL = 1e-5  # a flip counts as downhill when ΔE < -QUENCH_RTOL * energy_scale(model)
+
+
+def energy_scale(model: SpinModel) -> float:
+    """Largest possible ``|h_eff_i|``: ``max_i |f_i| + sum of |weights| of terms holding i``."""
+    n = model.n
+    bound = np.abs(np.asarray(model.fields, np.float64))
+    if model.is_dense:
+        bound = bound + np.abs(np.asarray(model.pair_weights, np.float64)).sum(1)
+    elif len(model.edges):
+        w = np.abs(np.asarray(model.edge_weights, np.float64))
+        bound = bound + np.bincount(model.edges.reshape(-1), np.repeat(w, 2), minlength=n)
+    for idx, w in model.kbody_terms:
+        w = np.abs(np.asarray(w, np.float64))
+        bound = bound + np.bincount(idx.reshape(-1), np.repeat(w, idx.shape[1]), minlength=n)
+    return float(max(bound.max(initial=0.0), 1e-30))
+
+
+def _field_update(model: SpinModel, s, h, k, delta):
+    """Local fields after spin ``k`` of each row changed by ``delta`` (0 or ±2)."""
+    rows = jnp.arange(s.shape[0])
+    st = model._structure
+    if st.orders:  # k-body terms: recompute (their field changes are products of spins)
+        return model.local_fields(s)
+    if st.dense:
+        return h + delta[:, None] * model.pair_weights[k]
+    if not len(st.edges):
+        return h
+    w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
+    nbr = jnp.asarray(st.pair_nbr)[k]  # (B, d), padded slots carry a zero weight
+    dw = delta[:, None] * w[jnp.asarray(st.pair_slot)[k]]
+    return h.at[rows[:, None], nbr].add(dw)
+
+
+_BLOCK = 32  # spins per block of the two-level argmin in the sparse quench
+
+
+def _block_min(de):
+    """Per-row minimum of each block of ``_BLOCK`` consecutive spins, shape ``(B, n_blocks)``."""
+    return de.reshape(de.shape[0], -1, _BLOCK).min(axis=2)
+
+
+@jax.jit
+def _sparse_start(model: SpinModel, x, tol):
+    """``ΔE`` of int8 spins ``x``, padded with ``+inf`` to whole blocks, and its block minima."""
+    n = x.shape[1]
+    pad = -n % _BLOCK
+    s = x.astype(model.fields.dtype)
+    de = 2.0 * s * model.local_fields(s)
+    de = jnp.concatenate([de, jnp.full((s.shape[0], pad), jnp.inf, de.dtype)], axis=1)
+    return de, _block_min(de)
+
+
+@partial(jax.jit, static_argnames=("num_iter",))
+def _descend_sparse(model: SpinModel, s, de, bmin, tol, num_iter: int):
+    """``num_iter`` steepest-descent steps for a sparse pairwise model, with O(degree) work each.
+
+    ``ΔE`` is kept per spin and its minimum per block of ``_BLOCK`` spins; a flip changes the
+    ``ΔE`` of the flipped spin and its neighbours only, so only their blocks are re-reduced, and
+    the steepest spin is found from the block minima and then within one block.  Ties (within
+    ``tol``) go to the lowest spin index, exactly as in :func:`_descend_blocks`.
+    """
+    st = model._structure
+    b, n = s.shape
+    rows = jnp.arange(b)
+    nbr = jnp.asarray(st.pair_nbr)
+    w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
+    w = w[jnp.asarray(st.pair_slot)]  # (n, d), zero for padding neighbours
+    n_blocks = bmin.shape[1]
+    lane = jnp.arange(_BLOCK)
+
+    def step(_, carry):
+        s, de, bmin = carry
+        low = bmin.min(axis=1)
+        near = low[:, None] + tol
+        blk = jnp.min(jnp.where(bmin <= near, jnp.arange(n_blocks), n_blocks), axis=1)
+        vals = de[rows[:, None], blk[:, None] * _BLOCK + lane]
+        k = blk * _BLOCK + jnp.min(jnp.where(vals <= near, lane, _BLOCK), axis=1)
+        move = low < -tol
+        k = jnp.minimum(k, n - 1)
+        s_new = jnp.where(move, -s[rows, k], s[rows, k])  # int8 spins
+        dk = jnp.where(move, -de[rows, k], de[rows, k])
+        s = s.at[rows, k].set(s_new)
+        de = de.at[rows, k].set(dk)
+        nb = nbr[k]
+        dde = 4.0 * (s[rows[:, None], nb] * s_new[:, None]).astype(de.dtype) * w[k]
+        de = de.at[rows[:, None], nb].add(jnp.where(move[:, None], dde, 0.0))
+        touched = jnp.concatenate([k[:, None], nb], axis=1) // _BLOCK  # (B, d + 1)
+        seg = de[rows[:, None, None], touched[:, :, None] * _BLOCK + lane].min(axis=2)
+        bmin = bmin.at[rows[:, None], touched].set(seg)
+        return s, de, bmin
+
+    s, de, bmin = jax.lax.fori_loop(0, num_iter, step, (s, de, bmin))
+    return s, de, bmin, bmin.min(axis=1) < -tol
+
+
+def _bucket(size: int, chunk: int) -> int:
+    """Padded row count: the smallest of chunk, chunk/8, chunk/64, ... (>= 64) holding ``size``."""
+    b = chunk
+    while b // 8 >= max(size, 64):
+        b //= 8
+    return b
+
+
+@jax.jit
+def _not_minimum(model: SpinModel, x, tol):
+    s = x.astype(model.fields.dtype)
+    return jnp.any(2.0 * s * model.local_fields(s) < -tol, axis=1)
+
+
+def quench(
+    model: SpinModel, spins, *, chunk_size: int = 8192, block: int = 16, max_flips=None
+) -> np.ndarray:
+    """Zero-temperature steepest single-flip descent of every state to its local minimum.
+
+    ``spins`` ``(..., n)`` (±1) may have any leading shape (e.g. ``(chains, draws, n)``); the
+    result has the same shape, ``int8``.  Each step flips the spin with the most negative
+    ``ΔE_i = 2 s_i h_i`` (lowest index on ties) until no flip lowers the energy by more than
+    ``QUENCH_RTOL * energy_scale(model)``.
+
+    Sparse pairwise models (lattices, sparse Boltzmann machines) keep ``ΔE`` per spin and its
+    minimum per block of 32 spins, so a flip costs O(degree) work (:func:`_descend_sparse`);
+    they run ``block`` flips per compiled call and drop converged rows between calls.  Dense
+    and k-body models take O(n) steps, on the device to the end, in blocks of up to 1024 rows
+    (:func:`_descend_blocks`).  Rows are processed ``chunk_size`` at a time; ``max_flips``
+    (default ``50 n + 1000``) bounds the steps of any row.
+    """
+    if not isinstance(model, SpinModel):
+        raise ValueError(f"`model` must be a SpinModel, got {type(model).__name__}.")
+    n = model.n
+    s = check_spins(spins, n)
+    flat = s.reshape(-1, n)
+    out = flat.copy()
+    tol = jnp.asarray(QUENCH_RTOL * energy_scale(model), model.fields.dtype)
+    max_flips = 50 * n + 1000 if max_flips is None else int(max_flips)
+    st = model._structure
+    sparse = not st.dense and not st.orders and len(st.edges) > 0
+    for start in range(0, len(flat), chunk_size):
+        rows = np.arange(start, min(len(flat), start + chunk_size))
+        x = jnp.asarray(flat[_padded(rows, chunk_size)])
+        run = _quench_sparse if sparse else _quench_full
+        out[rows] = run(model, x, tol, block, chunk_size, max_flips)[: len(rows)]
+    # Incremental updates drift in float32: confirm every result is a minimum from scratch.
+    check = np.concatenate(
+        [
+            np.asarray(_not_minimum(model, jnp.asarray(out[_padded(rows, chunk_size)]), tol))[
+                : len(rows)
+            ]
+            for rows in np.array_split(np.arange(len(out)), range(chunk_size, len(out), chunk_size))
+        ]
+    )
+    if check.any():
+        out[check] = quench(model, out[check], chunk_size=chunk_size, block=block)
+    return out.reshape(s.shape)
+
+
+def _quench_sparse(model, x, tol, block, chunk_size, max_flips):
+    """Sparse-path descent of the rows of ``x``, dropping converged rows between calls."""
+    de, bmin = _sparse_start(model, x, tol)
+    return _host_loop(
+        lambda c: _descend_sparse(model, *c, tol, block),
+        (x, de, bmin),
+        block,
+        chunk_size,
+        max_flips,
+    )
+
+
+@partial(jax.jit, static_argnames=("rows", "max_flips"))
+def _descend_blocks(model: SpinModel, x, tol, rows: int, max_flips: int):
+    """Full-row steepest descent to the end, ``rows`` rows at a time inside one compiled call.
+
+    Each block of rows runs a ``while_loop`` until none of its rows moves (or ``max_flips``
+    steps), so there are no host round trips; returns int8 spins and a "still moving" flag.
+    """
+    b, n = x.shape
+    idx = jnp.arange(rows)
+
+    def one(xb):
+        s = xb.astype(model.fields.dtype)
+
+        def cond(c):
+            return c[2] & (c[3] < max_flips)
+
+        def body(c):
+            s, h, _, step = c
+            de = 2.0 * s * h
+            low = de.min(axis=1, keepdims=True)
+            k = jnp.argmax(de <= low + tol, axis=1)  # lowest index within tol of the steepest
+            move = low[:, 0] < -tol
+            delta = jnp.where(move, -2.0 * s[idx, k], 0.0)
+            s = s.at[idx, k].add(delta)
+            return s, _field_update(model, s, h, k, delta), jnp.any(move), step + 1
+
+        init = (s, model.local_fields(s), jnp.array(True), jnp.array(0))
+        s, h, _, _ = jax.lax.while_loop(cond, body, init)
+        return s.astype(jnp.int8), jnp.any(2.0 * s * h < -tol, axis=1)
+
+    spins, moving = jax.lax.map(one, x.reshape(b // rows, rows, n))
+    return spins.reshape(b, n), moving.reshape(b)
+
+
+def _quench_full(model, x, tol, block, chunk_size, max_flips):
+    """Full-row steepest descent of the int8 rows of ``x`` (dense or k-body models).
+
+    Every flip changes every field (dense) or needs a recomputation (k-body), so the steps are
+    O(n); they run in blocks of up to 1024 rows entirely on the device.
+    """
+    size = x.shape[0]
+    rows = min(1024, size)
+    pad = -size % rows
+    if pad:
+        x = jnp.concatenate([x, jnp.repeat(x[:1], pad, 0)])
+    spins, moving = _descend_blocks(model, x, tol, rows, max_flips)
+    spins, moving = spins[:size], np.asarray(moving)[:size]
+    if moving.any():
+        raise RuntimeError(
+            f"quench: {int(moving.sum())} states still descending after {max_flips} flips "
+            f"(max_flips={max_flips}); raise `max_flips`."
+        )
+    return np.asarray(spins)
+
+
+@jax.jit
+def _take_rows(carry, idx):
+    return tuple(c[idx] for c in carry)
+
+
+def _padded(idx: np.ndarray, chunk_size: int) -> np.ndarray:
+    """``idx`` padded (repeating its first entry) to a bucket size, so few shapes compile."""
+    return np.concatenate([idx, np.repeat(idx[:1], _bucket(len(idx), chunk_size) - len(idx))])
+
+
+def _host_loop(run, carry, block, chunk_size, max_flips):
+    """Call ``run(carry) -> (*carry, moving)`` until no row moves, dropping finished rows.
+
+    ``carry[0]`` holds the spins; rows beyond the first ``len(todo)`` are padding.
+    """
+    todo = np.arange(carry[0].shape[0])
+    out = np.empty(carry[0].shape, np.int8)
+    steps = 0
+    while len(todo):
+        *carry, moving = run(carry)
+        moving = np.asarray(moving)[: len(todo)]
+        steps += block
+        spins = np.asarray(carry[0].astype(jnp.int8))
+        done = np.flatnonzero(~moving)
+        out[todo[done]] = spins[done]
+        keep = np.flatnonzero(moving)
+        todo = todo[keep]
+        if len(todo):
+            if steps > max_flips:
+                raise RuntimeError(
+                    f"quench: {len(todo)} states still descending after {steps} flips "
+                    f"(max_flips={max_flips}); raise `max_flips`."
+                )
+            carry = _take_rows(tuple(carry), jnp.asarray(_padded(keep, chunk_size)))
+    return out
+
+
+@jax.jit
+def _energy_chunk(model: SpinModel, x):
+    return model.energy(x.astype(model.fields.dtype))
+
+
+def energies_of(model: SpinModel, spins, chunk_size: int = 8192) -> np.ndarray:
+    """Energies of many spin states ``(..., n)`` (compiled, in chunks), float64 ``(...)``."""
+    s = check_spins(spins, model.n)
+    flat = s.reshape(-1, model.n)
+    out = np.empty(len(flat))
+    for start in range(0, len(flat), chunk_size):
+        rows = np.arange(start, min(len(flat), start + chunk_size))
+        out[rows] = np.asarray(_energy_chunk(model, jnp.asarray(flat[_padded(rows, chunk_size)])))[
+            : len(rows)
+        ]
+    return out.reshape(s.shape[:-1])
+
+
+def unique_states(states):
+    """Distinct rows of ``states`` ``(m, n)`` (±1): ``(unique (u, n) int8, inverse (m,), counts (u,))``.
+
+    Rows are compared exactly, so a state and its spin-flip mirror are distinct.
+    """
+    s = np.asarray(states, np.int8)
+    packed = np.ascontiguousarray(np.packbits(s < 0, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
+    return s[first], inverse.ravel(), counts
