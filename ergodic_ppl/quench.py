@@ -38,8 +38,11 @@ def energy_scale(model: SpinModel) -> float:
 
 
 def _field_update(model: SpinModel, s, h, k, delta):
-    """Local fields after spin ``k`` of each row changed by ``delta`` (0 or ±2)."""
-    rows = jnp.arange(s.shape[0])
+    """Local fields after spin ``k`` of each row changed by ``delta`` (0 or ±2).
+
+    Used by the full-row descent, which takes dense, k-body and field-only models (sparse
+    pairwise models go through :func:`_descend_sparse`).
+    """
     st = model._structure
     if st.orders:  # k-body terms: recompute (their field changes are products of spins)
         return model.local_fields(s)
@@ -47,10 +50,7 @@ def _field_update(model: SpinModel, s, h, k, delta):
         return h + delta[:, None] * model.pair_weights[k]
     if not len(st.edges):
         return h
-    w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
-    nbr = jnp.asarray(st.pair_nbr)[k]  # (B, d), padded slots carry a zero weight
-    dw = delta[:, None] * w[jnp.asarray(st.pair_slot)[k]]
-    return h.at[rows[:, None], nbr].add(dw)
+    return model.local_fields(s)  # sparse pairs (only reached if called directly)
 
 
 _BLOCK = 32  # spins per block of the two-level argmin in the sparse quench
