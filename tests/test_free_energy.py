@@ -355,24 +355,57 @@ def test_thermodynamic_integration_is_exact_for_linear_mean_energy():
 
 
 def test_thermodynamic_integration_quadrature_error_for_curved_mean_energy():
-    """<E> = beta^2 on a uniform grid: the trapezoid error is exactly (b - a) h^2 / 6 and
-    Richardson's |T_h - T_2h| / 3 reproduces it exactly for a quadratic."""
+    """<E> = beta^2 on a uniform grid: Simpson's rule (the estimate) is exact for a quadratic;
+    the quadrature error reported is the trapezoid's, exactly (b - a) h^2 / 6, which both the
+    trapezoid-Simpson gap and Richardson's |T_h - T_2h| / 3 reproduce (a conservative error
+    for Simpson)."""
     betas = np.linspace(0.0, 1.0, 9)
     e = betas**2
     se = np.full(9, 0.01)
     est = fe.thermodynamic_integration(betas, e, se, 0.0)
     h = 1.0 / 8
-    trapezoid = 1.0 / 3 + h**2 / 6
-    assert abs(est.value + trapezoid) < 1e-12
+    assert abs(est.value + 1.0 / 3) < 1e-12
     assert abs(est.diagnostics["quadrature_error"] - h**2 / 6) < 1e-12
-    # statistical error: sqrt(sum (w_k se)^2) with trapezoid weights w = h (h/2 at the ends)
-    w = np.full(9, h)
-    w[[0, -1]] = h / 2
+    # statistical error: sqrt(sum (w_k se)^2) with Simpson weights h/3 (1, 4, 2, 4, ..., 4, 1)
+    w = h / 3 * np.array([1, 4, 2, 4, 2, 4, 2, 4, 1])
     assert abs(est.diagnostics["statistical_error"] - 0.01 * np.sqrt(np.sum(w**2))) < 1e-12
     assert abs(est.stderr - math.hypot(0.01 * np.sqrt(np.sum(w**2)), h**2 / 6)) < 1e-12
     # exact means (no statistical error): the quadrature error (2.6e-3) dominates and is flagged
     exact_means = fe.thermodynamic_integration(betas, e, np.zeros(9), 0.0)
     assert not exact_means.reliable and "quadrature" in exact_means.warnings[0]
+
+
+def test_thermodynamic_integration_even_count_covers_the_last_interval():
+    """Ten non-uniform points (even count) on <E> = beta^3: Simpson's rule with the parabola on
+    the last interval is within the reported quadrature error of the exact integral 1/4, and
+    the last, widest interval is part of that error (dropping it would understate it)."""
+    betas = np.array([0.0, 0.2, 0.35, 0.47, 0.57, 0.66, 0.74, 0.81, 0.88, 1.0])
+    e = betas**3
+    est = fe.thermodynamic_integration(betas, e, np.zeros(10), 0.0)
+    quad = est.diagnostics["quadrature_error"]
+    assert abs(-est.value - 0.25) < quad
+    first_nine = fe.thermodynamic_integration(betas[:9], e[:9], np.zeros(9), 0.0)
+    assert quad > first_nine.diagnostics["quadrature_error"]
+
+
+@pytest.mark.slow
+def test_ti_error_bars_are_calibrated_on_an_adapted_ladder():
+    """150 TI estimates of log Z for the 4x4 torus at beta = 0.6 with 16 adapted rungs, against
+    Kaufman's exact value: sum z^2 ~ chi2(150) if the error bars are right (p > P_THRESHOLD;
+    error bars 1.4x too small would give sum z^2 ~ 300, p ~ 1e-11), and the mean z is within
+    4 / sqrt(150) of 0.  (With the trapezoid rule as the estimate, the adapted ladder's wide,
+    curved last interval biased it by -0.44 error bars: mean z^2 1.39, p = 1e-3.)"""
+    model = ep.SpinModel.ising_2d(4, 4)
+    truth = ep.exact.ising_2d_log_z(4, 4, 0.6)
+    z = []
+    for seed in range(150):
+        est = ep.estimate_log_z(
+            model, 0.6, method="ti", key=jax.random.key(7000 + seed), num_rungs=16, num_draws=250
+        )
+        z.append((est.value - truth) / est.stderr)
+    p = _calibration_pvalue(z)
+    assert p > P_THRESHOLD, f"sum z^2 = {np.sum(np.square(z)):.0f} of 150, p = {p:.1e}"
+    assert abs(np.mean(z)) < 4 / math.sqrt(len(z)), f"mean z = {np.mean(z):.2f}"
 
 
 # ---------------------------------------------------------------------------- basins, profiles
