@@ -130,7 +130,8 @@ class ErgodicityReport:
     """What :func:`diagnose` found.
 
     - **ergodic** - True when every observable's R-hat (nested R-hat with superchains) is
-      at most ``rhat_threshold`` and no visited basin lacks its visited mirror image.
+      at most ``rhat_threshold`` and, for models symmetric under ``s -> -s``, no basin holding
+      at least 5 % of the draws has a mirror image that no draw reached.
     - **n_basins** - number of basins holding at least ``min_occupancy`` of the draws
       (1 when none does: no dominant minimum, e.g. a disordered phase).
     - **occupancy** - ``(chains, columns)`` share of each chain's draws per basin; a final
