@@ -249,6 +249,7 @@ def _analyze_summary(name, kwargs, args, report, graph, patterns) -> dict:
         "warmup": args.warmup,
         "n_spins": report.info["n"],
         "ergodic": report.ergodic,
+        "status": report.info["status"],
         "n_basins": report.n_basins,
         "verdict": report.verdict,
         "columns": report.columns,

@@ -28,6 +28,12 @@ RHAT_THRESHOLD = 1.05
 RHAT_RELIABLE = 1.01
 CHAIN_BASIN_MIN = 0.05  # a chain "sits in" a basin holding at least this share of its draws
 MIRROR_MIN_OCCUPANCY = 0.05  # basins this heavy must have their mirror visited (Z2 models)
+# R-hat above RHAT_THRESHOLD is called broken ergodicity when it is large (above STRONG_RHAT)
+# or some chain is confined: it spends CONFINED_MIN of its draws in a basin that another chain
+# (almost) never visits.  Otherwise the chains are only "not converged" (too few effective
+# draws to tell them apart): run longer.
+STRONG_RHAT = 1.2
+CONFINED_MIN = 0.5
 
 
 # --------------------------------------------------------------------------- inputs
@@ -131,7 +137,10 @@ class ErgodicityReport:
 
     - **ergodic** - True when every observable's R-hat (nested R-hat with superchains) is
       at most ``rhat_threshold`` and, for models symmetric under ``s -> -s``, no basin holding
-      at least 5 % of the draws has a mirror image that no draw reached.
+      at least 5 % of the draws has a mirror image that no draw reached.  When it is False,
+      ``info["status"]`` says which: ``"broken"`` (an R-hat above 1.2, a chain confined to a
+      basin another chain never visits, or an unvisited mirror) or ``"not_converged"``
+      (R-hat above the threshold, but none of that evidence: run longer).
     - **n_basins** - number of basins holding at least ``min_occupancy`` of the draws
       (1 when none does: no dominant minimum, e.g. a disordered phase).
     - **occupancy** - ``(chains, columns)`` share of each chain's draws per basin; a final
@@ -427,10 +436,34 @@ def diagnose(
                 "cannot be sampling the model."
             )
     ergodic = not bad and not unvisited_mirror
+    basin_cols = [j for j, col in enumerate(columns) if col.startswith("basin")]
+    confined = [
+        columns[j]
+        for j in basin_cols
+        if occupancy[:, j].max() >= CONFINED_MIN and occupancy[:, j].min() <= CHAIN_BASIN_MIN
+    ]
+    strong = {nm: v for nm, v in bad.items() if v > STRONG_RHAT}
+    status = (
+        "ergodic"
+        if ergodic
+        else ("broken" if strong or confined or unvisited_mirror else "not_converged")
+    )
 
     remedies = []
     which = "nested R-hat" if nested is not None else "R-hat"
-    if ergodic:
+    if status == "not_converged":
+        worst = sorted(bad.items(), key=lambda kv: -kv[1])[:4]
+        verdict = (
+            f"not converged: {which} above {rhat_threshold} for "
+            + ", ".join(f"{nm} {v:.3g} (ESS {ess[nm]:.0f})" for nm, v in worst)
+            + f", but none above {STRONG_RHAT} and no chain is confined to a basin: no sign "
+            "of broken ergodicity yet; the chains are too short to agree."
+        )
+        remedies.append(
+            "Run longer (more draws per chain) until every R-hat is below "
+            f"{RHAT_RELIABLE}, or thin less; then diagnose again."
+        )
+    elif ergodic:
         informative = [nm for nm, v in decisive.items() if not np.isnan(v)]
         constant = len(decisive) - len(informative)
         if labels is None:
@@ -507,5 +540,11 @@ def diagnose(
         observables=obs,
         landscape=landscape,
         rhat_threshold=rhat_threshold,
-        info={"site": site, "n": n, "unvisited_mirror_basins": unvisited_mirror},
+        info={
+            "site": site,
+            "n": n,
+            "status": status,
+            "confined_basins": confined,
+            "unvisited_mirror_basins": unvisited_mirror,
+        },
     )

@@ -647,3 +647,36 @@ def test_basin_graph_of_a_report():
     assert g.number_of_edges() == 0  # no chain crossed between the sectors
     with pytest.raises(ValueError, match="Landscape"):
         ep.basin_graph(ep.diagnose(np.array(below_tc_trace().spins)))
+
+
+# ---------------------------------------------------------------------------- status
+def _biased_chains(shift: float, seed: int = 0):
+    """8 chains x 200 draws of 16 independent spins with P(+1) = 0.5 +/- shift/2 by chain:
+    the chain means of m differ by about +/- shift against a per-draw spread of 1/4."""
+    rng = np.random.default_rng(seed)
+    p_up = 0.5 + np.where(np.arange(8) % 2 == 0, shift, -shift)[:, None, None] / 2
+    return np.where(rng.random((8, 200, 16)) < p_up, 1, -1).astype(np.int8)
+
+
+def test_marginal_rhat_without_basin_evidence_is_not_converged_not_broken():
+    """Chain means of m off by +/- 0.1 (B/W ~ 0.16: R-hat ~ 1.08): above the 1.05 threshold
+    but far below 1.2, and without a model there is no basin evidence: "not converged"."""
+    report = ep.diagnose(_biased_chains(0.1))
+    assert THRESHOLD < report.rhat["magnetization"] < 1.2
+    assert not report.ergodic
+    assert report.info["status"] == "not_converged"
+    assert report.verdict.startswith("not converged") and "Run longer" in report.remedies[0]
+
+
+def test_large_rhat_is_broken_even_without_basins():
+    """Chain means of m off by +/- 0.3 (B/W ~ 1.4: R-hat ~ 1.5 > 1.2): broken."""
+    report = ep.diagnose(_biased_chains(0.3))
+    assert report.rhat["magnetization"] > 1.2
+    assert report.info["status"] == "broken" and report.verdict.startswith("ergodicity broken")
+
+
+def test_confined_chains_are_broken_whatever_the_rhat():
+    """Below T_c with chains started in both sectors, every chain is confined to its basin."""
+    report = ep.diagnose(below_tc_trace(), lattice())
+    assert report.info["status"] == "broken"
+    assert set(report.info["confined_basins"]) == {"basin0", "basin1"}
