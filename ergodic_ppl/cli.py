@@ -41,7 +41,6 @@ class ModelFileError(Exception):
 
 
 def _default_hopfield():
-    import numpy as np
     import numpyro
 
     from .distributions import BoltzmannSpins
@@ -92,10 +91,9 @@ def _load_model_file(path: Path):
     return [(path.stem, model, kwargs, namespace.get("patterns"))]
 
 
-def _sample_one(name, model, kwargs, args, out: Path) -> dict:
-    import arviz as az
+def _run_mcmc(model, kwargs, args):
+    """Sample ``model(**kwargs)`` with ``SpinGibbs`` chains as the options say; (mcmc, seconds)."""
     import jax
-    import numpy as np
     from numpyro.infer import MCMC
 
     from .kernels.gibbs import SpinGibbs
@@ -111,14 +109,24 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     start = time.perf_counter()
     mcmc.run(jax.random.key(args.seed), **kwargs)
     jax.block_until_ready(mcmc.get_samples())
-    seconds = time.perf_counter() - start
+    return mcmc, time.perf_counter() - start
+
+
+def _kwargs_summary(kwargs) -> dict:
+    return {k: (float(v) if np.ndim(v) == 0 else "array") for k, v in kwargs.items()}
+
+
+def _sample_one(name, model, kwargs, args, out: Path) -> dict:
+    import arviz as az
+
+    mcmc, seconds = _run_mcmc(model, kwargs, args)
     idata = az.from_numpyro(mcmc)
     energy = idata.sample_stats["energy"].values
     mag = idata.sample_stats["magnetization"].values
     n_spins = sum(int(np.prod(v.shape[2:])) for v in idata.posterior.data_vars.values())
     summary = {
         "model": name,
-        "kwargs": {k: (float(v) if np.ndim(v) == 0 else "array") for k, v in kwargs.items()},
+        "kwargs": _kwargs_summary(kwargs),
         "chains": args.chains,
         "draws": args.draws,
         "warmup": args.warmup,
@@ -146,10 +154,7 @@ def _stage(message: str, quiet: bool) -> None:
 
 def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     import arviz as az
-    import jax
     import matplotlib
-    import numpy as np
-    from numpyro.infer import MCMC
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -157,23 +162,12 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     from . import plots
     from .basin_graph import basin_graph
     from .diagnostics import diagnose
-    from .kernels.gibbs import SpinGibbs
 
     quiet = not args.progress
     _stage(f"{name}: sampling {args.chains} chains x {args.draws} draws", quiet)
-    mcmc = MCMC(
-        SpinGibbs(model, scan=args.scan),
-        num_warmup=args.warmup,
-        num_samples=args.draws,
-        num_chains=args.chains,
-        chain_method="vectorized",
-        progress_bar=args.progress,
-    )
-    start = time.perf_counter()
-    mcmc.run(jax.random.key(args.seed), **kwargs)
-    jax.block_until_ready(mcmc.get_samples())
-    sampled = time.perf_counter()
+    mcmc, seconds_sampling = _run_mcmc(model, kwargs, args)
     _stage(f"{name}: quenching every draw and diagnosing", quiet)
+    start = time.perf_counter()
     report = diagnose(mcmc, patterns=patterns)
     diagnosed = time.perf_counter()
     folder = out / name
@@ -213,8 +207,8 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     (folder / "report.txt").write_text(str(report) + "\n")
     (folder / "report.html").write_text(report._repr_html_())
     summary = _analyze_summary(name, kwargs, args, report, graph, patterns)
-    summary["seconds_sampling"] = sampled - start
-    summary["seconds_diagnosing"] = diagnosed - sampled
+    summary["seconds_sampling"] = seconds_sampling
+    summary["seconds_diagnosing"] = diagnosed - start
     summary["figures"] = figures
     if graph is not None:
         (folder / "basin_graph.json").write_text(json.dumps(_graph_json(graph), indent=1))
@@ -243,7 +237,7 @@ def _analyze_summary(name, kwargs, args, report, graph, patterns) -> dict:
             basins.append(entry)
     return {
         "model": name,
-        "kwargs": {k: (float(v) if np.ndim(v) == 0 else "array") for k, v in kwargs.items()},
+        "kwargs": _kwargs_summary(kwargs),
         "chains": args.chains,
         "draws": args.draws,
         "warmup": args.warmup,

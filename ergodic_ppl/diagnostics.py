@@ -355,13 +355,12 @@ def diagnose(
         obs["energy"] = energy
     else:
         warnings.append("no energy: pass `model=` (a SpinModel) to diagnose the energy.")
-    s = spins.astype(np.float32)
     obs["magnetization"] = spins.sum(-1, dtype=np.int64) / n
     obs["abs_magnetization"] = np.abs(obs["magnetization"])
+    references = []  # (name, state): overlaps q = s . ref / n become observables
     if patterns is not None:
-        pat = check_spins(np.atleast_2d(patterns), n, name="patterns").astype(np.float32)
-        for mu, q in enumerate(np.moveaxis(s @ pat.T / n, -1, 0)):
-            obs[f"overlap_pattern{mu}"] = q.astype(np.float64)
+        pat = check_spins(np.atleast_2d(patterns), n, name="patterns")
+        references += [(f"overlap_pattern{mu}", p) for mu, p in enumerate(pat)]
 
     landscape = None
     labels = None
@@ -376,10 +375,14 @@ def diagnose(
         )
         labels = landscape.labels
         if patterns is None:
-            for k, rep in enumerate(landscape.minima[:8].astype(np.float32)):
-                obs[f"overlap_basin{k}"] = (s @ rep / n).astype(np.float64)
+            references += [(f"overlap_basin{k}", m) for k, m in enumerate(landscape.minima[:8])]
     elif basins:
         warnings.append("no SpinModel: basins (quench to local minima) were skipped.")
+    if references:
+        refs = np.stack([r for _, r in references]).astype(np.float32)
+        q = np.moveaxis(spins.astype(np.float32) @ refs.T / n, -1, 0)
+        for (name, _), values in zip(references, q, strict=True):
+            obs[name] = values.astype(np.float64)
 
     k = landscape.n_basins if landscape is not None else 0
     columns = [f"basin{i}" for i in range(k)]
@@ -387,12 +390,11 @@ def diagnose(
         occupancy = np.ones((chains, 1))
         columns = ["all"]
     else:
-        counts = np.stack([np.bincount(lab + 1, minlength=k + 1) for lab in labels])
-        occupancy = np.concatenate([counts[:, 1:], counts[:, :1]], axis=1) / draws
-        if occupancy[:, -1].any():
+        occupancy = landscape.occupancy()
+        other = (labels < 0).mean(1)
+        if other.any():
             columns.append("other")
-        else:
-            occupancy = occupancy[:, :-1]
+            occupancy = np.concatenate([occupancy, other[:, None]], axis=1)
         for i, name in enumerate(columns):
             obs[f"in_{name}"] = (labels == (i if name != "other" else -1)).astype(np.float64)
     n_basins = max(k, 1)
@@ -423,7 +425,7 @@ def diagnose(
         # MIRROR_MIN_OCCUPANCY of all draws whose mirror region no draw's minimum ever reached
         # (overlap <= -overlap_threshold with the basin's minimum) cannot come from an ergodic
         # run: its expected number of visits is thousands of draws, not zero.
-        weight = np.bincount(labels[labels >= 0], minlength=k) / labels.size
+        weight = occupancy[:, :k].mean(0)  # share of all draws (chains have equal draws)
         mins = landscape.info["distinct_minima"].astype(np.float32)
         q = mins @ landscape.minima.astype(np.float32).T / n
         for a in np.flatnonzero(weight >= MIRROR_MIN_OCCUPANCY):
