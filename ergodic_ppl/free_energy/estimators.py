@@ -1,9 +1,8 @@
-"""Free energies with error bars: exact, thermodynamic integration, AIS, BAR/stepping stone,
-MBAR over a tempering ladder, per-basin free energies and profiles along an order parameter.
+"""Free-energy estimators: pure functions of arrays (no sampling here).
 
-THEORY.md A.5 (free energies ``F = -log Z / beta``, basin free energies ``F_a``) and B.2
-(Jarzynski / AIS: ``<exp(-w)> = exp(-ΔF)``). Estimators are pure functions of arrays (the
-``*_from_*`` / ``mbar`` / ``bar`` functions); :func:`estimate_log_z` runs the sampling itself.
+THEORY.md A.5 (free energies ``F = -log Z / beta``) and B.2 (Jarzynski / AIS:
+``<exp(-w)> = exp(-ΔF)``). The sampling that feeds them is in
+:mod:`ergodic_ppl.free_energy.drivers`.
 
 Estimators and their error bars (``stderr`` is one standard error):
 
@@ -27,27 +26,19 @@ Estimators and their error bars (``stderr`` is one standard error):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any
 
 import arviz as az
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-from . import exact
-from .kernels import sweeps, tempering
-from .spins import SpinModel
 
 __all__ = [
     "LogZEstimate",
     "MBARResult",
-    "ais_log_weights",
+    "MIN_AIS_ESS_FRACTION",
+    "MIN_OVERLAP",
     "ais_from_log_weights",
     "bar",
-    "basin_free_energies",
-    "estimate_log_z",
     "free_energy_profile",
     "mbar",
     "mbar_from_ladder",
@@ -56,7 +47,6 @@ __all__ = [
     "thermodynamic_integration",
 ]
 
-# A neighbouring-rung MBAR overlap (normalised, O_ij / sqrt(O_ii O_jj)) below this makes the
 # estimate unreliable (pymbar's advice of 0.03, applied to the pair).
 MIN_OVERLAP = 0.03
 # AIS weights with an ESS below this fraction of the number of chains are flagged.
@@ -121,100 +111,6 @@ def ais_from_log_weights(log_weights, log_z0: float) -> LogZEstimate:
         warnings=tuple(warn),
         diagnostics={"log_weights": lw, "ess": ess, "log_z0": log_z0},
     )
-
-
-def _interpolated_model(model: SpinModel, ref_fields, lam) -> SpinModel:
-    """Model with fields ``(1-lam) h_ref + lam h`` and interactions ``lam J``."""
-    return SpinModel.tree_unflatten(
-        model._structure,
-        (
-            (1.0 - lam) * ref_fields + lam * model.fields,
-            lam * model.pair_weights,
-            tuple(lam * w for w in model.kbody_weights),
-        ),
-    )
-
-
-def ais_log_weights(
-    model: SpinModel,
-    beta: float,
-    rng_key,
-    *,
-    num_chains: int = 256,
-    num_steps: int = 1000,
-    reference: str = "uniform",
-    sweeps_per_step: int = 1,
-    scan: str = "chromatic",
-) -> tuple[jax.Array, float]:
-    """Run AIS and return ``(log_weights (num_chains,), log Z_0)``.
-
-    ``reference="uniform"`` anneals in inverse temperature from 0 (uniform spins,
-    ``log Z_0 = n log 2``) to ``beta``; ``"independent"`` anneals at fixed ``beta`` from the
-    model's own fields alone (independent spins, ``log Z_0 = sum log 2cosh(beta h_i)``) by
-    switching the interactions on linearly. The schedule is ``lam_k = (k / K)^2`` (denser near
-    the reference, where the first steps cost most) — weights accumulate
-    ``-(u_k(x) - u_{k-1}(x))`` before each sweep at ``lam_k``.
-    """
-    if reference not in ("uniform", "independent"):
-        raise ValueError(f"`reference` must be 'uniform' or 'independent'; got {reference!r}.")
-    if num_steps < 1 or num_chains < 1:
-        raise ValueError("`num_steps` and `num_chains` must be positive.")
-    beta = float(beta)
-    n = model.n
-    if reference == "uniform":
-        log_z0 = n * math.log(2.0)
-        ref_fields = None
-    else:
-        h = np.asarray(model.fields, dtype=np.float64)
-        log_z0 = float(np.sum(np.logaddexp(beta * h, -beta * h)))
-        ref_fields = model.fields
-    kernel = sweeps.cached_kernel(model, scan, "heat_bath")
-    lams = jnp.asarray((np.arange(num_steps + 1) / num_steps) ** 2, model.fields.dtype)
-    lw = _ais_run(
-        model, jnp.asarray(beta, model.fields.dtype), ref_fields, lams,
-        jax.random.split(rng_key, num_chains), kernel, sweeps_per_step,
-    )  # fmt: skip
-    return lw, log_z0
-
-
-@functools.partial(jax.jit, static_argnums=(5, 6))
-def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
-    dtype = model.fields.dtype
-    num_chains = keys.shape[0]
-
-    def model_at(lam):
-        if ref_fields is None:
-            return model, beta * lam
-        return _interpolated_model(model, ref_fields, lam), beta
-
-    # reference draws: uniform spins, or independent spins in the reference fields
-    if ref_fields is None:
-        s0 = jax.vmap(lambda k: sweeps.random_spins(k, (model.n,)))(keys)
-    else:
-        p_up = jax.nn.sigmoid(2.0 * beta * ref_fields)
-        u = jax.vmap(lambda k: jax.random.uniform(k, (model.n,)))(keys)
-        s0 = jnp.where(u < p_up, 1, -1).astype(jnp.int8)
-    s = s0.T.astype(dtype)
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
-
-    def body(carry, lam_pair):
-        s, lw, keys = carry
-        lam_prev, lam = lam_pair
-        m_prev, b_prev = model_at(lam_prev)
-        m_new, b_new = model_at(lam)
-        spins = s.T
-        lw = lw - (b_new * m_new.energy(spins) - b_prev * m_prev.energy(spins))
-        energy = m_new.energy(spins)
-        for _ in range(sweeps_per_step):
-            split = jax.vmap(jax.random.split)(keys)
-            keys = split[:, 0]
-            u, sites = kernel.uniforms(split[:, 1], num_chains, dtype)
-            s, energy, _ = kernel.sweep_site_major(s, energy, u, sites, m_new, b_new)
-        return (s, lw, keys), None
-
-    pairs = (lams[:-1], lams[1:])
-    (s, lw, keys), _ = jax.lax.scan(body, (s, jnp.zeros(num_chains, dtype), keys), pairs)
-    return lw
 
 
 # ---------------------------------------------------------------------------------- MBAR
@@ -481,41 +377,6 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     )
 
 
-# ---------------------------------------------------------------------------------- basins
-def basin_free_energies(labels, beta: float, log_z: LogZEstimate | float | None = None):
-    """Per-basin (restricted) free energies from draws at ``beta`` and integer basin labels.
-
-    ``labels``: ``(chains, draws)`` (or ``(draws,)``) integers. With ``p_a`` the fraction of
-    draws in basin ``a`` and ``Z_a = p_a Z``::
-
-        F_a = -(log Z + log p_a) / beta
-
-    ``stderr`` combines ``log Z``'s error with that of ``log p_a``, ``sqrt((1-p_a)/(p_a ESS_a))``
-    where ``ESS_a`` is ArviZ's ESS of the basin indicator. Without ``log_z`` the free
-    energies are relative (``log Z = 0``). Returns ``{label: (F_a, stderr)}``; basins never
-    visited are absent (their free energy is not estimable from these draws).
-    """
-    lab = np.asarray(labels)
-    if lab.ndim == 1:
-        lab = lab[None]
-    if not np.issubdtype(lab.dtype, np.integer):
-        raise ValueError("`labels` must be integers.")
-    lz, lz_se = (0.0, 0.0) if log_z is None else (
-        (log_z.value, log_z.stderr) if isinstance(log_z, LogZEstimate) else (float(log_z), 0.0)
-    )  # fmt: skip
-    out = {}
-    for a in np.unique(lab):
-        ind = (lab == a).astype(np.float64)
-        p = ind.mean()
-        if p == 1.0:
-            out[int(a)] = (-(lz + 0.0) / beta, lz_se / beta)
-            continue
-        ess = float(az.ess(ind)) if lab.shape[1] >= 4 else ind.size
-        se_logp = math.sqrt((1 - p) / (p * max(ess, 1.0)))
-        out[int(a)] = (-(lz + math.log(p)) / beta, math.hypot(lz_se, se_logp) / beta)
-    return out
-
-
 def free_energy_profile(values, beta: float, bins=30, log_weights=None):
     """Free-energy profile ``F(q) = -log p(q) / beta`` along an order parameter.
 
@@ -537,138 +398,3 @@ def free_energy_profile(values, beta: float, bins=30, log_weights=None):
         se = np.sqrt((1 - hist) / (hist * ess)) / beta
     F = F - np.min(F[np.isfinite(F)])
     return 0.5 * (edges[1:] + edges[:-1]), F, se
-
-
-# ---------------------------------------------------------------------------------- front door
-def estimate_log_z(
-    model: SpinModel, beta: float, *, method: str = "exact", key=None, **budget
-) -> LogZEstimate:
-    """Estimate ``log Z(beta)`` of ``model``.
-
-    Methods and their budget keywords (defaults in brackets):
-
-    - ``"exact"``: enumeration (n <= 24).
-    - ``"ais"``: ``num_chains`` [256], ``num_steps`` [1000], ``reference`` ["uniform" |
-      "independent"], ``sweeps_per_step`` [1].
-    - ``"ti"`` and ``"mbar"``: parallel tempering from ``beta`` down to 0 (``log Z(0) = n log
-      2``): ``num_rungs`` [32], ``num_chains`` [8], ``num_draws`` [1000], ``num_warmup``
-      [512]; the ladder adapts during warm-up; TI integrates the rung mean energies, MBAR pools
-      all rungs. The error bar is the larger of the estimator's asymptotic one and the spread
-      of the independent per-chain estimates (``std / sqrt(chains)``): swaps correlate rungs,
-      which the asymptotic formulas do not see.
-
-    Examples
-    --------
-    >>> lattice = SpinModel.ising_2d(4, 4)
-    >>> est = estimate_log_z(lattice, 0.44, method="ais", key=jax.random.key(0))
-    >>> abs(est.value - exact.log_z(lattice, 0.44)) < 4 * est.stderr + 0.05
-    True
-    """
-    beta = float(beta)
-    if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"`beta` must be finite and non-negative; got {beta}.")
-    if method == "exact":
-        if budget:
-            raise ValueError(f"method='exact' takes no budget; got {sorted(budget)}.")
-        return LogZEstimate(exact.log_z(model, beta), 0.0, "exact", diagnostics={"beta": beta})
-    if key is None:
-        raise ValueError(f"method={method!r} samples: pass `key=jax.random.key(...)`.")
-    if method == "ais":
-        allowed = {"num_chains", "num_steps", "reference", "sweeps_per_step", "scan"}
-        _check_budget(budget, allowed, method)
-        lw, log_z0 = ais_log_weights(model, beta, key, **budget)
-        est = ais_from_log_weights(np.asarray(lw), log_z0)
-        return dataclasses.replace(est, diagnostics={**est.diagnostics, "beta": beta})
-    if method in ("ti", "mbar"):
-        allowed = {"num_rungs", "num_chains", "num_draws", "num_warmup", "scan"}
-        _check_budget(budget, allowed, method)
-        return _ladder_estimate(model, beta, key, method, **budget)
-    raise ValueError(f"`method` must be 'exact', 'ti', 'ais' or 'mbar'; got {method!r}.")
-
-
-def _with_between_chain_error(asymptotic: float, per_chain, diag: dict) -> float:
-    """Guard the asymptotic error bar with the spread of independent per-chain estimates.
-
-    Tempering correlates rungs through swaps, which the per-rung asymptotic formulas ignore;
-    independent chains give an honest (if noisy) batch-means error ``std / sqrt(chains)``.
-    The larger of the two is reported; both are kept in ``diag``.
-    """
-    per_chain = np.asarray(per_chain, np.float64)
-    between = float(per_chain.std(ddof=1) / np.sqrt(len(per_chain))) if len(per_chain) > 1 else 0.0
-    diag.update(asymptotic_stderr=asymptotic, between_chain_stderr=between, per_chain=per_chain)
-    return max(asymptotic, between)
-
-
-def _check_budget(budget, allowed, method):
-    unknown = sorted(set(budget) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown budget keywords {unknown} for method={method!r}; use {sorted(allowed)}."
-        )
-
-
-def _ladder_estimate(
-    model, beta, key, method, *, num_rungs=32, num_chains=8, num_draws=1000, num_warmup=512,
-    scan="chromatic",
-):  # fmt: skip
-    if beta == 0:
-        return LogZEstimate(model.n * math.log(2.0), 0.0, method, diagnostics={"beta": 0.0})
-    # one ladder for all chains, adapted during warm-up from their pooled swap statistics
-    start = tempering.geometric_ladder(beta, 0.0, num_rungs)
-    trace = tempering.run_tempering(
-        model, start, key, num_chains=num_chains, num_draws=num_draws, num_warmup=num_warmup,
-        keep_all_rungs=False, scan=scan,
-    )  # fmt: skip
-    betas = np.asarray(trace.final_state.betas[0], np.float64)
-    energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)
-    log_z0 = model.n * math.log(2.0)
-    diag = {
-        "beta": beta,
-        "betas": betas,
-        "swap_rates": np.asarray(trace.final_state.swap_rates),
-        "barrier": np.asarray(trace.final_state.barrier),
-    }
-    if method == "ti":
-        means = energies.mean(axis=(0, 1))
-        mcse = np.array([float(az.mcse(energies[..., k])) if np.ptp(energies[..., k]) else 0.0
-                         for k in range(energies.shape[-1])])  # fmt: skip
-        # integrate from beta = 0 (last rung) up to the target (rung 0)
-        est = thermodynamic_integration(betas[::-1], means[::-1], mcse[::-1], log_z0)
-        per_chain = [
-            log_z0 - np.trapezoid(energies[c].mean(0)[::-1], betas[::-1])
-            for c in range(energies.shape[0])
-        ]
-        stderr = _with_between_chain_error(est.stderr, per_chain, diag)
-        return dataclasses.replace(est, stderr=stderr, diagnostics={**est.diagnostics, **diag})
-    result, _ = mbar_from_ladder(energies, betas)
-    value, stderr = result.delta_log_z(len(betas) - 1, 0)
-    if energies.shape[0] > 1:
-        per_chain = [
-            mbar_from_ladder(energies[c : c + 1], betas)[0].delta_log_z(len(betas) - 1, 0)[0]
-            for c in range(energies.shape[0])
-        ]
-        stderr = _with_between_chain_error(stderr, per_chain, diag)
-    # overlap of neighbouring rungs, normalised by their self-overlaps: 1 for identical states,
-    # -> 0 for disjoint ones, whatever the number of rungs (raw entries scale like 1/K)
-    o = result.overlap
-    neighbour = np.array(
-        [o[k, k + 1] / np.sqrt(o[k, k] * o[k + 1, k + 1]) for k in range(len(betas) - 1)]
-    )
-    warn = []
-    if neighbour.min() < MIN_OVERLAP:
-        k = int(neighbour.argmin())
-        warn.append(f"poor overlap {neighbour.min():.3g} between rungs {k} and {k + 1}: add rungs")
-    diag.update(
-        overlap=result.overlap,
-        neighbour_overlap=neighbour,
-        samples_per_rung=result.num_samples,
-        iterations=result.iterations,
-    )
-    return LogZEstimate(
-        value=log_z0 + value,
-        stderr=stderr,
-        method="mbar",
-        reliable=not warn,
-        warnings=tuple(warn),
-        diagnostics=diag,
-    )

@@ -1,0 +1,85 @@
+"""Input validation shared by every entry point: one rule per kind of argument.
+
+DESIGN.md section 4 ("Errors"): bad input raises a ``ValueError`` that names the argument and
+the fix; nothing is silently coerced. Every check runs on concrete (host) values only; traced
+values pass through unchanged, since they cannot be inspected inside ``jit``.
+
+Rules:
+
+- **beta** (inverse temperature): a finite, non-negative real scalar. ``beta = 0`` is the
+  uniform distribution. A negative ``beta`` is refused everywhere; flip the sign of the energy
+  instead with ``model.scaled(-1.0, -1.0)``. Where an entry point accepts one ``beta`` per chain
+  or per rung it says so and passes ``allow_vector=True``.
+- **model**: a :class:`ergodic_ppl.SpinModel`, not a NumPyro model function or an array.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+__all__ = ["check_beta", "check_spin_model", "is_concrete"]
+
+
+def is_concrete(x) -> bool:
+    """Whether ``x`` can be inspected on the host (not a JAX tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_beta(beta, name: str = "beta", *, allow_vector: bool = False):
+    """Validate an inverse temperature: finite, ``>= 0``, a scalar unless ``allow_vector``.
+
+    Returns ``beta`` unchanged when traced; otherwise a Python ``float`` for a scalar, or a
+    float64 NumPy array when ``allow_vector`` and ``beta`` has dimensions.
+
+    >>> check_beta(0.5)
+    0.5
+    """
+    if not is_concrete(beta):
+        return beta
+    if isinstance(beta, str | bytes) or beta is None:
+        raise ValueError(f"`{name}` must be a real number (inverse temperature); got {beta!r}.")
+    arr = np.asarray(beta)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(
+            f"`{name}` must be a real number (inverse temperature); got {beta!r} "
+            f"of dtype {arr.dtype}."
+        )
+    if arr.ndim and not allow_vector:
+        raise ValueError(
+            f"`{name}` must be a scalar; got shape {arr.shape}. For several temperatures use "
+            "parallel tempering (`ep.run_tempering` / `ep.ParallelTempering`)."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite; got {beta!r}.")
+    if np.any(arr < 0):
+        raise ValueError(
+            f"`{name}` must be non-negative (beta = 0 is the uniform distribution); got "
+            f"{beta!r}. To flip the sign of the energy use `model.scaled(-1.0, -1.0)`."
+        )
+    if arr.ndim:
+        return arr.astype(np.float64)
+    return float(arr) if not isinstance(beta, numbers.Real) else float(beta)
+
+
+def check_spin_model(model, name: str = "model"):
+    """Raise a clear ``ValueError`` unless ``model`` is a :class:`~ergodic_ppl.SpinModel`."""
+    from .spins import SpinModel
+
+    if isinstance(model, SpinModel):
+        return model
+    if callable(model):
+        hint = (
+            "a NumPyro model function was given: pass the SpinModel its BoltzmannSpins site "
+            "uses (e.g. `ep.diagnostics.spin_model_of(model_fn)`)"
+        )
+    elif isinstance(model, np.ndarray | jax.Array | list | tuple):
+        hint = (
+            "an array was given: build a model with `ep.SpinModel(couplings=J, fields=h)` "
+            "or `ep.SpinModel.from_edges(...)`"
+        )
+    else:
+        hint = f"got {type(model).__name__}"
+    raise ValueError(f"`{name}` must be an ergodic_ppl.SpinModel; {hint}.")

@@ -1,0 +1,42 @@
+"""Free energies with error bars: exact, thermodynamic integration, AIS, BAR/stepping stone,
+MBAR over a tempering ladder, per-basin free energies and profiles along an order parameter.
+
+- :mod:`.estimators` - pure functions of arrays (AIS weights, MBAR/BAR, TI, profiles);
+- :mod:`.drivers` - the sampling that feeds them, and :func:`estimate_log_z`;
+- :mod:`.basins` - per-basin free energies from basin labels.
+"""
+
+from .basins import basin_free_energies
+from .drivers import ais_log_weights, estimate_log_z
+from .estimators import (
+    MIN_AIS_ESS_FRACTION,
+    MIN_OVERLAP,
+    LogZEstimate,
+    MBARResult,
+    ais_from_log_weights,
+    bar,
+    free_energy_profile,
+    mbar,
+    mbar_from_ladder,
+    profile_from_ladder,
+    stepping_stone,
+    thermodynamic_integration,
+)
+
+__all__ = [
+    "LogZEstimate",
+    "MBARResult",
+    "MIN_AIS_ESS_FRACTION",
+    "MIN_OVERLAP",
+    "ais_from_log_weights",
+    "ais_log_weights",
+    "bar",
+    "basin_free_energies",
+    "estimate_log_z",
+    "free_energy_profile",
+    "mbar",
+    "mbar_from_ladder",
+    "profile_from_ladder",
+    "stepping_stone",
+    "thermodynamic_integration",
+]
