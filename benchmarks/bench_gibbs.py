@@ -70,7 +70,7 @@ from numpyro.infer import MCMC, DiscreteGibbs
 from numpyro.infer.util import log_density
 
 import ergodic_ppl as ep
-from ergodic_ppl.kernels.sweeps import color_classes, run_chains
+from ergodic_ppl.kernels.gibbs import color_classes, run_chains
 
 try:
     from ergodic_ppl import SpinGibbs

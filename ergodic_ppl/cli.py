@@ -96,7 +96,7 @@ def _run_mcmc(model, kwargs, args):
     import jax
     from numpyro.infer import MCMC
 
-    from .kernels.gibbs import SpinGibbs
+    from .kernels import SpinGibbs
 
     mcmc = MCMC(
         SpinGibbs(model, scan=args.scan),

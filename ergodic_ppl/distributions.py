@@ -134,7 +134,7 @@ class BoltzmannSpins(Distribution):
             logits = -self.beta * self.model.energy(states.astype(self.model.fields.dtype)) - lz
             idx = jax.random.categorical(key, logits, shape=sample_shape)
             return states[idx]
-        from .kernels.sweeps import run_chains
+        from .kernels.gibbs import run_chains
 
         num = int(np.prod(sample_shape)) if sample_shape else 1
         out = run_chains(

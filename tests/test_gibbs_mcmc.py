@@ -86,7 +86,7 @@ def test_fast_path_stationary_against_exact_three_body():
     # 4000 independent chains, keep each chain's last draw: independent exact-target samples
     mcmc = run_mcmc(kernel, chains=4000, warmup=0, samples=60)
     last = np.asarray(mcmc.get_samples(group_by_chain=True)["s"][:, -1])
-    assert mcmc.sampler._fast == ("s",)
+    assert mcmc.sampler.path == "captured"  # one concrete BoltzmannSpins site
     p = chi_square_pvalue(ep.exact.state_index(last), ep.exact.probabilities(model3, beta))
     assert p > P_FAIL
 
@@ -196,7 +196,7 @@ def test_gibbs_with_nuts_temperature_fast_path_against_exact():
     kernel = Gibbs([(spin_kernel, ["s"]), (NUTS(model), ["beta"])])
     mcmc = MCMC(kernel, num_warmup=500, num_samples=3000, num_chains=2, progress_bar=False)
     mcmc.run(jax.random.key(1), data)
-    assert kernel.blocks[0][0]._fast == ("s",)  # nothing else depends on s: fast path
+    assert kernel.blocks[0][0].path == "fast"  # nothing else depends on s; beta is sampled
     smp = mcmc.get_samples(group_by_chain=True)
 
     grid = np.linspace(0.05, 2.0, 2001)

@@ -15,7 +15,7 @@ import oracles
 import pytest
 
 import ergodic_ppl as ep
-from ergodic_ppl.kernels import sweeps
+from ergodic_ppl.kernels import gibbs
 
 
 def _sym(rng, n, scale=1.0, density=1.0):
@@ -413,11 +413,11 @@ BAD_INPUTS = {
     "check_spins scalar": (lambda: ep.check_spins(1, 3), "spins"),
     "check_spins named": (lambda: ep.check_spins(np.array([0.5, 1, 1]), 3, "my_spins"), "my_spins"),
     "init spins": (
-        lambda: sweeps.init(ep.SpinModel.ising_chain(3), np.array([1, -1, 0])),
+        lambda: gibbs.init(ep.SpinModel.ising_chain(3), np.array([1, -1, 0])),
         "spins",
     ),
     "run_chains init_spins values": (
-        lambda: sweeps.run_chains(
+        lambda: gibbs.run_chains(
             ep.SpinModel.ising_chain(3),
             1.0,
             jax.random.key(0),
@@ -427,7 +427,7 @@ BAD_INPUTS = {
         "init_spins",
     ),
     "run_chains init_spins shape": (
-        lambda: sweeps.run_chains(
+        lambda: gibbs.run_chains(
             ep.SpinModel.ising_chain(3),
             1.0,
             jax.random.key(0),
@@ -437,33 +437,33 @@ BAD_INPUTS = {
         "init_spins",
     ),
     "run_chains num_chains": (
-        lambda: sweeps.run_chains(
+        lambda: gibbs.run_chains(
             ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), num_chains=0
         ),
         "num_chains",
     ),
     "run_chains thinning": (
-        lambda: sweeps.run_chains(ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), thinning=0),
+        lambda: gibbs.run_chains(ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), thinning=0),
         "thinning",
     ),
     "run_chains num_draws": (
-        lambda: sweeps.run_chains(
+        lambda: gibbs.run_chains(
             ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), num_draws=1.5
         ),
         "num_draws",
     ),
     "run_chains scan": (
-        lambda: sweeps.run_chains(
+        lambda: gibbs.run_chains(
             ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), scan="gibbs"
         ),
         "scan",
     ),
     "build_kernel scan": (
-        lambda: sweeps.build_kernel(ep.SpinModel.ising_chain(3), scan="x"),
+        lambda: gibbs.build_kernel(ep.SpinModel.ising_chain(3), scan="x"),
         "scan",
     ),
     "build_kernel update": (
-        lambda: sweeps.build_kernel(ep.SpinModel.ising_chain(3), update="glauber"),
+        lambda: gibbs.build_kernel(ep.SpinModel.ising_chain(3), update="glauber"),
         "update",
     ),
 }

@@ -17,7 +17,7 @@ import oracles
 import pytest
 
 import ergodic_ppl as ep
-from ergodic_ppl.kernels import sweeps
+from ergodic_ppl.kernels import gibbs
 
 SCANS = ("chromatic", "sequential", "random")
 UPDATES = ("heat_bath", "metropolis")
@@ -132,10 +132,10 @@ def one_sweep_from_every_state(kernel, model, beta, reps, key, per_chain_keys):
     spins = np.repeat(oracles.states(n).astype(np.int8), reps, axis=0)
     if per_chain_keys:
         keys = jax.random.split(key, S * reps)
-        state = sweeps.init(model, spins, rng_key=keys)
+        state = gibbs.init(model, spins)
     else:
         keys = key
-        state = sweeps.init(model, spins)
+        state = gibbs.init(model, spins)
     new, info = jax.jit(kernel)(keys, state, model, beta)
     nxt = oracles.index_of(np.asarray(new.spins))
     start = np.repeat(np.arange(S), reps)
@@ -157,14 +157,14 @@ def one_sweep_from_every_state(kernel, model, beta, reps, key, per_chain_keys):
 @pytest.mark.parametrize("name", SMALL)
 def test_chromatic_classes_are_an_independent_partition(name):
     model, _ = small_model(name)
-    classes = sweeps.build_kernel(model, scan="chromatic").classes
+    classes = gibbs.build_kernel(model, scan="chromatic").classes
     np.testing.assert_array_equal(np.sort(np.concatenate(classes)), np.arange(model.n))
     graph = model.interaction_graph()
     for c in classes:
         assert not any(graph.has_edge(int(i), int(j)) for i in c for j in c if i < j)
-    sequential = sweeps.build_kernel(model, scan="sequential").classes
+    sequential = gibbs.build_kernel(model, scan="sequential").classes
     assert [c.tolist() for c in sequential] == [[i] for i in range(model.n)]
-    assert sweeps.build_kernel(model, scan="random").classes is None
+    assert gibbs.build_kernel(model, scan="random").classes is None
 
 
 @pytest.mark.parametrize("update", UPDATES)
@@ -174,7 +174,7 @@ def test_sweep_matrix_preserves_boltzmann(name, scan, update):
     model, walsh = small_model(name)
     E = oracles.walsh_energies(model.n, walsh)
     pi = oracles.boltzmann(E, BETA_SMALL)
-    classes = sweeps.build_kernel(model, scan=scan, update=update).classes
+    classes = gibbs.build_kernel(model, scan=scan, update=update).classes
     P = oracles.sweep_matrix(E, BETA_SMALL, scan, update, classes)
     # rows are distributions (float64 round-off of <= 6 products of 64x64 matrices ~1e-15)
     np.testing.assert_allclose(P.sum(1), 1.0, rtol=0, atol=1e-12)
@@ -219,7 +219,7 @@ def test_oracle_checks_have_power():
 def test_one_sweep_matches_exact_transition_rows(name, scan, update):
     model, walsh = small_model(name)
     E = oracles.walsh_energies(model.n, walsh)
-    kernel = sweeps.build_kernel(model, scan=scan, update=update)
+    kernel = gibbs.build_kernel(model, scan=scan, update=update)
     P = oracles.sweep_matrix(E, BETA_SMALL, scan, update, kernel.classes)
     # 3000 sweeps per start state: the 7-SE band is then ~±0.06 in probability for p = 0.5
     # and the joint chi-square detects a few-percent error in any row; 64 x 3000 chains per call.
@@ -236,8 +236,8 @@ def test_padded_chromatic_path_matches_exact_transition_rows(name, update, monke
     """More colour classes than ``_MAX_UNROLLED_CLASSES`` are scanned over a padded index array;
     force that path on small models so the exact tier covers it too."""
     model, walsh = small_model(name)
-    monkeypatch.setattr(sweeps, "_MAX_UNROLLED_CLASSES", 1)
-    kernel = sweeps.build_kernel(model, scan="chromatic", update=update)
+    monkeypatch.setattr(gibbs, "_MAX_UNROLLED_CLASSES", 1)
+    kernel = gibbs.build_kernel(model, scan="chromatic", update=update)
     assert len(kernel.classes) > 1 and max(len(c) for c in kernel.classes) > 1
     E = oracles.walsh_energies(model.n, walsh)
     P = oracles.sweep_matrix(E, BETA_SMALL, "chromatic", update, kernel.classes)
@@ -252,7 +252,7 @@ def test_transition_test_detects_a_wrong_temperature():
     """Power check of the sampling test: a kernel run at beta * 1.15 is rejected."""
     model, walsh = small_model("kbody6")
     E = oracles.walsh_energies(model.n, walsh)
-    kernel = sweeps.build_kernel(model, scan="chromatic")
+    kernel = gibbs.build_kernel(model, scan="chromatic")
     P = oracles.sweep_matrix(E, BETA_SMALL, "chromatic", "heat_bath", kernel.classes)
     counts = one_sweep_from_every_state(
         kernel, model, BETA_SMALL * 1.15, 3000, jax.random.key(42), per_chain_keys=False
@@ -280,9 +280,9 @@ def test_stationary_distribution_chisquare(name, scan, update):
     num_chains = 20_000  # ~20 expected draws per state on average over 1024 states
     pi = ep.exact.probabilities(model, beta)
     E = ep.exact.energies(model)
-    kernel = sweeps.build_kernel(model, scan=scan, update=update)
+    kernel = gibbs.build_kernel(model, scan=scan, update=update)
     if name == "sk10_cut" and scan == "chromatic":
-        assert len(kernel.classes) > sweeps._MAX_UNROLLED_CLASSES  # the padded path
+        assert len(kernel.classes) > gibbs._MAX_UNROLLED_CLASSES  # the padded path
     factors = oracles.sweep_factors(E, beta, scan, update, kernel.classes)
     mu = np.full(len(pi), 1.0 / len(pi))  # run_chains starts from uniformly random spins
     num_sweeps = 0
@@ -290,7 +290,7 @@ def test_stationary_distribution_chisquare(name, scan, update):
         mu = oracles.evolve(mu, factors)
         num_sweeps += 1
         assert num_sweeps <= 200, "exact law not converged after 200 sweeps; lower beta"
-    trace = sweeps.run_chains(
+    trace = gibbs.run_chains(
         model,
         beta,
         jax.random.key(11),
@@ -336,7 +336,7 @@ def test_run_chains_invariants(name, scan, update):
     model = invariant_model(name)
     n = model.n
     kw = dict(num_chains=NUM_CHAINS, num_draws=NUM_DRAWS, num_warmup=5, scan=scan, update=update)
-    trace = sweeps.run_chains(model, 0.7, jax.random.key(0), **kw)
+    trace = gibbs.run_chains(model, 0.7, jax.random.key(0), **kw)
 
     assert trace.spins.shape == (NUM_CHAINS, NUM_DRAWS, n)
     assert trace.spins.dtype == jnp.int8
@@ -345,7 +345,7 @@ def test_run_chains_invariants(name, scan, update):
     final = trace.final_state
     assert final.spins.shape == (NUM_CHAINS, n) and final.spins.dtype == jnp.int8
     assert final.energy.shape == (NUM_CHAINS,)
-    assert final.rng_key.shape == (NUM_CHAINS,)
+    assert trace.rng_key.shape == (NUM_CHAINS,)
     assert final.magnetization.shape == (NUM_CHAINS,)
     s = np.asarray(trace.spins)
     assert np.all((s == 1) | (s == -1))
@@ -358,10 +358,10 @@ def test_run_chains_invariants(name, scan, update):
     # accumulated error is < 1e-4 * scale (float32 eps 6e-8 x ~1000 roundings, random signs)
     np.testing.assert_allclose(np.asarray(trace.energy), fresh, rtol=0, atol=1e-4 * scale)
 
-    again = sweeps.run_chains(model, 0.7, jax.random.key(0), **kw)
+    again = gibbs.run_chains(model, 0.7, jax.random.key(0), **kw)
     np.testing.assert_array_equal(np.asarray(again.spins), s)
     np.testing.assert_array_equal(np.asarray(again.energy), np.asarray(trace.energy))
-    other = sweeps.run_chains(model, 0.7, jax.random.key(1), **kw)
+    other = gibbs.run_chains(model, 0.7, jax.random.key(1), **kw)
     assert not np.array_equal(np.asarray(other.spins), s)
 
 
@@ -370,8 +370,8 @@ def test_run_chains_invariants(name, scan, update):
 def test_warmup_and_thinning_select_sweeps_of_one_long_run(name, scan):
     model = invariant_model(name)
     kw = dict(num_chains=2, scan=scan)
-    long = sweeps.run_chains(model, 0.7, jax.random.key(3), num_draws=3 + 4 * 5, **kw)
-    thin = sweeps.run_chains(
+    long = gibbs.run_chains(model, 0.7, jax.random.key(3), num_draws=3 + 4 * 5, **kw)
+    thin = gibbs.run_chains(
         model, 0.7, jax.random.key(3), num_draws=5, num_warmup=3, thinning=4, **kw
     )
     keep = 3 + 4 * np.arange(1, 6) - 1
@@ -379,14 +379,14 @@ def test_warmup_and_thinning_select_sweeps_of_one_long_run(name, scan):
 
 
 def _batch_state(model, num_chains, key, keys=None):
-    spins = sweeps.random_spins(key, (num_chains, model.n))
-    return sweeps.init(model, spins, rng_key=keys)
+    spins = gibbs.random_spins(key, (num_chains, model.n))
+    return gibbs.init(model, spins)
 
 
 @kernel_grid
 def test_jit_equals_eager(name, scan, update):
     model = invariant_model(name)
-    kernel = sweeps.build_kernel(model, scan=scan, update=update)
+    kernel = gibbs.build_kernel(model, scan=scan, update=update)
     keys = jax.random.split(jax.random.key(5), 4)
     state = _batch_state(model, 4, jax.random.key(6), keys)
     eager, info_e = kernel(keys, state, model, 0.7)
@@ -408,7 +408,7 @@ def test_jit_equals_eager(name, scan, update):
 def test_batched_keys_equal_single_chain_runs(name, scan, update):
     """With one key per chain, each chain of a batch evolves exactly as it would alone."""
     model = invariant_model(name)
-    kernel = jax.jit(sweeps.build_kernel(model, scan=scan, update=update))
+    kernel = jax.jit(gibbs.build_kernel(model, scan=scan, update=update))
     keys = jax.random.split(jax.random.key(9), 3)
     state = _batch_state(model, 3, jax.random.key(10), keys)
     batched = state
@@ -417,7 +417,7 @@ def test_batched_keys_equal_single_chain_runs(name, scan, update):
         keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
     keys0 = jax.random.split(jax.random.key(9), 3)
     for c in range(3):
-        single = jax.tree_util.tree_map(lambda x, c=c: x[c], state)
+        single = gibbs.init(model, state.spins[c])
         k = keys0[c]
         for _ in range(3):
             single, _ = kernel(k, single, model, 0.7)
@@ -429,32 +429,19 @@ def test_batched_keys_equal_single_chain_runs(name, scan, update):
         )
 
 
-@pytest.mark.parametrize("scan", SCANS)
-def test_batched_keys_with_an_unbatched_state_key(scan):
-    """``init`` gives a batch of spins one state key; per-chain sweep keys must still work."""
-    model = invariant_model("sk5")
-    kernel = sweeps.build_kernel(model, scan=scan)
-    keys = jax.random.split(jax.random.key(0), 3)
-    spins = sweeps.random_spins(jax.random.key(1), (3, model.n))
-    new, info = kernel(keys, sweeps.init(model, spins), model, 0.7)
-    ref, _ = kernel(keys, sweeps.init(model, spins, rng_key=keys), model, 0.7)
-    assert new.spins.shape == (3, model.n) and info.num_flips.shape == (3,)
-    np.testing.assert_array_equal(np.asarray(new.spins), np.asarray(ref.spins))
-
-
 def test_kernel_rejects_a_model_with_other_structure():
-    kernel = sweeps.build_kernel(invariant_model("sparse6"))
+    kernel = gibbs.build_kernel(invariant_model("sparse6"))
     other = invariant_model("grid6")
-    state = sweeps.init(other, np.ones((2, 6), np.int8))
+    state = gibbs.init(other, np.ones((2, 6), np.int8))
     with pytest.raises(ValueError, match="structure"):
         kernel(jax.random.key(0), state, other, 0.7)
 
 
 def _num_compiled_runs() -> int:
     """Number of compiled versions of run_chains' jitted core (private; skip if it moves)."""
-    run = getattr(sweeps, "_run", None)
+    run = getattr(gibbs, "_run", None)
     if not hasattr(run, "_cache_size"):
-        pytest.skip("run_chains' jitted core is not exposed as sweeps._run")
+        pytest.skip("run_chains' jitted core is not exposed as gibbs._run")
     return run._cache_size()
 
 
@@ -462,23 +449,23 @@ def _num_compiled_runs() -> int:
 def test_no_retracing_for_new_weights_beta_and_keys(scan):
     model = invariant_model("kbody6")
     kw = dict(num_chains=2, num_draws=4, scan=scan)
-    sweeps.run_chains(model, 0.5, jax.random.key(0), **kw)
+    gibbs.run_chains(model, 0.5, jax.random.key(0), **kw)
     size = _num_compiled_runs()
-    sweeps.run_chains(model, 0.9, jax.random.key(1), **kw)
-    sweeps.run_chains(model.scaled(0.5, 2.0), 0.9, jax.random.key(2), **kw)
-    sweeps.run_chains(model, 1.3, jax.random.key(3), **kw)
+    gibbs.run_chains(model, 0.9, jax.random.key(1), **kw)
+    gibbs.run_chains(model.scaled(0.5, 2.0), 0.9, jax.random.key(2), **kw)
+    gibbs.run_chains(model, 1.3, jax.random.key(3), **kw)
     assert _num_compiled_runs() == size
 
     # a user-jitted kernel: count traces with a Python side effect
     traces = []
-    kernel = sweeps.build_kernel(model, scan=scan)
+    kernel = gibbs.build_kernel(model, scan=scan)
 
     def step(key, state, model, beta):
         traces.append(None)
         return kernel(key, state, model, beta)
 
     step = jax.jit(step)
-    state = sweeps.init(model, np.ones((2, model.n), np.int8))
+    state = gibbs.init(model, np.ones((2, model.n), np.int8))
     for i, (m, beta) in enumerate([(model, 0.5), (model, 0.8), (model.scaled(1.5), 0.3)]):
         state, _ = step(jax.random.key(i), state, m, beta)
     assert len(traces) == 1
@@ -489,14 +476,14 @@ def test_no_retracing_for_an_identically_structured_new_model():
         return ep.SpinModel.sherrington_kirkpatrick(5, jax.random.key(seed))
 
     kw = dict(num_chains=2, num_draws=4)
-    sweeps.run_chains(make(100), 0.5, jax.random.key(0), **kw)
+    gibbs.run_chains(make(100), 0.5, jax.random.key(0), **kw)
     size = _num_compiled_runs()
-    sweeps.run_chains(make(101), 0.5, jax.random.key(0), **kw)
+    gibbs.run_chains(make(101), 0.5, jax.random.key(0), **kw)
     assert _num_compiled_runs() == size
 
 
 def test_random_spins_are_int8_plus_minus_one():
-    s = np.asarray(sweeps.random_spins(jax.random.key(0), (1000, 7)))
+    s = np.asarray(gibbs.random_spins(jax.random.key(0), (1000, 7)))
     assert s.dtype == np.int8 and s.shape == (1000, 7)
     assert set(np.unique(s).tolist()) == {-1, 1}
     # fair coin: mean of 7000 spins within 7 standard errors (SE = 1/sqrt(7000))

@@ -12,6 +12,7 @@ of tempering visit both magnetisation signs where plain Gibbs chains are stuck; 
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 
@@ -27,7 +28,7 @@ from mcmc_helpers import boltzmann_model, run_mcmc
 from numpyro.infer import MCMC
 
 import ergodic_ppl as ep
-from ergodic_ppl.kernels import sweeps, tempering
+from ergodic_ppl.kernels import gibbs, tempering
 
 # A p-value below this fails a goodness-of-fit test: each such test fails one run in 10,000 when
 # the sampler is correct (STYLE.md tier 2).
@@ -144,9 +145,10 @@ def _swap_from_every_state(model, spins_of, betas, parity, reps, key):
     ladder_spins = spins_of[joint]  # (S^R, R, n)
     state = tempering.init(model, ladder_spins, betas)
     state = state._replace(step=jnp.full(state.step.shape, parity, jnp.int32))
-    tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), state)
+    tiled = tempering.init(model, np.repeat(ladder_spins, reps, axis=0), betas)
+    tiled = tiled._replace(step=jnp.full(tiled.step.shape, parity, jnp.int32))
     keys = jax.random.split(key, len(joint) * reps)
-    new, info = jax.jit(jax.vmap(tempering._swap))(keys, tiled)
+    new, info = jax.jit(tempering.swap)(keys, tiled)
     # the configurations travel with the energies and the replica labels
     new_spins = np.asarray(new.spins)
     nxt_idx = oracles.index_of(new_spins)  # (S^R * reps, R)
@@ -169,7 +171,7 @@ def _swap_from_every_state(model, spins_of, betas, parity, reps, key):
 @pytest.mark.parametrize("n,num_rungs", [(3, 3), (2, 4)])
 @pytest.mark.parametrize("parity", [0, 1])
 def test_swap_move_matches_exact_rows(n, num_rungs, parity):
-    """``tempering._swap`` from every joint ladder state: reported acceptance probabilities equal
+    """``tempering.swap`` from every joint ladder state: reported acceptance probabilities equal
     the rule exactly, inactive pairs are never proposed, and the sampled moves follow the rows
     of the oracle's swap matrix (which preserves the product law, test above)."""
     walsh = TINY[n]
@@ -195,7 +197,7 @@ def test_swap_move_matches_exact_rows(n, num_rungs, parity):
 
 
 def _ladder_classes(model):
-    return sweeps.cached_kernel(model, "chromatic", "heat_bath").classes
+    return gibbs.cached_kernel(model, "chromatic", "heat_bath").classes
 
 
 def test_law_of_the_ladder_after_few_steps_matches_the_oracle():
@@ -257,7 +259,7 @@ def _round_trips_reference(positions, num_rungs):
 
 @pytest.mark.parametrize("num_rungs", [2, 3, 6])
 def test_round_trips_follow_replica_labels(num_rungs):
-    """Round trips counted by ``_swap`` equal an independent count from the replica-label
+    """Round trips counted by ``round_trips_update`` equal an independent count from the replica-label
     history; with equal energies every proposed swap is accepted and the DEO scheme moves each
     replica deterministically end to end (a trip every ``2 R`` steps, Syed et al. 2021)."""
     model = ep.SpinModel.ising_chain(4)
@@ -266,14 +268,23 @@ def test_round_trips_follow_replica_labels(num_rungs):
     num_steps = 200
 
     def run(state, energies):
-        def body(state, xs):
+        def body(carry, xs):
+            state, trips, accept, proposed = carry
             key, energy = xs
-            state, _ = tempering._swap(key, state._replace(energy=energy))
-            return state, state.replica
+            state = state._replace(rungs=state.rungs._replace(energy=energy))
+            state, info = tempering.swap(key, state)
+            trips = tempering.round_trips_update(trips, info.replica)
+            carry = (state, trips, accept + info.accept_prob, proposed + info.proposed)
+            return carry, state.replica
 
         keys = jax.random.split(jax.random.key(3), num_steps)
-        return jax.lax.scan(body, state, (keys, energies))
+        zeros = jnp.zeros(num_rungs, jnp.int32)
+        pairs = jnp.zeros(num_rungs - 1)
+        start = (state, tempering.RoundTrips(zeros, zeros), pairs, pairs)
+        (state, trips, accept, proposed), replicas = jax.lax.scan(body, start, (keys, energies))
+        return Final(trips.count, accept / jnp.maximum(proposed, 1.0)), replicas
 
+    Final = collections.namedtuple("Final", "round_trips swap_rates")
     state = tempering.init(model, spins, betas)
     # (a) equal energies: deterministic DEO transport
     flat = jnp.zeros((num_steps, num_rungs))
@@ -301,7 +312,7 @@ def _three_body_equilibration(betas, num_chains):
     """Smallest number of steps ``T`` after which the oracle's exact law of the target rung,
     ``mu_T``, has ``N chi2(mu_T || pi) < 1`` (the Pearson statistic's mean moves by < 1 while
     its standard deviation is ``sqrt(2 dof) > 10``), and the same quantity for the target rung's
-    sweeps alone (no swaps) after ``T`` sweeps."""
+    sweeps alone (no swaps) after ``T`` gibbs."""
     model, walsh = three_body()
     E = oracles.walsh_energies(model.n, walsh)
     pi = oracles.boltzmann(E, betas[0])
@@ -459,7 +470,7 @@ def test_parallel_tempering_escapes_an_ordered_start():
 def _rejection_spread(trace):
     """Standard deviation over neighbouring pairs of the rejection rate ``1 - swap rate``, each
     pair's rate averaged over chains (post-warm-up statistics)."""
-    rho = 1.0 - np.asarray(trace.final_state.swap_rates).mean(0)
+    rho = 1.0 - np.asarray(trace.swap_rates).mean(0)
     return float(rho.std()), rho
 
 
@@ -479,40 +490,42 @@ def test_adaptation_equalises_rejection_rates_and_keeps_the_ladder_valid():
     spread_fixed, _ = _rejection_spread(fixed)
     spread_tuned, _ = _rejection_spread(tuned)
     assert spread_tuned < 0.25 * spread_fixed, (spread_tuned, spread_fixed)
-    betas = np.asarray(tuned.final_state.betas)
+    betas = np.asarray(tuned.betas)
+    np.testing.assert_array_equal(np.asarray(fixed.betas), start.astype(np.float32))
+    # every chain ends on the one pooled ladder
     np.testing.assert_array_equal(
-        np.asarray(fixed.final_state.betas), np.broadcast_to(start.astype(np.float32), betas.shape)
+        np.asarray(tuned.final_state.betas), np.broadcast_to(betas, (8, len(betas)))
     )
-    assert np.all(betas[:, 0] == np.float32(beta)) and np.all(betas[:, -1] == 0.0)
-    assert np.all(np.diff(betas, axis=-1) < 0)
-    assert not np.allclose(betas[0], start, atol=1e-2)  # the ladder did move
-    rates = np.asarray(tuned.final_state.swap_rates)
+    assert betas[0] == np.float32(beta) and betas[-1] == 0.0
+    assert np.all(np.diff(betas) < 0)
+    assert not np.allclose(betas, start, atol=1e-2)  # the ladder did move
+    rates = np.asarray(tuned.swap_rates)
     assert np.all((rates > 0) & (rates < 1))
-    assert np.all(np.asarray(tuned.final_state.round_trips).sum(-1) > 0)
-    np.testing.assert_allclose(
-        np.asarray(tuned.final_state.barrier), (1 - rates).sum(-1), rtol=1e-6
-    )  # float32 sum
+    assert np.all(np.asarray(tuned.round_trips).sum(-1) > 0)
+    np.testing.assert_allclose(np.asarray(tuned.barrier), (1 - rates).sum(-1), rtol=1e-6)
     # energy cache: integer-valued Ising energies are exact in float32, at every rung and draw
     np.testing.assert_array_equal(np.asarray(tuned.energy), np.asarray(lattice.energy(tuned.spins)))
     assert tuned.spins.dtype == jnp.int8 and set(np.unique(np.asarray(tuned.spins))) <= {-1, 1}
 
 
 def test_step_batched_equals_per_chain_and_keeps_the_energy_cache():
-    """``step`` on a batch of ladders with one key per chain equals stepping each ladder alone;
+    """The tempering kernel on a batch of ladders with one key per chain equals stepping each ladder alone;
     the cached rung energies equal ``model.energy`` after every step (3-body model, weights not
     exact in float32)."""
     model, _ = three_body()
-    kernel = sweeps.cached_kernel(model, "chromatic", "heat_bath")
+    kernel = tempering.build_kernel(model)
     betas = THREE_BODY_LADDER
     num_chains, num_steps = 6, 40
-    spins = sweeps.random_spins(jax.random.key(61), (num_chains, len(betas), model.n))
+    spins = gibbs.random_spins(jax.random.key(61), (num_chains, len(betas), model.n))
     batch = tempering.init(model, spins, betas)
     assert batch.spins.shape == (num_chains, 3, 6) and batch.betas.shape == (num_chains, 3)
-    single = jax.jit(lambda k, s: tempering.step(kernel, k, s, model)[0])
-    batched = jax.jit(jax.vmap(lambda k, s: tempering.step(kernel, k, s, model)[0]))
+    single = jax.jit(lambda k, s: kernel(k, s, model))
+    batched = jax.jit(lambda k, s: kernel(k, s, model))
+    proposed = np.zeros(num_chains)
     keys = jax.random.split(jax.random.key(62), (num_steps, num_chains))
     for t in range(num_steps):
-        batch = batched(keys[t], batch)
+        batch, info = batched(keys[t], batch)
+        proposed += np.asarray(info.proposed).sum(-1)
         # cached energies: float32 round-off of incremental updates of |E| <~ 5, <= 40 steps
         np.testing.assert_allclose(
             np.asarray(batch.energy), np.asarray(model.energy(batch.spins)), rtol=0, atol=1e-4
@@ -520,11 +533,13 @@ def test_step_batched_equals_per_chain_and_keeps_the_energy_cache():
     for c in range(num_chains):
         alone = tempering.init(model, spins[c], betas)
         for t in range(num_steps):
-            alone = single(keys[t, c], alone)
-        for a, b in zip(alone, jax.tree.map(lambda x, c=c: x[c], batch), strict=True):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+            alone, _ = single(keys[t, c], alone)
+        np.testing.assert_array_equal(np.asarray(alone.spins), np.asarray(batch.spins[c]))
+        np.testing.assert_array_equal(np.asarray(alone.energy), np.asarray(batch.energy[c]))
+        np.testing.assert_array_equal(np.asarray(alone.replica), np.asarray(batch.replica[c]))
+        np.testing.assert_array_equal(np.asarray(alone.betas), np.asarray(batch.betas[c]))
     assert np.all(np.asarray(batch.step) == num_steps)
-    assert np.asarray(batch.attempts).sum(-1).tolist() == [num_steps] * num_chains  # one pair each
+    assert proposed.tolist() == [num_steps] * num_chains  # three rungs: one pair each step
 
 
 def test_parallel_tempering_extra_fields_and_adaptation_during_warmup():
@@ -637,7 +652,8 @@ def test_run_tempering_shapes_and_target_only_draws():
     assert full.energy.shape == (2, 7, 3) and target.spins.shape == (2, 7, 6)
     np.testing.assert_array_equal(np.asarray(target.spins), np.asarray(full.spins[:, :, 0]))
     np.testing.assert_array_equal(np.asarray(target.energy), np.asarray(full.energy))
-    assert full.final_state.betas.shape == (2, 3) and full.final_state.swap_rates.shape == (2, 2)
+    assert full.final_state.betas.shape == (2, 3) and full.betas.shape == (3,)
+    assert full.swap_rates.shape == (2, 2) and full.round_trips.shape == (2, 3)
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import exact
-from ..kernels import sweeps, tempering
+from ..checks import check_beta, check_spin_model
+from ..kernels import driver, gibbs, ladder, tempering
 from ..spins import SpinModel
 from .estimators import (
     MIN_OVERLAP,
@@ -67,7 +68,8 @@ def ais_log_weights(
         raise ValueError(f"`reference` must be 'uniform' or 'independent'; got {reference!r}.")
     if num_steps < 1 or num_chains < 1:
         raise ValueError("`num_steps` and `num_chains` must be positive.")
-    beta = float(beta)
+    check_spin_model(model)
+    beta = check_beta(beta)
     n = model.n
     if reference == "uniform":
         log_z0 = n * math.log(2.0)
@@ -76,7 +78,7 @@ def ais_log_weights(
         h = np.asarray(model.fields, dtype=np.float64)
         log_z0 = float(np.sum(np.logaddexp(beta * h, -beta * h)))
         ref_fields = model.fields
-    kernel = sweeps.cached_kernel(model, scan, "heat_bath")
+    kernel = gibbs.cached_kernel(model, scan, "heat_bath")
     lams = jnp.asarray((np.arange(num_steps + 1) / num_steps) ** 2, model.fields.dtype)
     lw = _ais_run(
         model, jnp.asarray(beta, model.fields.dtype), ref_fields, lams,
@@ -87,8 +89,9 @@ def ais_log_weights(
 
 @functools.partial(jax.jit, static_argnums=(5, 6))
 def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
+    """AIS through the sampling driver: the state is ``(chain state, log weight, step k)``;
+    step ``k`` adds the work ``-(u_k(x) - u_{k-1}(x))`` and then sweeps at ``lam_k``."""
     dtype = model.fields.dtype
-    num_chains = keys.shape[0]
 
     def model_at(lam):
         if ref_fields is None:
@@ -97,32 +100,28 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
 
     # reference draws: uniform spins, or independent spins in the reference fields
     if ref_fields is None:
-        s0 = jax.vmap(lambda k: sweeps.random_spins(k, (model.n,)))(keys)
+        s0 = jax.vmap(lambda k: gibbs.random_spins(k, (model.n,)))(keys)
     else:
         p_up = jax.nn.sigmoid(2.0 * beta * ref_fields)
         u = jax.vmap(lambda k: jax.random.uniform(k, (model.n,)))(keys)
         s0 = jnp.where(u < p_up, 1, -1).astype(jnp.int8)
-    s = s0.T.astype(dtype)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
 
-    def body(carry, lam_pair):
-        s, lw, keys = carry
-        lam_prev, lam = lam_pair
-        m_prev, b_prev = model_at(lam_prev)
-        m_new, b_new = model_at(lam)
-        spins = s.T
-        lw = lw - (b_new * m_new.energy(spins) - b_prev * m_prev.energy(spins))
-        energy = m_new.energy(spins)
-        for _ in range(sweeps_per_step):
-            split = jax.vmap(jax.random.split)(keys)
-            keys = split[:, 0]
-            u, sites = kernel.uniforms(split[:, 1], num_chains, dtype)
-            s, energy, _ = kernel.sweep_site_major(s, energy, u, sites, m_new, b_new)
-        return (s, lw, keys), None
+    def step(step_keys, carry):
+        state, log_weight, k = carry
+        m_prev, b_prev = model_at(lams[k])
+        m_new, b_new = model_at(lams[k + 1])
+        spins = state.spins
+        log_weight = log_weight - (b_new * m_new.energy(spins) - b_prev * m_prev.energy(spins))
+        state = gibbs.SpinGibbsState(state.site_spins, m_new.energy(spins).astype(dtype))
+        sweep_keys = jax.vmap(lambda key: jax.random.split(key, sweeps_per_step))(step_keys)
+        for j in range(sweeps_per_step):
+            state, _ = kernel(sweep_keys[:, j], state, m_new, b_new)
+        return (state, log_weight, k + 1), None
 
-    pairs = (lams[:-1], lams[1:])
-    (s, lw, keys), _ = jax.lax.scan(body, (s, jnp.zeros(num_chains, dtype), keys), pairs)
-    return lw
+    start = (gibbs.init(model, s0), jnp.zeros(s0.shape[0], dtype), jnp.zeros((), jnp.int32))
+    out = driver.run(step, start, keys, num_draws=0, num_warmup=lams.shape[0] - 1, observers={})
+    return out.state[1]
 
 
 def estimate_log_z(
@@ -149,9 +148,8 @@ def estimate_log_z(
     >>> abs(est.value - exact.log_z(lattice, 0.44)) < 4 * est.stderr + 0.05
     True
     """
-    beta = float(beta)
-    if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"`beta` must be finite and non-negative; got {beta}.")
+    check_spin_model(model)
+    beta = check_beta(beta)
     if method == "exact":
         if budget:
             raise ValueError(f"method='exact' takes no budget; got {sorted(budget)}.")
@@ -199,19 +197,19 @@ def _ladder_estimate(
     if beta == 0:
         return LogZEstimate(model.n * math.log(2.0), 0.0, method, diagnostics={"beta": 0.0})
     # one ladder for all chains, adapted during warm-up from their pooled swap statistics
-    start = tempering.geometric_ladder(beta, 0.0, num_rungs)
+    start = ladder.geometric_ladder(beta, 0.0, num_rungs)
     trace = tempering.run_tempering(
         model, start, key, num_chains=num_chains, num_draws=num_draws, num_warmup=num_warmup,
         keep_all_rungs=False, scan=scan,
     )  # fmt: skip
-    betas = np.asarray(trace.final_state.betas[0], np.float64)
+    betas = np.asarray(trace.betas, np.float64)
     energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)
     log_z0 = model.n * math.log(2.0)
     diag = {
         "beta": beta,
         "betas": betas,
-        "swap_rates": np.asarray(trace.final_state.swap_rates),
-        "barrier": np.asarray(trace.final_state.barrier),
+        "swap_rates": np.asarray(trace.swap_rates),
+        "barrier": np.asarray(trace.barrier),
     }
     if method == "ti":
         means = energies.mean(axis=(0, 1))

@@ -1,20 +1,39 @@
-"""Spin kernels: a pure functional core per kernel plus a thin NumPyro ``MCMCKernel`` adapter."""
+"""Spin kernels: pure functional cores (BlackJAX shape), one driver, thin NumPyro adapters.
 
-from . import sweeps, tempering
-from .gibbs import SpinGibbs, SpinGibbsMCMCState
-from .sweeps import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
-from .tempering import ParallelTempering, run_tempering
+- :mod:`.conditionals` - local fields, then sample given them (the only field gather);
+- :mod:`.gibbs` - chromatic/sequential/random Gibbs sweeps, ``run_chains``;
+- :mod:`.generic` - exact conditionals of Bernoulli/spin sites from a NumPyro potential;
+- :mod:`.tempering` - parallel tempering, ``run_tempering``; :mod:`.ladder` - its adaptation;
+- :mod:`.driver` - the sampling driver ``run(step, state, key, ...)`` and its observers;
+- :mod:`.adapters` - ``SpinGibbs`` and ``ParallelTempering`` (``numpyro.infer.MCMC`` kernels).
+"""
+
+from . import conditionals, driver, generic, gibbs, ladder, tempering
+from .adapters import ParallelTempering, ParallelTemperingState, SpinGibbs, SpinGibbsMCMCState
+from .driver import Observer, RunResult, observer
+from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
+from .tempering import TemperingTrace, run_tempering
 
 __all__ = [
     "GibbsTrace",
+    "Observer",
     "ParallelTempering",
+    "ParallelTemperingState",
+    "RunResult",
     "SpinGibbs",
     "SpinGibbsInfo",
     "SpinGibbsMCMCState",
     "SpinGibbsState",
+    "TemperingTrace",
     "build_kernel",
+    "conditionals",
+    "generic",
+    "gibbs",
+    "ladder",
+    "observer",
+    "driver",
+    "run",
     "run_chains",
     "run_tempering",
-    "sweeps",
     "tempering",
 ]

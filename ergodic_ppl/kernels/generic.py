@@ -37,7 +37,8 @@ from numpyro.infer.gibbs import GIBBS_SITES_KWARG, with_conditioning
 from numpyro.infer.util import log_density
 
 from ..distributions import BoltzmannSpins
-from . import sweeps
+from . import gibbs
+from .conditionals import flip_probability
 
 MAX_STRUCTURE_N = 1024
 _MAX_UNROLLED_CLASSES = 8
@@ -201,7 +202,7 @@ class GenericBlock:
         np.fill_diagonal(pattern, False)
         pattern |= pattern.T
         edges = np.argwhere(np.triu(pattern, 1))
-        return multilinear, sweeps.colour_graph(self.size, edges)
+        return multilinear, gibbs.colour_graph(self.size, edges)
 
     # ---------------------------------------------------------------- sweep
     def _flip_energies(self, x, idx, model_args, model_kwargs, u0):
@@ -227,11 +228,7 @@ class GenericBlock:
         def class_update(x, idx, u, valid):
             u0 = None if self.multilinear else self._potential_flat(x, model_args, kwargs)
             dU = self._flip_energies(x, idx, model_args, kwargs, u0)
-            if self.update == "heat_bath":
-                flip = u < jax.nn.sigmoid(-dU)
-            else:
-                flip = u < jnp.exp(-dU)
-            flip = flip & valid
+            flip = (u < flip_probability(self.update, dU)) & valid
             safe = jnp.minimum(idx, self.size - 1)
             return x.at[idx].set(jnp.where(flip, a[safe] - x[safe], x[safe]), mode="drop")
 
@@ -240,7 +237,7 @@ class GenericBlock:
             sites = jax.random.randint(key_sites, (self.size, 1), 0, self.size)
             us = jax.random.uniform(key_u, sites.shape)
         else:
-            sites = jnp.asarray(sweeps._pad_classes(self.classes, self.size))
+            sites = jnp.asarray(gibbs._pad_classes(self.classes, self.size))
             us = jax.random.uniform(rng_key, sites.shape)
         if self.classes is not None and len(self.classes) <= _MAX_UNROLLED_CLASSES:
             for k in range(len(self.classes)):

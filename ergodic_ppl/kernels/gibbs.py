@@ -1,344 +1,441 @@
-"""``SpinGibbs``: the NumPyro ``MCMCKernel`` adapter over the spin Gibbs sweeps.
+"""Functional core of the spin Gibbs sampler: ``init`` / ``build_kernel`` / ``run_chains``.
 
-One MCMC step is one sweep over every binary site the kernel owns. Two paths:
+BlackJAX shape: ``init(model, spins) -> SpinGibbsState`` and ``build_kernel(model, scan,
+update) -> kernel``, ``kernel(rng_key, state, model, beta) -> (SpinGibbsState, SpinGibbsInfo)``.
 
-- **Fast path** — a site ``numpyro.sample(name, BoltzmannSpins(model, beta))`` whose value no
-  other site of the model depends on (checked on the model's jaxpr at ``init``): the sweep is
-  :func:`ergodic_ppl.kernels.sweeps.build_kernel` on the site's :class:`SpinModel` (chromatic
-  heat bath by default), with ``model`` and ``beta`` read afresh from the model each step, so
-  either may depend on sites sampled by another block of ``numpyro.infer.Gibbs`` (e.g. NUTS).
-- **Generic path** — every other binary site (``Bernoulli`` sites with energies added by
-  ``numpyro.factor``, or ``BoltzmannSpins`` sites observed through a likelihood): the block's
-  potential ``U(x) = -log p(x, rest)`` is evaluated by NumPyro; see
-  :mod:`ergodic_ppl.kernels.generic` for the exact conditionals it uses.
+One *sweep* updates every spin once (on average, for ``scan="random"``) from its conditional
+given the local field (:mod:`~ergodic_ppl.kernels.conditionals`: heat bath
+``P(s_i = +1 | rest) = sigmoid(2 beta h_i)`` or Metropolis; THEORY.md A.2).
 
-``SpinGibbs`` implements ``refresh``, ``wrap_model`` and ``get_constrain_fn``, so it can be a block
-of ``numpyro.infer.Gibbs``; it supports every ``chain_method``.
+Scans:
+
+- ``"chromatic"`` (default): the interaction graph is coloured once (networkx; a bipartite
+  graph gets 2 colours, otherwise DSATUR greedy colouring). Spins of one colour are
+  conditionally independent, so a whole class is updated as one vectorised step. The sweep
+  visits classes in a fixed order (a deterministic-scan Gibbs sampler: it leaves the Boltzmann
+  distribution invariant but is not reversible).
+- ``"sequential"``: single spins in index order 0..n-1.
+- ``"random"``: n single-spin updates at sites drawn uniformly with replacement (reversible).
+
+The energy is carried in the state and updated exactly per class: spins in one class do not
+interact, so ``E' = E - sum_{i in class} (s'_i - s_i) h_i``. Spins in the state are site-major
+floats (``state.spins`` gives the ``(..., n) int8`` view); collected draws are ``int8``.
+
+The kernel does not adapt anything and has no warm-up behaviour of its own.
+:func:`run_chains` drives it through :func:`ergodic_ppl.kernels.run.run`.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import networkx as nx
 import numpy as np
-from numpyro.handlers import seed, substitute, trace
-from numpyro.infer.gibbs import GIBBS_SITES_KWARG, conditioned, with_conditioning
-from numpyro.infer.initialization import init_to_sample
-from numpyro.infer.mcmc import MCMCKernel
-from numpyro.util import identity
 
-from ..distributions import BoltzmannSpins
-from ..spins import check_spins
-from . import generic, sweeps
+from ..checks import check_beta
+from ..spins import SpinModel, check_spins
+from .conditionals import UPDATES, local_fields, sample_spins
+from .driver import _check_schedule, energy_observer, key_is_batched, run, spins_observer
 
-__all__ = ["SpinGibbs", "SpinGibbsMCMCState"]
+__all__ = [
+    "SpinGibbsState",
+    "SpinGibbsInfo",
+    "GibbsTrace",
+    "color_classes",
+    "colour_graph",
+    "init",
+    "build_kernel",
+    "cached_kernel",
+    "chain_keys",
+    "initial_spins",
+    "random_spins",
+    "run_chains",
+    "SCANS",
+    "UPDATES",
+]
+
+SCANS = ("chromatic", "sequential", "random")
+
+# Up to this many colour classes are unrolled with static indices; more are scanned.
+_MAX_UNROLLED_CLASSES = 8
 
 
-class SpinGibbsMCMCState(NamedTuple):
-    """State of :class:`SpinGibbs` (one chain; a leading chain axis under ``"vectorized"``).
+class SpinGibbsState(NamedTuple):
+    """State of one chain, or of a batch of chains (and rungs) sharing batch axes ``...``.
 
-    - **z** - ``{site: values}``: ±1 ``int8`` for ``BoltzmannSpins`` sites, the site's own
-      values (0/1) for other binary sites.
-    - **energy** - sum of ``E(s)`` over ``BoltzmannSpins`` sites on the fast path, plus the
-      potential energy ``-log p`` of the generic block (if any).
-    - **site_energy** - ``{site: E(s)}`` for fast-path sites (cached, updated by each sweep).
-    - **generic_potential** - potential energy of the generic block at ``z`` (0 if none), cached.
-    - **rng_key** - random key for the next step.
+    - **site_spins** - ``(n, ...)`` the spins in {-1, +1}, *site-major* and in the model's
+      float dtype: the layout the sweep works in (see
+      :mod:`~ergodic_ppl.kernels.conditionals`), kept between sweeps so that no step transposes.
+    - **energy** - ``(...)`` the energy ``E(spins)``, cached and updated exactly every sweep.
+
+    ``state.spins`` gives the familiar chain-major ``(..., n) int8`` view. The state holds no
+    key: kernels take an explicit ``rng_key``.
     """
 
-    z: dict
+    site_spins: jax.Array
     energy: jax.Array
-    site_energy: dict
-    generic_potential: jax.Array
-    rng_key: jax.Array
+
+    @property
+    def spins(self) -> jax.Array:
+        """Spins ``(..., n) int8``."""
+        return jnp.moveaxis(self.site_spins, 0, -1).astype(jnp.int8)
 
     @property
     def magnetization(self) -> jax.Array:
-        """Mean spin over all sites: spins (``int8``) as they are, bits mapped 0 -> +1, 1 -> -1."""
-        batch = self.energy.ndim
-        vals = [
-            jnp.reshape(v if v.dtype == jnp.int8 else 1 - 2 * v, v.shape[:batch] + (-1,))
-            for v in self.z.values()
-        ]
-        return jnp.mean(jnp.concatenate(vals, -1).astype(self.energy.dtype), axis=-1)
+        """Mean spin ``m = (1/n) sum_i s_i``, shape ``(...)``."""
+        return jnp.mean(self.site_spins, axis=0)
 
 
-def _is_batched_key(rng_key) -> bool:
-    return sweeps._key_is_batched(rng_key)
+class SpinGibbsInfo(NamedTuple):
+    """Per-sweep diagnostics.
+
+    - **num_flips** - ``(...)`` number of single-spin flips in the sweep (for
+      ``scan="random"`` a spin may flip more than once; otherwise this is the number of spins
+      that changed sign).
+    """
+
+    num_flips: jax.Array
 
 
-def _spins_init(site, rng_key):
-    """Prototype values: uniform random spins for BoltzmannSpins sites (cheap), else sample."""
-    if site["type"] == "sample" and isinstance(site["fn"], BoltzmannSpins):
-        key = site["kwargs"].get("rng_key")
-        key = rng_key if key is None else key
-        shape = tuple(site["kwargs"].get("sample_shape", ())) + tuple(site["fn"].shape())
-        return sweeps.random_spins(key, shape)
-    return init_to_sample(site)
+class GibbsTrace(NamedTuple):
+    """Output of :func:`run_chains`.
+
+    - **spins** - ``(chains, draws, n) int8``.
+    - **energy** - ``(chains, draws)`` energy of each draw.
+    - **final_state** - :class:`SpinGibbsState` with a chain batch axis, to continue from.
+    - **rng_key** - ``(chains,)`` keys to continue from (pass to :func:`run`).
+    """
+
+    spins: jax.Array
+    energy: jax.Array
+    final_state: SpinGibbsState
+    rng_key: jax.Array
 
 
-class SpinGibbs(MCMCKernel):
-    """Gibbs sampler for the binary (spin or bit) sites of a NumPyro model.
+def colour_graph(n: int, edges) -> list[np.ndarray]:
+    """Colour classes (independent sets) of the graph on ``0..n-1`` with the given edges.
 
-    Parameters
-    ----------
-    model : callable
-        A NumPyro model. Its latent binary sites are sampled: ``BoltzmannSpins`` sites and sites
-        whose support has two values (``Bernoulli``).
-    scan : {"chromatic", "sequential", "random"}
-        Site order within a sweep (see :mod:`ergodic_ppl.kernels.sweeps`).
-    update : {"heat_bath", "metropolis"}
-        Exact conditional (Gibbs) or Metropolis single-flip updates.
-    sites : sequence of str, optional
-        Restrict to these sites (as a block of ``numpyro.infer.Gibbs`` the composite passes
-        the rest as conditioning values anyway).
+    A bipartite graph gets its 2-colouring; otherwise networkx's DSATUR greedy colouring.
+    Returns sorted index arrays covering ``0..n-1``, largest class first.
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(np.asarray(edges).reshape(-1, 2).tolist())
+    if graph.number_of_edges() == 0:
+        return [np.arange(n, dtype=np.int32)]
+    if nx.is_bipartite(graph):
+        colouring = nx.bipartite.color(graph)
+    else:
+        colouring = nx.greedy_color(graph, strategy="saturation_largest_first")
+    classes: dict[int, list[int]] = {}
+    for node, colour in colouring.items():
+        classes.setdefault(colour, []).append(node)
+    out = [np.array(sorted(v), dtype=np.int32) for v in classes.values()]
+    return sorted(out, key=lambda c: (-len(c), c[0]))
+
+
+def color_classes(model: SpinModel) -> list[np.ndarray]:
+    """Colour classes of the model's interaction graph (see :func:`colour_graph`)."""
+    return colour_graph(model.n, model._structure.graph_edges)
+
+
+def same_structure(a, b) -> bool:
+    """Whether two models' static structures (which spins interact, and how stored) agree."""
+    return a == b
+
+
+def random_spins(rng_key, shape) -> jax.Array:
+    """Uniformly random spins of the given shape, ``int8``."""
+    return jnp.where(jax.random.bernoulli(rng_key, 0.5, shape), 1, -1).astype(jnp.int8)
+
+
+def init(model: SpinModel, spins) -> SpinGibbsState:
+    """Initial state from spins ``(..., n)`` (validated when concrete)."""
+    if not isinstance(spins, jax.core.Tracer):
+        spins = check_spins(spins, model.n, "spins")
+    spins = jnp.asarray(spins, dtype=jnp.int8)
+    dtype = model.fields.dtype
+    return SpinGibbsState(
+        jnp.moveaxis(spins, -1, 0).astype(dtype), model.energy(spins).astype(dtype)
+    )
+
+
+def _pad_classes(classes: list[np.ndarray], n: int) -> np.ndarray:
+    width = max(len(c) for c in classes)
+    out = np.full((len(classes), width), n, dtype=np.int32)
+    for k, c in enumerate(classes):
+        out[k, : len(c)] = c
+    return out
+
+
+def _uniform_site_major(rng_key, num_chains: int, shape, dtype):
+    """Uniforms of shape ``shape + (B,)``. With one key per chain, chain ``b`` draws
+    ``uniform(key_b, shape)`` exactly as it would alone (so vectorised and per-chain runs agree)."""
+    if key_is_batched(rng_key):
+        return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype), out_axes=-1)(rng_key)
+    if num_chains == 1:
+        return jax.random.uniform(rng_key, shape, dtype)[..., None]
+    return jax.random.uniform(rng_key, tuple(shape) + (num_chains,), dtype)
+
+
+class SweepKernel:
+    """One sweep of spin Gibbs for a fixed interaction structure (see :func:`build_kernel`).
+
+    ``kernel(rng_key, state, model, beta) -> (state, info)``. Attributes: ``classes`` (the colour
+    classes in update order; ``None`` for random scan), ``scan``, ``update``.
+    """
+
+    def __init__(self, structure, classes, scan: str, update: str):
+        self.structure = structure
+        self.classes = classes
+        self.scan = scan
+        self.update = update
+        n = structure.n
+        self._single_site = classes is None or all(len(c) == 1 for c in classes)
+        self._unrolled = not self._single_site and len(classes) <= _MAX_UNROLLED_CLASSES
+        self._padded = None if (self._single_site or self._unrolled) else _pad_classes(classes, n)
+        self._order = (
+            np.concatenate(classes).astype(np.int32)
+            if (classes is not None and self._single_site)
+            else None
+        )
+
+    def _check(self, model):
+        if not same_structure(model._structure, self.structure):
+            raise ValueError(
+                "`model` does not have the interaction structure the kernel was built for; "
+                "build a new kernel (weights may change, which spins interact may not)."
+            )
+
+    def _uniforms(self, rng_key, num_chains: int, dtype):
+        """All uniforms one sweep needs (site-major), and the random-scan sites (or None)."""
+        n = self.structure.n
+        if self._single_site:
+            sites = None
+            if self._order is None:
+                key_sites, rng_key = jax.random.split(rng_key)
+                sites = jax.random.randint(key_sites, (n,), 0, n)
+            return _uniform_site_major(rng_key, num_chains, (n,), dtype), sites
+        shape = (len(self.classes), max(len(c) for c in self.classes))
+        return _uniform_site_major(rng_key, num_chains, shape, dtype), None
+
+    def _sweep(self, s, energy, u, sites, model, beta):
+        """One sweep on site-major spins ``s (n, B)``, energies ``(B,)``, ``beta`` scalar or
+        ``(B,)``. Returns ``(s, energy, num_flips)``; the energy changes exactly by
+        ``-sum (s'_i - s_i) h_i`` over updates (spins in a class do not interact)."""
+        n = self.structure.n
+        if self._single_site:
+            order = jnp.asarray(self._order) if sites is None else sites
+
+            def body(s, xs):
+                i, ui = xs
+                h = local_fields(model, s, i[None])[0]
+                old = jax.lax.dynamic_index_in_dim(s, i, 0, keepdims=False)
+                new = sample_spins(self.update, beta, old, h, ui)
+                s = jax.lax.dynamic_update_index_in_dim(s, new[None], i, 0)
+                return s, (h, new - old)
+
+            s, (h, delta) = jax.lax.scan(body, s, (order, u))
+            energy = energy - jnp.sum(delta * h, axis=0)
+            return s, energy, jnp.sum(delta != 0, axis=0).astype(jnp.int32)
+
+        flips = jnp.zeros(s.shape[1:], jnp.int32)
+        if self._unrolled:
+            for k, idx in enumerate(self.classes):
+                h = local_fields(model, s, idx)
+                old = s[idx]
+                new = sample_spins(self.update, beta, old, h, u[k, : len(idx)])
+                s = s.at[idx].set(new)
+                energy = energy - jnp.sum((new - old) * h, axis=0)
+                flips = flips + jnp.sum(new != old, axis=0)
+            return s, energy, flips
+
+        padded = jnp.asarray(self._padded)
+
+        def class_body(carry, xs):
+            s, energy, flips = carry
+            idx, uk = xs
+            valid = (idx < n)[:, None]
+            h = local_fields(model, s, idx)
+            old = jnp.take(s, jnp.minimum(idx, n - 1), axis=0)
+            new = jnp.where(valid, sample_spins(self.update, beta, old, h, uk), old)
+            s = s.at[idx].set(new, mode="drop")
+            energy = energy - jnp.sum((new - old) * h, axis=0)
+            return (s, energy, flips + jnp.sum(new != old, axis=0)), None
+
+        (s, energy, flips), _ = jax.lax.scan(class_body, (s, energy, flips), (padded, u))
+        return s, energy, flips
+
+    def __call__(self, rng_key, state: SpinGibbsState, model: SpinModel, beta):
+        """One sweep. ``beta`` is a scalar or one inverse temperature per chain (batch shape).
+
+        ``rng_key`` is one key (all chains draw jointly) or one key per chain, shaped like the
+        batch (each chain then evolves exactly as it would alone).
+        """
+        self._check(model)
+        n = self.structure.n
+        batch = state.energy.shape
+        dtype = state.site_spins.dtype
+        beta = jnp.asarray(beta, dtype)
+        if beta.ndim:  # one inverse temperature per chain (tempering ladders)
+            beta = jnp.broadcast_to(beta, batch).reshape(-1)
+        s = state.site_spins.reshape(n, -1)
+        energy = state.energy.reshape(-1)
+        batched_key = key_is_batched(rng_key)
+        if batched_key:
+            rng_key = rng_key.reshape(-1)
+        if self._order is None and self._single_site and batched_key:
+            # random scan with one key per chain: each chain draws its own sites
+            def one(key, s, energy, beta):
+                u, sites = self._uniforms(key, 1, dtype)
+                s, energy, flips = self._sweep(s[:, None], energy[None], u, sites, model, beta)
+                return s[:, 0], energy[0], flips[0]
+
+            s, energy, flips = jax.vmap(
+                one, in_axes=(0, 1, 0, 0 if beta.ndim else None), out_axes=(1, 0, 0)
+            )(rng_key, s, energy, beta)
+        else:
+            u, sites = self._uniforms(rng_key, s.shape[1], dtype)
+            s, energy, flips = self._sweep(s, energy, u, sites, model, beta)
+        new_state = SpinGibbsState(s.reshape(state.site_spins.shape), energy.reshape(batch))
+        return new_state, SpinGibbsInfo(flips.reshape(batch))
+
+
+def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
+    """Build a sweep kernel for the *structure* of ``model``.
+
+    Returns a :class:`SweepKernel`, called as ``kernel(rng_key, state, model, beta) ->
+    (state, info)`` to perform one sweep. The ``model`` passed at call time must have the same
+    structure (its weights may differ or be traced). ``state`` may carry batch (chain) axes;
+    ``rng_key`` is then one key (chains draw jointly) or one key per chain (each chain
+    evolves exactly as it would alone).
 
     Examples
     --------
-    >>> import jax, numpyro, ergodic_ppl as ep
-    >>> from numpyro.infer import MCMC
-    >>> lattice = ep.SpinModel.ising_2d(8, 8)
-    >>> def ising(beta=0.3):
-    ...     numpyro.sample("s", ep.BoltzmannSpins(lattice, beta=beta))
-    >>> mcmc = MCMC(ep.SpinGibbs(ising), num_warmup=50, num_samples=100, num_chains=4,
-    ...             chain_method="vectorized", progress_bar=False)
-    >>> mcmc.run(jax.random.key(0), extra_fields=("energy", "magnetization"))
+    >>> model = SpinModel.ising_2d(8, 8)
+    >>> kernel = build_kernel(model)
+    >>> state = init(model, random_spins(jax.random.key(0), (64, 64)))
+    >>> state, info = jax.jit(kernel)(jax.random.key(1), state, model, 0.4)
+    >>> state.spins.shape, info.num_flips.shape
+    ((64, 64), (64,))
     """
+    if scan not in SCANS:
+        raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
+    if update not in UPDATES:
+        raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
+    if scan == "chromatic":
+        classes = color_classes(model)
+    elif scan == "sequential":
+        classes = [np.array([i], dtype=np.int32) for i in range(model.n)]
+    else:
+        classes = None
+    return SweepKernel(model._structure, classes, scan, update)
 
-    sample_field = "z"
 
-    def __init__(
-        self,
-        model,
-        *,
-        scan: str = "chromatic",
-        update: str = "heat_bath",
-        sites: Sequence[str] | None = None,
-    ):
-        if scan not in sweeps.SCANS:
-            raise ValueError(f"`scan` must be one of {sweeps.SCANS}; got {scan!r}.")
-        if update not in sweeps.UPDATES:
-            raise ValueError(f"`update` must be one of {sweeps.UPDATES}; got {update!r}.")
-        self._model = model
-        self._scan = scan
-        self._update = update
-        self._site_filter = None if sites is None else tuple(sites)
-        self._reset()
+@functools.lru_cache(maxsize=64)
+def _kernel_for(structure, scan, update):
+    shell = SpinModel.tree_unflatten(structure, (jnp.zeros(structure.n), jnp.zeros(0), ()))
+    return build_kernel(shell, scan=scan, update=update)
 
-    def _reset(self):
-        # static metadata resolved at `init`
-        self._fast: tuple[str, ...] = ()
-        self._generic: generic.GenericBlock | None = None
-        self._sample_fn = None
 
-    # ------------------------------------------------------------------ MCMCKernel API
-    @property
-    def model(self):
-        return self._model
+def cached_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
+    """:func:`build_kernel`, memoised on the model's structure (so jitted callers do not retrace)."""
+    if scan not in SCANS:
+        raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
+    if update not in UPDATES:
+        raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
+    return _kernel_for(model._structure, scan, update)
 
-    @property
-    def default_fields(self):
-        """Collected by default: the sites, and per-draw ``energy`` and ``magnetization``
-        (``az.from_numpyro`` puts the latter two in ``sample_stats``)."""
-        return ("z", "energy", "magnetization")
 
-    def get_diagnostics_str(self, state) -> str:
-        return f"E={float(jnp.mean(state.energy)):.4g}"
+def chain_keys(rng_key, num_chains: int):
+    """Per-chain keys as ``numpyro.infer.MCMC`` makes them: ``split(rng_key, num_chains)``,
+    or the key itself (with a chain axis of 1) when ``num_chains == 1``."""
+    if num_chains == 1:
+        return jnp.asarray(rng_key)[None]
+    return jax.random.split(rng_key, num_chains)
 
-    def _trace(self, z, rng_key, model_args, model_kwargs):
-        """Trace of the (conditioned) model with the kernel's sites set to ``z``."""
-        model = substitute(
-            seed(conditioned(self._model), rng_key), substitute_fn=lambda s: _spins_init(s, rng_key)
-        )
-        kwargs = with_conditioning(model_kwargs, z) if z else dict(model_kwargs or {})
-        return trace(model).get_trace(*model_args, **kwargs)
 
-    def _resolve_sites(self, model_trace, model_kwargs):
-        conditioned_names = set((model_kwargs or {}).get(GIBBS_SITES_KWARG, {}))
-        latent = [
-            name
-            for name, site in model_trace.items()
-            if site["type"] == "sample"
-            and not site["is_observed"]
-            and name not in conditioned_names
-            and site["infer"].get("enumerate", "") != "parallel"
-        ]
-        if self._site_filter is not None:
-            unknown = [s for s in self._site_filter if s not in latent]
-            if unknown:
-                raise ValueError(
-                    f"`sites` {unknown} are not latent sample sites of the model "
-                    f"(latent: {latent})."
-                )
-            latent = list(self._site_filter)
-        binary, other = [], []
-        for name in latent:
-            fn = model_trace[name]["fn"]
-            if isinstance(fn, BoltzmannSpins) or generic.is_binary_site(fn):
-                binary.append(name)
-            else:
-                other.append(name)
-        if other:
+def initial_spins(chain_key, n: int):
+    """``(key, spins)``: the first step of every chain, in :func:`run_chains` and
+    :class:`~ergodic_ppl.SpinGibbs` alike: ``key, key_init = split(chain_key)``, spins uniform
+    from ``key_init``. ``chain_key`` may be batched (one key per chain)."""
+    if key_is_batched(chain_key):
+        pairs = jax.vmap(jax.random.split)(chain_key)
+        return pairs[:, 0], jax.vmap(lambda k: random_spins(k, (n,)))(pairs[:, 1])
+    key, key_init = jax.random.split(chain_key)
+    return key, random_spins(key_init, (n,))
+
+
+def run_chains(
+    model: SpinModel,
+    beta,
+    rng_key,
+    *,
+    num_chains: int = 1,
+    num_draws: int = 1000,
+    num_warmup: int = 0,
+    thinning: int = 1,
+    init_spins=None,
+    scan: str = "chromatic",
+    update: str = "heat_bath",
+) -> GibbsTrace:
+    """Run many chains with the functional fast path (no NumPyro), vectorised over chains.
+
+    Chain ``c`` gets key ``jax.random.split(rng_key, num_chains)[c]`` (``rng_key`` itself for one
+    chain), draws its initial spins from it (unless ``init_spins`` is given) and splits a fresh
+    key before every sweep, exactly as ``MCMC(SpinGibbs(model_fn), ...)`` does for a NumPyro model
+    whose only latent site is ``BoltzmannSpins(model, beta)``: the two give **identical** chains
+    for the same key, for every ``chain_method``. ``num_warmup`` sweeps are discarded; then
+    ``num_draws`` draws are kept, ``thinning`` sweeps apart. ``init_spins`` ``(num_chains, n)``
+    (±1) starts the chains; by default uniformly random.
+
+    Returns a :class:`GibbsTrace` with ``spins (chains, draws, n) int8`` and ``energy (chains,
+    draws)``.
+
+    Examples
+    --------
+    >>> lattice = SpinModel.ising_2d(16, 16)
+    >>> out = run_chains(lattice, 0.3, jax.random.key(0), num_chains=8, num_draws=100)
+    >>> out.spins.shape
+    (8, 100, 256)
+    """
+    for name, val, low in (("num_chains", num_chains, 1), ("num_draws", num_draws, 1)):
+        if isinstance(val, bool) or int(val) != val or val < low:
+            raise ValueError(f"`{name}` must be an integer >= {low}; got {val!r}.")
+    _check_schedule(num_draws, num_warmup, thinning)
+    beta = check_beta(beta)
+    n = model.n
+    keys = chain_keys(rng_key, num_chains)
+    if init_spins is None:
+        keys, init_spins = initial_spins(keys, n)
+    else:
+        init_spins = check_spins(init_spins, n, "init_spins")
+        if init_spins.shape != (num_chains, n):
             raise ValueError(
-                f"SpinGibbs samples binary sites only; sites {other} are not binary. Sample them "
-                "with another block of numpyro.infer.Gibbs, e.g. "
-                f"Gibbs([(SpinGibbs(model), {binary}), (NUTS(model), None)])."
+                f"`init_spins` must have shape (num_chains, n) = ({num_chains}, {n}); "
+                f"got {init_spins.shape}."
             )
-        if not binary:
-            raise ValueError(
-                "SpinGibbs found no latent binary site: use ep.BoltzmannSpins or Bernoulli sites."
-            )
-        return binary
+    kernel = cached_kernel(model, scan=scan, update=update)
+    beta = jnp.asarray(beta, model.fields.dtype)  # one compiled run for any scalar type
+    return _run(model, beta, keys, jnp.asarray(init_spins), kernel, num_draws, num_warmup, thinning)
 
-    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
-        model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
-        batched = _is_batched_key(rng_key)
-        with jax.ensure_compile_time_eval():
-            proto = self._trace({}, jax.random.key(0), model_args, model_kwargs)
-        names = self._resolve_sites(proto, model_kwargs)
-        fast, slow = [], []
-        for name in names:
-            fn = proto[name]["fn"]
-            if isinstance(fn, BoltzmannSpins) and not generic.others_depend_on(
-                conditioned(self._model), name, proto, model_args, model_kwargs
-            ):
-                fast.append(name)
-            else:
-                slow.append(name)
-        self._fast = tuple(fast)
-        self._generic = (
-            generic.GenericBlock(
-                conditioned(self._model),
-                tuple(slow),
-                proto,
-                model_args,
-                model_kwargs,
-                scan=self._scan,
-                update=self._update,
-            )
-            if slow
-            else None
-        )
-        if init_params is not None:
-            unknown = sorted(set(init_params) - set(names))
-            if unknown:
-                raise ValueError(
-                    f"`init_params` has unknown sites {unknown}; SpinGibbs owns {names}."
-                )
-            for name, value in init_params.items():
-                if isinstance(value, jax.core.Tracer):
-                    continue
-                if isinstance(proto[name]["fn"], BoltzmannSpins):
-                    check_spins(value, proto[name]["fn"].model.n, f"init_params['{name}']")
-                elif not np.all((np.asarray(value) == 0) | (np.asarray(value) == 1)):
-                    raise ValueError(f"`init_params['{name}']` must contain only 0 and 1.")
 
-        def init_one(key, params):
-            key, key_proto = jax.random.split(key)
-            tr = self._trace({}, key_proto, model_args, model_kwargs)
-            z = {}
-            for name in names:
-                value = tr[name]["value"] if not params or name not in params else params[name]
-                if isinstance(tr[name]["fn"], BoltzmannSpins):
-                    value = jnp.asarray(value).astype(jnp.int8)
-                else:
-                    value = jnp.asarray(value, dtype=jnp.result_type(tr[name]["value"]))
-                z[name] = value
-            return self._refresh_one(
-                SpinGibbsMCMCState(z, jnp.zeros(()), {}, jnp.zeros(()), key),
-                model_args,
-                model_kwargs,
-            )
+_DRAW_OBSERVERS = {"spins": spins_observer(), "energy": energy_observer()}
 
-        self._sample_fn = self._sample_one
-        if batched:
-            return jax.vmap(init_one)(rng_key, init_params)
-        return init_one(rng_key, init_params)
 
-    def _refresh_one(self, state, model_args, model_kwargs):
-        tr = self._trace(state.z, jax.random.key(0), model_args, model_kwargs)
-        site_energy = {name: tr[name]["fn"].model.energy(state.z[name]) for name in self._fast}
-        energy = sum(site_energy.values(), jnp.zeros((), dtype=jnp.result_type(float)))
-        pot = jnp.zeros((), dtype=energy.dtype)
-        if self._generic is not None:
-            pot = self._generic.potential(state.z, model_args, model_kwargs)
-            energy = energy + self._generic.spin_energy(tr, state.z, pot)
-        return state._replace(energy=energy, site_energy=site_energy, generic_potential=pot)
-
-    def refresh(self, state, model_args, model_kwargs):
-        """Recompute the cached energies at ``state.z`` (the conditioning may have changed)."""
-        if _is_batched_key(state.rng_key):
-            return jax.vmap(lambda s: self._refresh_one(s, model_args, model_kwargs))(state)
-        return self._refresh_one(state, model_args, model_kwargs)
-
-    def _sample_one(self, state, model_args, model_kwargs):
-        rng_key, key_fast, key_generic = jax.random.split(state.rng_key, 3)
-        z = dict(state.z)
-        site_energy = dict(state.site_energy)
-        for i, name in enumerate(self._fast):
-            tr = self._trace(z, jax.random.key(0), model_args, model_kwargs)
-            fn = tr[name]["fn"]
-            kernel = sweeps.cached_kernel(fn.model, self._scan, self._update)
-            spin_state = sweeps.SpinGibbsState(z[name], site_energy[name], key_fast)
-            spin_state, _ = kernel(jax.random.fold_in(key_fast, i), spin_state, fn.model, fn.beta)
-            z[name] = spin_state.spins
-            site_energy[name] = spin_state.energy
-        energy = sum(site_energy.values(), jnp.zeros((), dtype=state.energy.dtype))
-        pot = state.generic_potential
-        if self._generic is not None:
-            z, pot = self._generic.sweep(key_generic, z, model_args, model_kwargs)
-            tr = self._trace(z, jax.random.key(0), model_args, model_kwargs)
-            energy = energy + self._generic.spin_energy(tr, z, pot)
-        return SpinGibbsMCMCState(z, energy, site_energy, pot, rng_key)
-
-    def sample(self, state, model_args, model_kwargs):
-        """One sweep over every owned site."""
-        if self._sample_fn is None:
-            raise RuntimeError("`init` must be called before `sample`.")
-        if _is_batched_key(state.rng_key):
-            if len(self._fast) == 1 and self._generic is None:
-                return self._sample_batched_single_site(state, model_args, model_kwargs)
-            return jax.vmap(lambda s: self._sample_one(s, model_args, model_kwargs))(state)
-        return self._sample_one(state, model_args, model_kwargs)
-
-    def _sample_batched_single_site(self, state, model_args, model_kwargs):
-        """``chain_method="vectorized"`` with one BoltzmannSpins site and nothing else latent:
-        the site's model and beta cannot depend on the chain, so all chains go through one
-        site-major sweep (per-chain keys keep each chain identical to a single-chain run)."""
-        (name,) = self._fast
-        keys = jax.vmap(lambda k: jax.random.split(k, 3))(state.rng_key)
-        key_fast = keys[:, 1]
-        fn = self._trace({}, jax.random.key(0), model_args, model_kwargs)[name]["fn"]
-        kernel = sweeps.cached_kernel(fn.model, self._scan, self._update)
-        spin_state = sweeps.SpinGibbsState(state.z[name], state.site_energy[name], key_fast)
-        sweep_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(key_fast)
-        spin_state, _ = kernel(sweep_keys, spin_state, fn.model, fn.beta)
-        return SpinGibbsMCMCState(
-            {**state.z, name: spin_state.spins},
-            spin_state.energy,
-            {name: spin_state.energy},
-            state.generic_potential,
-            keys[:, 0],
-        )
-
-    def wrap_model(self, wrapper) -> SpinGibbs:
-        kernel = copy.copy(self)
-        kernel._model = wrapper(self._model)
-        kernel._reset()
-        return kernel
-
-    def get_constrain_fn(self, model_args, model_kwargs):
-        """Identity: binary values are already constrained."""
-        return identity
-
-    def postprocess_fn(self, model_args, model_kwargs):
-        return identity
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_sample_fn"] = None
-        return state
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning):
+    out = run(
+        lambda key, state: kernel(key, state, model, beta),
+        init(model, init_spins),
+        keys,
+        num_draws=num_draws,
+        num_warmup=num_warmup,
+        thinning=thinning,
+        observers=_DRAW_OBSERVERS,
+    )
+    spins, energy = out.draws["spins"], out.draws["energy"]
+    return GibbsTrace(jnp.swapaxes(spins, 0, 1), energy.T, out.state, out.rng_key)

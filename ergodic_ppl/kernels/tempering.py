@@ -1,7 +1,10 @@
-"""Parallel tempering (replica exchange) on a ladder of inverse temperatures.
+"""Parallel tempering (replica exchange) on a ladder of inverse temperatures: functional core.
 
-Functional core (``init`` / ``step`` / ``adapt_ladder`` / ``run_tempering``) and the NumPyro
-adapter :class:`ParallelTempering`. THEORY.md A.6 (tempering as the cure for stuck chains).
+BlackJAX shape: ``init(model, spins, betas) -> TemperingState``, ``build_kernel(scan, update)
+-> kernel(rng_key, state, model) -> (TemperingState, TemperingInfo)``; :func:`run_tempering`
+drives it (with the ladder adaptation of :mod:`~ergodic_ppl.kernels.ladder` during warm-up)
+through :func:`ergodic_ppl.kernels.run.run`. THEORY.md A.6 (tempering as the cure for stuck
+chains). The NumPyro adapter is :class:`ergodic_ppl.ParallelTempering`.
 
 One step = one Gibbs sweep of every rung (rung ``r`` at ``betas[r]``; rung 0 is the target),
 then swaps between neighbouring rungs with the **non-reversible even/odd scheme** (DEO): on
@@ -11,18 +14,14 @@ of rungs ``r, r+1`` is accepted with probability::
     min(1, exp((beta_r - beta_{r+1}) (E_r - E_{r+1})))
 
 which leaves the product of Boltzmann distributions invariant. Replica labels travel with the
-configurations, so round trips (target -> hottest rung -> target) are counted per replica.
+configurations; :class:`RoundTrips` counts round trips (target -> hottest rung -> target) per
+replica from them.
 
-**Adaptive ladder** (Syed, Bouchard-Côté, Deligiannidis & Doucet 2021, "Non-reversible parallel
-tempering", JRSS-B): with rejection rates ``rho_r`` of each pair, the cumulative barrier
-``Lambda(beta)`` is piecewise linear through ``(beta_r, sum_{q<r} rho_q)``; the new ladder puts
-the rungs at equal increments of ``Lambda`` (endpoints fixed), which equalises the rejection
-rates. Adaptation happens during warm-up at the ends of doubling rounds (steps 32, 64, 128,
-...), each round using only its own swap statistics. ``Lambda = sum_r rho_r`` is the *global
-communication barrier*; with ``R`` rungs the round-trip rate of a tuned ladder is about
-``1 / (2 + 2 Lambda)``.
+The state holds what the next step needs (rung spins and energies, the ladder, replica labels,
+the step parity); swap statistics and round trips are computed from :class:`TemperingInfo` by
+observers, and the ladder adaptation keeps its own state.
 
-Not done: ladders with more than one chain of states per rung (use several MCMC chains), and
+Not done: ladders with more than one chain of states per rung (use several chains), and
 tempering of models whose target ``beta`` is itself a latent site.
 """
 
@@ -35,106 +34,96 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..distributions import BoltzmannSpins
 from ..spins import SpinModel, check_spins
-from . import sweeps
-from .gibbs import SpinGibbs
+from . import gibbs, ladder
+from .driver import Observer, key_is_batched, mean_observer, observer, run
+from .ladder import check_ladder, geometric_ladder
 
 __all__ = [
-    "TemperingState",
+    "RoundTrips",
+    "SwapInfo",
     "TemperingInfo",
+    "TemperingState",
     "TemperingTrace",
-    "ParallelTempering",
-    "ParallelTemperingState",
+    "build_kernel",
     "geometric_ladder",
     "init",
-    "step",
-    "adapt_ladder",
+    "round_trips_observer",
+    "round_trips_update",
     "run_tempering",
+    "swap",
+    "swap_rate_observer",
+    "swap_rates",
 ]
 
 # heading of a replica for round-trip counting
 _FRESH, _GOING_HOT, _GOING_COLD = 0, 1, 2
-_FIRST_ROUND = 32  # adapt the ladder after steps 32, 64, 128, ... of warm-up
 
 
 class TemperingState(NamedTuple):
-    """Ladder state (leading chain axes ``...`` allowed; ``R`` rungs).
+    """Ladder state (chain batch axes ``...`` allowed; ``R`` rungs).
 
-    - **spins** - ``(..., R, n) int8``: rung ``r`` holds the configuration at ``betas[r]``.
-    - **energy** - ``(..., R)`` energies of the rungs.
+    - **rungs** - :class:`~ergodic_ppl.kernels.gibbs.SpinGibbsState` of batch ``(..., R)``:
+      rung ``r`` holds the configuration at ``betas[..., r]``.
     - **betas** - ``(..., R)`` inverse temperatures, ``betas[..., 0]`` the target.
     - **replica** - ``(..., R) int32``: which replica sits at each rung.
-    - **heading** - ``(..., R) int32`` per replica: 0 fresh, 1 heading hot, 2 heading back.
-    - **round_trips** - ``(..., R) int32`` per replica: target -> hottest -> target trips.
-    - **accept_sum** / **attempts** - ``(..., R-1)`` swap acceptance probabilities summed
-      over attempts, and attempt counts, since the last reset.
-    - **step** - ``(...) int32`` steps taken.
+    - **step** - ``(...) int32`` steps taken (its parity picks the DEO pairs).
+    """
+
+    rungs: gibbs.SpinGibbsState
+    betas: jax.Array
+    replica: jax.Array
+    step: jax.Array
+
+    @property
+    def spins(self) -> jax.Array:
+        """Spins of every rung, ``(..., R, n) int8``."""
+        return self.rungs.spins
+
+    @property
+    def energy(self) -> jax.Array:
+        """Energies of the rungs, ``(..., R)``."""
+        return self.rungs.energy
+
+
+class TemperingInfo(NamedTuple):
+    """Per-step diagnostics.
+
+    - **accept_prob** - ``(..., R-1)`` acceptance probability of the proposed swaps (0 where no
+      swap was proposed this step).
+    - **proposed** - ``(..., R-1)`` whether the pair was proposed (DEO parity).
+    - **swapped** - ``(..., R-1)`` whether it was accepted.
+    - **replica** - ``(..., R)`` replica labels after the swaps.
+    - **num_flips** - ``(..., R)`` spin flips of each rung's sweep.
+    """
+
+    accept_prob: jax.Array
+    proposed: jax.Array
+    swapped: jax.Array
+    replica: jax.Array
+    num_flips: jax.Array
+
+
+class TemperingTrace(NamedTuple):
+    """Output of :func:`run_tempering`.
+
+    - **spins** - ``(chains, draws, R, n) int8`` (``(chains, draws, n)``, the target rung, when
+      ``keep_all_rungs=False``).
+    - **energy** - ``(chains, draws, R)``.
+    - **final_state** - :class:`TemperingState` to continue from.
+    - **betas** - ``(R,)`` the ladder used for the draws (adapted during warm-up).
+    - **swap_rates** - ``(chains, R-1)`` mean swap acceptance probability per pair, over the draws.
+    - **round_trips** - ``(chains, R)`` round trips per replica during the draws.
+    - **barrier** - ``(chains,)`` global communication barrier ``Lambda = sum_r (1 - rate_r)``.
     """
 
     spins: jax.Array
     energy: jax.Array
-    betas: jax.Array
-    replica: jax.Array
-    heading: jax.Array
-    round_trips: jax.Array
-    accept_sum: jax.Array
-    attempts: jax.Array
-    step: jax.Array
-
-    @property
-    def swap_rates(self) -> jax.Array:
-        """Mean swap acceptance probability per neighbouring pair, ``(..., R-1)``."""
-        return self.accept_sum / jnp.maximum(self.attempts, 1.0)
-
-    @property
-    def barrier(self) -> jax.Array:
-        """Global communication barrier ``Lambda = sum_r (1 - swap rate_r)``."""
-        return jnp.sum(1.0 - self.swap_rates, axis=-1)
-
-
-class TemperingInfo(NamedTuple):
-    """Per-step diagnostics: ``accept_prob (..., R-1)`` of the proposed swaps (0 where no swap
-    was proposed) and ``swapped (..., R-1)`` booleans."""
-
-    accept_prob: jax.Array
-    swapped: jax.Array
-
-
-class TemperingTrace(NamedTuple):
-    """Output of :func:`run_tempering`: ``spins (chains, draws, R, n)`` (or ``(chains, draws,
-    n)`` target rung only), ``energy (chains, draws, R)``, ``final_state``."""
-
-    spins: jax.Array
-    energy: jax.Array
     final_state: TemperingState
-
-
-def geometric_ladder(beta_target: float, beta_min: float, num_rungs: int) -> np.ndarray:
-    """``num_rungs`` inverse temperatures from ``beta_target`` down to ``beta_min``, geometric
-    (or linear when ``beta_min == 0``)."""
-    if num_rungs < 2:
-        raise ValueError("`num_rungs` must be at least 2.")
-    if not 0 <= beta_min < beta_target:
-        raise ValueError(
-            f"`beta_min` must satisfy 0 <= beta_min < beta_target={beta_target}; got {beta_min}."
-        )
-    if beta_min == 0:
-        return np.linspace(beta_target, 0.0, num_rungs)
-    return np.geomspace(beta_target, beta_min, num_rungs)
-
-
-def _check_ladder(betas) -> np.ndarray:
-    b = np.asarray(betas, dtype=float)
-    if b.ndim != 1 or len(b) < 2:
-        raise ValueError(f"`betas` must be a 1-D ladder of at least 2 values; got shape {b.shape}.")
-    if not np.all(np.isfinite(b)) or np.any(b < 0):
-        raise ValueError("`betas` must be finite and non-negative.")
-    if np.any(np.diff(b) >= 0):
-        raise ValueError(
-            "`betas` must be strictly decreasing: betas[0] is the target, the last the hottest."
-        )
-    return b
+    betas: jax.Array
+    swap_rates: jax.Array
+    round_trips: jax.Array
+    barrier: jax.Array
 
 
 def init(model: SpinModel, spins, betas) -> TemperingState:
@@ -145,131 +134,155 @@ def init(model: SpinModel, spins, betas) -> TemperingState:
     if spins.ndim < 2:
         raise ValueError("`spins` must have shape (..., R, n) with one row per rung.")
     batch, num_rungs = spins.shape[:-2], spins.shape[-2]
+    if not isinstance(betas, jax.core.Tracer):
+        b = np.asarray(betas)
+        check_ladder(b.reshape(-1, b.shape[-1])[0])
     betas = jnp.broadcast_to(jnp.asarray(betas, model.fields.dtype), batch + (num_rungs,))
     rungs = jnp.broadcast_to(jnp.arange(num_rungs, dtype=jnp.int32), batch + (num_rungs,))
-    zeros_pairs = jnp.zeros(batch + (num_rungs - 1,), model.fields.dtype)
     return TemperingState(
-        spins=spins,
-        energy=model.energy(spins),
+        rungs=gibbs.init(model, spins),
         betas=betas,
         replica=rungs,
-        heading=jnp.zeros(batch + (num_rungs,), jnp.int32),
-        round_trips=jnp.zeros(batch + (num_rungs,), jnp.int32),
-        accept_sum=zeros_pairs,
-        attempts=zeros_pairs,
         step=jnp.zeros(batch, jnp.int32),
     )
 
 
-def _swap(rng_key, state: TemperingState):
-    """DEO swap move on one chain (no leading axes)."""
-    num_rungs = state.energy.shape[-1]
+class SwapInfo(NamedTuple):
+    """What a swap move did: ``accept_prob``, ``proposed``, ``swapped`` ``(..., R-1)`` and the
+    ``replica`` labels ``(..., R)`` after it (see :class:`TemperingInfo`)."""
+
+    accept_prob: jax.Array
+    proposed: jax.Array
+    swapped: jax.Array
+    replica: jax.Array
+
+
+def _swap_one(rng_key, betas, energy, replica, step):
+    """DEO swap move on one chain: returns the rung permutation ``source`` and the info."""
+    num_rungs = energy.shape[-1]
     r = jnp.arange(num_rungs - 1)
-    active = (r % 2) == (state.step % 2)
-    log_ratio = (state.betas[:-1] - state.betas[1:]) * (state.energy[:-1] - state.energy[1:])
-    accept_prob = jnp.where(active, jnp.exp(jnp.minimum(log_ratio, 0.0)), 0.0)
-    u = jax.random.uniform(rng_key, (num_rungs - 1,), state.energy.dtype)
-    swapped = active & (u < accept_prob)
+    proposed = (r % 2) == (step % 2)
+    log_ratio = (betas[:-1] - betas[1:]) * (energy[:-1] - energy[1:])
+    accept_prob = jnp.where(proposed, jnp.exp(jnp.minimum(log_ratio, 0.0)), 0.0)
+    u = jax.random.uniform(rng_key, (num_rungs - 1,), energy.dtype)
+    swapped = proposed & (u < accept_prob)
     up = jnp.concatenate([swapped, jnp.array([False])])  # rung r takes from r + 1
     down = jnp.concatenate([jnp.array([False]), swapped])  # rung r takes from r - 1
     rungs = jnp.arange(num_rungs)
     source = jnp.where(up, rungs + 1, jnp.where(down, rungs - 1, rungs))
-    replica = state.replica[source]
-    # round trips: target -> hottest -> target, tracked per replica
-    heading = state.heading
-    at_target, at_hot = replica[0], replica[-1]
-    trips = state.round_trips.at[at_target].add(heading[at_target] == _GOING_COLD)
-    heading = heading.at[at_target].set(_GOING_HOT)
-    heading = heading.at[at_hot].set(
-        jnp.where(heading[at_hot] == _GOING_HOT, _GOING_COLD, heading[at_hot])
-    )
-    new = state._replace(
-        spins=state.spins[source],
-        energy=state.energy[source],
-        replica=replica,
-        heading=heading,
-        round_trips=trips,
-        accept_sum=state.accept_sum + accept_prob,
-        attempts=state.attempts + active,
-        step=state.step + 1,
-    )
-    return new, TemperingInfo(accept_prob, swapped)
+    return source, SwapInfo(accept_prob, proposed, swapped, replica[source])
 
 
-def adapt_ladder(state: TemperingState, pooled: bool = False) -> TemperingState:
-    """Re-space the ladder to equal increments of the communication barrier, and reset the swap
-    statistics. Pairs without attempts count as rejection rate 0.
+def swap(rng_key, state: TemperingState) -> tuple[TemperingState, SwapInfo]:
+    """The DEO swap move alone (pairs of parity ``state.step % 2``), then ``step + 1``.
 
-    For a single chain, or chains adapting separately, leave ``pooled=False`` (call it per
-    chain). With ``pooled=True`` the swap statistics of all chains (leading axes) are pooled
-    and every chain gets the same new ladder (computed from chain 0's ladder, which all chains
-    share when they started from one ladder and always adapted pooled).
+    ``rng_key``: one key per chain (shaped like the chain axes) or one key for an unbatched
+    state. Configurations and energies move together with their replica labels.
     """
-    batch = state.energy.shape[:-1]
-    if pooled and batch:
-        flat = lambda x: x.reshape((-1,) + x.shape[len(batch) :])  # noqa: E731
-        accept, attempts = flat(state.accept_sum).sum(0), flat(state.attempts).sum(0)
-        ladder = flat(state.betas)[0]
-    else:
-        accept, attempts, ladder = state.accept_sum, state.attempts, state.betas
-    rate = accept / jnp.maximum(attempts, 1.0)
-    rho = jnp.where(attempts > 0, 1.0 - rate, 0.0) + 1e-6  # strictly increasing cumulative
-    cum = jnp.concatenate([jnp.zeros(1, rho.dtype), jnp.cumsum(rho)])
-    levels = jnp.linspace(0.0, cum[-1], cum.shape[0])
-    betas = jnp.interp(levels, cum, ladder)
-    betas = betas.at[0].set(ladder[0]).at[-1].set(ladder[-1])
-    zeros = jnp.zeros_like(state.accept_sum)
-    return state._replace(
-        betas=jnp.broadcast_to(betas, state.betas.shape), accept_sum=zeros, attempts=zeros
+    fn = _swap_one
+    for _ in state.betas.shape[:-1]:
+        fn = jax.vmap(fn)
+    source, info = fn(rng_key, state.betas, state.rungs.energy, state.replica, state.step)
+    # permute the rungs (site-major spins: the rung axis is the last one)
+    site_source = jnp.broadcast_to(source, state.rungs.site_spins.shape)
+    rungs = gibbs.SpinGibbsState(
+        jnp.take_along_axis(state.rungs.site_spins, site_source, axis=-1),
+        jnp.take_along_axis(state.rungs.energy, source, axis=-1),
     )
+    return TemperingState(rungs, state.betas, info.replica, state.step + 1), info
 
 
-def reset_statistics(state: TemperingState) -> TemperingState:
-    """Zero the swap statistics and round-trip counts (e.g. at the end of warm-up)."""
-    zeros = jnp.zeros_like(state.accept_sum)
-    return state._replace(
-        accept_sum=zeros,
-        attempts=zeros,
-        round_trips=jnp.zeros_like(state.round_trips),
-        heading=jnp.zeros_like(state.heading),
-    )
+class _TemperingKernel:
+    """One tempering step (see :func:`build_kernel`)."""
+
+    def __init__(self, sweep: gibbs.SweepKernel):
+        self.sweep = sweep
+
+    def __call__(self, rng_key, state: TemperingState, model: SpinModel):
+        batch = state.betas.shape[:-1]
+        num_rungs = state.betas.shape[-1]
+
+        def keys_of(key):
+            key_sweep, key_swap = jax.random.split(key)
+            return jax.random.split(key_sweep, num_rungs), key_swap
+
+        for _ in batch:
+            keys_of = jax.vmap(keys_of)
+        if batch and not key_is_batched(rng_key):
+            raise ValueError("`rng_key` must hold one key per chain for a batched ladder.")
+        rung_keys, swap_keys = keys_of(rng_key)
+        rungs, sweep_info = self.sweep(rung_keys, state.rungs, model, state.betas)
+        new, info = swap(swap_keys, state._replace(rungs=rungs))
+        return new, TemperingInfo(*info, num_flips=sweep_info.num_flips)
 
 
-def step(kernel: sweeps.SweepKernel, rng_key, state: TemperingState, model: SpinModel):
-    """One tempering step: a sweep of every rung, then the DEO swap move.
+def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
+    """Tempering kernel for the structure of ``model``:
+    ``kernel(rng_key, state, model) -> (TemperingState, TemperingInfo)``.
 
-    ``rng_key`` is one key per chain (shape = the state's leading chain axes, or a single key
-    for an unbatched state); per-rung keys are split from it, so a chain evolves identically
+    ``rng_key`` is one key per chain (shaped like the state's chain axes, or a single key for
+    an unbatched state); per-rung keys are split from it, so a chain evolves identically
     whatever else is batched beside it. All chains and rungs are swept together.
     """
-    batch = state.energy.shape[:-1]
-    num_rungs = state.energy.shape[-1]
-
-    def keys_of(key):
-        key_sweep, key_swap = jax.random.split(key)
-        return jax.random.split(key_sweep, num_rungs), key_swap
-
-    for _ in batch:
-        keys_of = jax.vmap(keys_of)
-    rung_keys, swap_keys = keys_of(rng_key)
-    spin_state = sweeps.SpinGibbsState(state.spins, state.energy, rng_key)
-    spin_state, _ = kernel(rung_keys, spin_state, model, state.betas)
-    state = state._replace(spins=spin_state.spins, energy=spin_state.energy)
-    swap = _swap
-    for _ in batch:
-        swap = jax.vmap(swap)
-    return swap(swap_keys, state)
+    return _cached_tempering_kernel(gibbs.cached_kernel(model, scan, update))
 
 
-def _maybe_adapt(state: TemperingState, num_warmup, pooled: bool = False) -> TemperingState:
-    """Adapt at the ends of doubling rounds inside warm-up; reset statistics when it ends.
-    ``state.step`` must be the same for every chain when ``pooled``."""
-    t = state.step.reshape(-1)[0] if pooled else state.step  # steps completed
-    is_round_end = (t >= _FIRST_ROUND) & ((t & (t - 1)) == 0) & (t <= num_warmup)
-    state = jax.lax.cond(is_round_end, lambda s: adapt_ladder(s, pooled), lambda s: s, state)
-    return jax.lax.cond(t == num_warmup, reset_statistics, lambda s: s, state)
+@functools.lru_cache(maxsize=64)
+def _cached_tempering_kernel(sweep):
+    return _TemperingKernel(sweep)
 
 
+# ------------------------------------------------------------------ round trips and swap rates
+class RoundTrips(NamedTuple):
+    """Round-trip counter carried by :func:`round_trips_observer` (per replica, ``(..., R)``):
+    **heading** (0 fresh, 1 heading hot, 2 heading back) and **count**."""
+
+    heading: jax.Array
+    count: jax.Array
+
+
+def round_trips_update(carry: RoundTrips, replica) -> RoundTrips:
+    """After a step: the replica now at the target completes a trip if it was heading back;
+    it then heads hot; the replica at the hottest rung turns back."""
+
+    def one(heading, count, replica):
+        at_target, at_hot = replica[0], replica[-1]
+        count = count.at[at_target].add(heading[at_target] == _GOING_COLD)
+        heading = heading.at[at_target].set(_GOING_HOT)
+        heading = heading.at[at_hot].set(
+            jnp.where(heading[at_hot] == _GOING_HOT, _GOING_COLD, heading[at_hot])
+        )
+        return heading, count
+
+    fn = one
+    for _ in replica.shape[:-1]:
+        fn = jax.vmap(fn)
+    return RoundTrips(*fn(carry.heading, carry.count, replica))
+
+
+def round_trips_observer() -> Observer:
+    """Streaming round-trip counts per replica (final carry: :class:`RoundTrips`)."""
+
+    def init(state, info):
+        zeros = jnp.zeros_like(state.replica)
+        return RoundTrips(zeros, zeros)
+
+    return Observer(init, lambda c, state, info: round_trips_update(c, info.replica), None)
+
+
+def swap_rate_observer() -> Observer:
+    """Streaming swap statistics: final carry ``((accept_prob_sum, proposed_count), steps)``;
+    rate per pair = ``accept_prob_sum / proposed_count``."""
+    return mean_observer(lambda state, info: (info.accept_prob, info.proposed.astype(jnp.float32)))
+
+
+def swap_rates(swap_carry) -> jax.Array:
+    """Mean acceptance probability per pair from a :func:`swap_rate_observer` carry."""
+    (accept, proposed), _ = swap_carry
+    return accept / jnp.maximum(proposed, 1.0)
+
+
+# ------------------------------------------------------------------ functional fast path
 def run_tempering(
     model: SpinModel,
     betas,
@@ -286,249 +299,66 @@ def run_tempering(
     """Functional fast path: ``num_chains`` independent ladders, vectorised.
 
     ``betas``: ladder ``(R,)`` (``betas[0]`` the target, strictly decreasing). With ``adapt``,
-    the ladder is re-spaced during ``num_warmup`` (doubling rounds) from the swap statistics
-    pooled over all chains, so every chain ends on the same ladder. Returns spins ``(chains,
-    draws, R, n)`` ``int8`` (``(chains, draws, n)`` of the target rung if not
-    ``keep_all_rungs``), energies ``(chains, draws, R)`` and the final state (with the adapted
-    ``betas``, ``swap_rates``, ``round_trips`` and ``barrier``).
+    the ladder is re-spaced during ``num_warmup`` (doubling rounds, see
+    :mod:`~ergodic_ppl.kernels.ladder`) from the swap statistics pooled over all chains, so
+    every chain ends on the same ladder. Returns a :class:`TemperingTrace`.
     """
-    ladder = _check_ladder(betas)
+    start = check_ladder(betas)
     for name, val, low in (("num_chains", num_chains, 1), ("num_draws", num_draws, 1),
                            ("num_warmup", num_warmup, 0)):  # fmt: skip
-        if int(val) != val or val < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {val}.")
-    kernel = sweeps.cached_kernel(model, scan, update)
-    keys = jax.random.split(rng_key, num_chains)
+        if isinstance(val, bool) or int(val) != val or val < low:
+            raise ValueError(f"`{name}` must be an integer >= {low}; got {val!r}.")
+    kernel = build_kernel(model, scan, update)
+    keys = gibbs.chain_keys(rng_key, num_chains)
     return _run_tempering(
-        model, jnp.asarray(ladder, model.fields.dtype), keys, jnp.asarray(num_warmup, jnp.int32),
-        kernel, num_draws, adapt, keep_all_rungs,
+        model, jnp.asarray(start, model.fields.dtype), keys, kernel, num_draws, num_warmup,
+        adapt, keep_all_rungs,
     )  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
-def _run_tempering(model, ladder, keys, num_warmup, kernel, num_draws, adapt, keep_all_rungs):
-    num_rungs = ladder.shape[0]
+def _target_rung_spins(state, info):
+    return state.spins[..., 0, :]
+
+
+_OBSERVERS = {
+    True: {
+        "spins": observer(lambda state, info: state.spins),
+        "energy": observer(lambda state, info: state.energy),
+        "swaps": swap_rate_observer(),
+        "round_trips": round_trips_observer(),
+    },
+    False: {
+        "spins": observer(_target_rung_spins),
+        "energy": observer(lambda state, info: state.energy),
+        "swaps": swap_rate_observer(),
+        "round_trips": round_trips_observer(),
+    },
+}
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
+def _run_tempering(model, start, keys, kernel, num_draws, num_warmup, adapt, keep_all_rungs):
+    num_rungs = start.shape[0]
     split = jax.vmap(jax.random.split)(keys)
     keys, init_keys = split[:, 0], split[:, 1]
-    spins = jax.vmap(lambda k: sweeps.random_spins(k, (num_rungs, model.n)))(init_keys)
-    state = init(model, spins, ladder)
-
-    def body(carry):
-        state, keys = carry
-        split = jax.vmap(jax.random.split)(keys)
-        state, _ = step(kernel, split[:, 1], state, model)
-        if adapt:  # all chains share one ladder, adapted from their pooled swap statistics
-            state = _maybe_adapt(state, num_warmup, pooled=True)
-        else:
-            t = state.step[0]
-            state = jax.lax.cond(t == num_warmup, reset_statistics, lambda s: s, state)
-        return state, split[:, 0]
-
-    def draw(carry, _):
-        carry = body(carry)
-        spins = carry[0].spins if keep_all_rungs else carry[0].spins[:, 0]
-        return carry, (spins, carry[0].energy)
-
-    carry = jax.lax.fori_loop(0, num_warmup, lambda i, c: body(c), (state, keys))
-    carry, (spins, energy) = jax.lax.scan(draw, carry, None, length=num_draws)
-    return TemperingTrace(jnp.swapaxes(spins, 0, 1), jnp.swapaxes(energy, 0, 1), carry[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# NumPyro adapter
-
-
-class ParallelTemperingState(NamedTuple):
-    """State of :class:`ParallelTempering`.
-
-    - **z** - ``{site: spins}`` at the target rung (``int8``).
-    - **energy** - energy of the target rung.
-    - **ladder** - the :class:`TemperingState`.
-    - **rng_key** - random key for the next step.
-
-    Collect rung-level data with ``extra_fields=("rung_spins", "rung_energy", "betas",
-    "swap_rates", "round_trips", "barrier")``.
-    """
-
-    z: dict
-    energy: jax.Array
-    ladder: TemperingState
-    rng_key: jax.Array
-
-    @property
-    def magnetization(self):
-        """Mean spin of the target rung."""
-        (spins,) = self.z.values()
-        return jnp.mean(spins.astype(self.energy.dtype), axis=-1)
-
-    @property
-    def rung_spins(self):
-        """Spins of every rung, ``(..., R, n)``."""
-        return self.ladder.spins
-
-    @property
-    def rung_energy(self):
-        return self.ladder.energy
-
-    @property
-    def betas(self):
-        return self.ladder.betas
-
-    @property
-    def swap_rates(self):
-        return self.ladder.swap_rates
-
-    @property
-    def round_trips(self):
-        return self.ladder.round_trips
-
-    @property
-    def barrier(self):
-        return self.ladder.barrier
-
-
-class ParallelTempering(SpinGibbs):
-    """Replica-exchange kernel for a NumPyro model with one ``BoltzmannSpins`` site.
-
-    Reports the target-rung draws to ``MCMC`` like any kernel (``z``, ``energy``,
-    ``magnetization``); every rung, the ladder, swap rates, round trips and the barrier are
-    available as ``extra_fields`` (see :class:`ParallelTemperingState`).
-
-    Parameters
-    ----------
-    model : callable
-        NumPyro model with exactly one latent site, a ``BoltzmannSpins`` whose ``beta`` (the
-        target) is fixed for the run.
-    num_rungs : int
-        Ladder size ``R`` (ignored if ``betas`` is given).
-    beta_min : float, optional
-        Hottest rung; default ``0.1 * beta_target`` (geometric ladder; 0 gives a linear one).
-    betas : array, optional
-        Explicit strictly decreasing ladder; ``betas[0]`` must equal the model's beta.
-    adapt : bool
-        Re-space the ladder during warm-up to equalise swap rejection rates.
-    scan, update :
-        Sweep of each rung (see :class:`SpinGibbs`).
-    """
-
-    def __init__(
-        self,
-        model,
-        *,
-        num_rungs: int = 16,
-        beta_min: float | None = None,
-        betas=None,
-        adapt: bool = True,
-        scan: str = "chromatic",
-        update: str = "heat_bath",
-    ):
-        super().__init__(model, scan=scan, update=update)
-        self._num_rungs = int(num_rungs)
-        self._beta_min = beta_min
-        self._betas = None if betas is None else _check_ladder(betas)
-        self._adapt = adapt
-        self._num_warmup = 0
-
-    def get_diagnostics_str(self, state) -> str:
-        return f"Λ={float(jnp.mean(state.ladder.barrier)):.3g}"
-
-    def _site(self, model_trace):
-        names = [
-            name
-            for name, site in model_trace.items()
-            if site["type"] == "sample" and not site["is_observed"]
-        ]
-        if len(names) != 1 or not isinstance(model_trace[names[0]]["fn"], BoltzmannSpins):
-            raise ValueError(
-                "ParallelTempering needs a model with exactly one latent site, a BoltzmannSpins "
-                f"site; latent sites found: {names}."
-            )
-        return names[0]
-
-    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
-        model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
-        with jax.ensure_compile_time_eval():
-            proto = self._trace({}, jax.random.key(0), model_args, model_kwargs)
-        name = self._site(proto)
-        fn = proto[name]["fn"]
-        if isinstance(fn.beta, jax.core.Tracer):
-            raise ValueError("ParallelTempering needs a fixed target `beta`, not a latent one.")
-        beta_target = float(fn.beta)
-        if self._betas is not None:
-            ladder = self._betas
-            if not np.isclose(ladder[0], beta_target):
-                raise ValueError(
-                    f"`betas[0]` = {ladder[0]} must equal the model's beta = {beta_target}."
-                )
-        else:
-            beta_min = 0.1 * beta_target if self._beta_min is None else self._beta_min
-            ladder = geometric_ladder(beta_target, beta_min, self._num_rungs)
-        self._site_name = name
-        self._ladder = ladder
-        self._num_warmup = int(num_warmup)
-        self._fast = (name,)
-        self._generic = None
-        self._sample_fn = self._sample_one
-        num_rungs = len(ladder)
-        if init_params is not None:
-            unknown = sorted(set(init_params) - {name})
-            if unknown:
-                raise ValueError(
-                    f"`init_params` has unknown sites {unknown}; the site is {name!r}."
-                )
-            value = init_params.get(name)
-            if value is not None and not isinstance(value, jax.core.Tracer):
-                check_spins(value, fn.model.n, f"init_params['{name}']")
-
-        def init_one(key, params):
-            key, key_init = jax.random.split(key)
-            spins = sweeps.random_spins(key_init, (num_rungs, fn.model.n))
-            if params and name in params:  # every rung starts at the given state
-                spins = jnp.broadcast_to(jnp.asarray(params[name], jnp.int8), spins.shape)
-            tr = self._trace({name: spins[0]}, jax.random.key(0), model_args, model_kwargs)
-            model = tr[name]["fn"].model
-            ladder_state = init(model, spins, jnp.asarray(ladder, model.fields.dtype))
-            return ParallelTemperingState(
-                {name: ladder_state.spins[0]}, ladder_state.energy[0], ladder_state, key
-            )
-
-        if sweeps._key_is_batched(rng_key):
-            return jax.vmap(init_one)(rng_key, init_params)
-        return init_one(rng_key, init_params)
-
-    def _sample_one(self, state, model_args, model_kwargs):
-        name = self._site_name
-        rng_key, key_step = jax.random.split(state.rng_key)
-        tr = self._trace(state.z, jax.random.key(0), model_args, model_kwargs)
-        model = tr[name]["fn"].model
-        kernel = sweeps.cached_kernel(model, self._scan, self._update)
-        ladder, _ = step(kernel, key_step, state.ladder, model)
-        if self._adapt:
-            ladder = _maybe_adapt(ladder, self._num_warmup)
-        elif self._num_warmup:
-            ladder = jax.lax.cond(
-                ladder.step == self._num_warmup, reset_statistics, lambda s: s, ladder
-            )
-        return ParallelTemperingState({name: ladder.spins[0]}, ladder.energy[0], ladder, rng_key)
-
-    def sample(self, state, model_args, model_kwargs):
-        if self._sample_fn is None:
-            raise RuntimeError("`init` must be called before `sample`.")
-        if sweeps._key_is_batched(state.rng_key):
-            return jax.vmap(lambda s: self._sample_one(s, model_args, model_kwargs))(state)
-        return self._sample_one(state, model_args, model_kwargs)
-
-    def refresh(self, state, model_args, model_kwargs):
-        """Recompute rung energies (the coupling weights may depend on other blocks)."""
-
-        def one(state):
-            name = self._site_name
-            tr = self._trace(state.z, jax.random.key(0), model_args, model_kwargs)
-            energy = tr[name]["fn"].model.energy(state.ladder.spins)
-            return state._replace(energy=energy[0], ladder=state.ladder._replace(energy=energy))
-
-        if sweeps._key_is_batched(state.rng_key):
-            return jax.vmap(one)(state)
-        return one(state)
-
-    # wrap_model, get_constrain_fn, postprocess_fn and pickling are SpinGibbs's
+    spins = jax.vmap(lambda k: gibbs.random_spins(k, (num_rungs, model.n)))(init_keys)
+    state = init(model, spins, start)
+    if num_warmup:
+        state, keys = ladder.warmup(kernel, state, keys, model, num_warmup, adapt=adapt)
+    out = run(
+        lambda key, s: kernel(key, s, model),
+        state,
+        keys,
+        num_draws=num_draws,
+        observers=_OBSERVERS[keep_all_rungs],
+    )
+    rates = swap_rates(out.carries["swaps"])
+    return TemperingTrace(
+        spins=jnp.swapaxes(out.draws["spins"], 0, 1),
+        energy=jnp.swapaxes(out.draws["energy"], 0, 1),
+        final_state=out.state,
+        betas=out.state.betas[0],
+        swap_rates=rates,
+        round_trips=out.carries["round_trips"].count,
+        barrier=jnp.sum(1.0 - rates, axis=-1),
+    )
