@@ -309,6 +309,11 @@ def mbar_from_ladder(energies, betas):
     ``(MBARResult, strides)``; pass the strides to :func:`profile_from_ladder`."""
     e = np.asarray(energies, dtype=np.float64)
     b = np.asarray(betas, dtype=np.float64)
+    if e.ndim != 3 or b.ndim != 1 or e.shape[-1] != len(b):
+        raise ValueError(
+            f"`energies` must be (chains, draws, K) with K = len(betas); got shapes {e.shape} "
+            f"and {b.shape}."
+        )
     strides = _rung_strides(e)
     thinned = _thin(e, strides)
     pooled = np.concatenate(thinned)
@@ -324,8 +329,17 @@ def profile_from_ladder(values, energies, betas, *, target: int = 0, bins=30):
     (e.g. ``|m|`` of ``run_tempering(..., keep_all_rungs=True)`` spins). Returns
     ``(bin_centres, F, stderr)`` as :func:`free_energy_profile`.
     """
+    v = np.asarray(values, np.float64)
+    if v.shape != np.shape(energies):
+        raise ValueError(
+            f"`values` must have the shape of `energies`, (chains, draws, K); got {v.shape} "
+            f"and {np.shape(energies)}."
+        )
+    num_rungs = len(np.asarray(betas))
+    if not isinstance(target, int | np.integer) or not 0 <= target < num_rungs:
+        raise ValueError(f"`target` must be a rung index in [0, {num_rungs}); got {target!r}.")
     result, strides = mbar_from_ladder(energies, betas)
-    pooled = np.concatenate(_thin(np.asarray(values, np.float64), strides))
+    pooled = np.concatenate(_thin(v, strides))
     return free_energy_profile(
         pooled, float(np.asarray(betas)[target]), bins=bins,
         log_weights=result.log_weights[target],
