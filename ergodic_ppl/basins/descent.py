@@ -299,7 +299,9 @@ def energies_of(model: SpinModel, spins, chunk_size: int = 8192) -> np.ndarray:
 
 
 def unique_states(states):
-    """Distinct rows of ``states`` ``(m, n)`` (±1): ``(unique (u, n) int8, inverse (m,), counts (u,))``.
+    """Distinct rows of ``states`` ``(m, n)`` (±1).
+
+    Returns ``(unique (u, n) int8, inverse (m,), counts (u,))``.
 
     Rows are compared exactly, so a state and its spin-flip mirror are distinct.
     """

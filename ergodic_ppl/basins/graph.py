@@ -1,4 +1,4 @@
-"""The basin connectivity graph (networkx): free-energy minima and how they connect (THEORY.md A.6)."""
+"""The basin connectivity graph (networkx): basins and how they connect (THEORY.md A.6)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,18 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
         between basins with no edge). A sampled landscape in which no minimum holds
         ``min_occupancy`` of the draws (a disordered phase, reported by ``diagnose`` as one
         basin with every draw in ``"other"``) gives an empty graph.
+
+    Examples
+    --------
+    >>> import ergodic_ppl as ep
+    >>> chain = ep.SpinModel.ising_chain(6)
+    >>> g = ep.basin_graph(ep.basins.exact_landscape(chain), beta=1.0)
+    >>> sorted(g.nodes[0])
+    ['energy', 'free_energy', 'occupancy', 'probability', 'relative_free_energy', 'size', 'state']
+    >>> node = g.nodes[0]  # F = F_a - (F_a - F) = -log Z / beta
+    >>> total = node["free_energy"] - node["relative_free_energy"]
+    >>> bool(abs(total + ep.exact.log_z(chain, 1.0)) < 1e-9)
+    True
     """
     land = _landscape_of(source)
     k = land.n_basins

@@ -97,7 +97,8 @@ class Landscape:
       of the group found by clustering a thinned subset of the draws).
     - **energies** ``(K,)`` - their energies.
     - **direct_saddles** ``(K, K)`` - lowest saddle of a direct connection (``inf`` where none).
-    - **saddles** ``(K, K)`` - minimax saddle over all paths; ``barriers = saddles - energies[:, None]``.
+    - **saddles** ``(K, K)`` - minimax saddle over all paths;
+      ``barriers = saddles - energies[:, None]``.
     - **merges** - the single-linkage tree, ``(saddle, members_a, members_b)`` per merge.
     - **exact** - True for enumeration, False for estimates from samples.
     - exact only: **basin_of_state** ``(2^n,)`` and **state_energies** ``(2^n,)`` in enumeration
@@ -105,6 +106,11 @@ class Landscape:
     - sampled only: **labels** ``(chains, draws)`` basin of each draw (-1: in no basin that
       holds ``min_occupancy`` of the draws), **transitions** ``(K, K)`` observed ``a -> b``
       transition counts, **draw_energies** ``(chains, draws)``, **overlap_threshold**.
+
+    Per-basin occupancy, probabilities and free energies: :meth:`free_energies` (exact values
+    on exact landscapes, estimates from ``labels`` on sampled ones, both as a
+    :class:`~ergodic_ppl.free_energy.BasinFreeEnergies`); :meth:`occupancy` is its
+    ``occupancy`` field.
     """
 
     minima: np.ndarray
@@ -127,7 +133,7 @@ class Landscape:
 
     @property
     def barriers(self) -> np.ndarray:
-        """``barriers[a, b] = saddles[a, b] - energies[a]``: height to climb from ``a`` to reach ``b``."""
+        """``barriers[a, b] = saddles[a, b] - energies[a]``: the climb from ``a`` to reach ``b``."""
         return self.saddles - self.energies[:, None]
 
     def basin_log_weights(self, beta: float) -> np.ndarray:
