@@ -1,7 +1,7 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
 from . import basins, exact, free_energy, kernels, plots
-from .basin_graph import basin_graph
+from .basins import basin_graph
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z

@@ -160,7 +160,7 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     import matplotlib.pyplot as plt
 
     from . import plots
-    from .basin_graph import basin_graph
+    from .basins import basin_graph
     from .diagnostics import diagnose
 
     quiet = not args.progress

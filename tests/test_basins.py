@@ -14,7 +14,10 @@ degree), dense and k-body models; fixed points, shapes, bad input. (3) A Hopfiel
 recalls its patterns. (4) ``sampled_landscape`` on 16x16 Ising below T_c (chains started in the
 two ground states) and on 8x8 above T_c, with every label, transition and saddle re-derived.
 (5) The graph pieces (``minimax_saddles``, transitions, leader clustering, ``unique_states``)
-on hand-made inputs with known answers and on random inputs against brute force.
+on hand-made inputs with known answers and on random inputs against brute force. (6) The
+basin vocabulary on landscapes (``Landscape.free_energies``) and the node/edge attributes of
+``basin_graph`` on exact and sampled landscapes, against enumeration and hand counts. (7) The
+package layout: no public function shadows a module.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from scipy.special import logsumexp
 
 import ergodic_ppl as ep
 from ergodic_ppl import basins
+from ergodic_ppl.basins.landscape import _transitions
 
 # The tolerance is part of the definition (a flip is downhill when dE < -tol): its constant is
 # taken from the module, the energy scale it multiplies is recomputed from the couplings.
@@ -551,7 +555,7 @@ def test_transitions_hand_made():
     energies = np.array(
         [[1.0, 2.0, 5.0, 3.0, 4.0, 6.0], [9.0] * 6, [0.5, 7.0, 1.5, 8.0, 2.5, 99.0]]
     )
-    counts, lowest = basins._transitions(labels, energies, 3)
+    counts, lowest = _transitions(labels, energies, 3)
     # chain 0: 0 -> 1 over draws 1..3 (max 5), 1 -> 0 over draws 4..5 (max 6)
     # chain 1: one labelled draw, nothing; chain 2: 2 -> 2 (no jump), 2 -> 0 over draws 2..4 (8)
     expected = np.zeros((3, 3), int)
@@ -568,7 +572,7 @@ def test_transitions_random_against_walk(seed):
     labels = rng.integers(-1, k, (6, 50))
     labels[:, 20:30] = rng.choice([-1, 2], (6, 10))  # long runs and gaps
     energies = rng.normal(0.0, 1.0, (6, 50))
-    counts, lowest = basins._transitions(labels, energies, k)
+    counts, lowest = _transitions(labels, energies, k)
     c_ref, l_ref = oracles.transitions_reference(labels, energies, k)
     np.testing.assert_array_equal(counts, c_ref)
     np.testing.assert_array_equal(lowest, l_ref)
@@ -655,3 +659,179 @@ def test_unique_states_against_python_sets():
     assert {tuple(u): int(c) for u, c in zip(uniq.tolist(), counts, strict=True)} == {
         t: tuples.count(t) for t in set(tuples)
     }
+
+
+# ---------------------------------------------------------------------------- (6) vocabulary, graph
+def _exact_basin_truth(name: str, beta: float):
+    """Boltzmann probability, ``log Z_a`` and ``log Z`` of each basin by enumeration."""
+    ref = reference(name)
+    idx = _minima_index(landscape(name))
+    e = ref["energies"]
+    log_za = np.array([logsumexp(-beta * e[ref["target"] == m]) for m in idx])
+    log_z = logsumexp(-beta * e)
+    return np.exp(log_za - log_z), log_za, log_z
+
+
+@pytest.mark.parametrize("beta", [0.4, 2.0])
+@pytest.mark.parametrize("name", ["sk10-1", "kbody9", "ising3x3"])
+def test_exact_free_energies_and_graph_attributes_against_enumeration(name, beta):
+    land = landscape(name)
+    prob, log_za, log_z = _exact_basin_truth(name, beta)
+    stats = land.free_energies(beta)
+    assert stats.occupancy is None  # no chains on an exact landscape
+    # exact sums of exp over enumerated states: float64 round-off
+    np.testing.assert_allclose(stats.probability, prob, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(stats.free_energy, -log_za / beta, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        stats.relative_free_energy, -(log_za - log_z) / beta, rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_array_equal(stats.free_energy_stderr, 0.0)
+    np.testing.assert_allclose(stats.free_energy, land.basin_free_energies(beta), rtol=1e-12)
+    g = ep.basin_graph(land, beta=beta)
+    assert g.graph["exact"] and g.graph["beta"] == beta
+    assert abs(g.graph["log_z"] - log_z) < 1e-9 * abs(log_z) + 1e-9
+    assert sorted(g.nodes) == list(range(land.n_basins))
+    for a, node in g.nodes(data=True):
+        # F_a (free_energy) and F_a - F (relative_free_energy) are distinct attributes
+        assert abs(node["free_energy"] + log_za[a] / beta) < 1e-9 * (1 + abs(log_za[a]))
+        assert abs(node["relative_free_energy"] + (log_za[a] - log_z) / beta) < 1e-9
+        assert (
+            abs(node["probability"] - prob[a]) < 1e-12 and node["occupancy"] == node["probability"]
+        )
+        assert node["size"] == int(np.sum(land.basin_of_state == a))
+        assert node["energy"] == land.energies[a]
+        assert "free_energy_stderr" not in node and "chains" not in node
+    # edges: the basins a single flip joins, with the direct saddles from enumeration
+    ref = reference(name)
+    direct = oracles.direct_basin_saddles(ref["energies"], ref["target"], _minima_index(land))
+    expected = {
+        (a, b)
+        for a, b in itertools.combinations(range(land.n_basins), 2)
+        if np.isfinite(direct[a, b])
+    }
+    assert {tuple(sorted(e)) for e in g.edges} == expected
+    for a, b, edge in g.edges(data=True):
+        assert abs(edge["saddle"] - direct[a, b]) < ATOL
+        hi, lo = max(land.energies[a], land.energies[b]), min(land.energies[a], land.energies[b])
+        assert abs(edge["barrier"] - (direct[a, b] - hi)) < ATOL
+        assert abs(edge["barrier_deep"] - (direct[a, b] - lo)) < ATOL
+        assert "transitions" not in edge
+    # without beta: no probabilities or free energies at all
+    bare = ep.basin_graph(land)
+    assert bare.graph["log_z"] is None
+    for _, node in bare.nodes(data=True):
+        assert not {"probability", "free_energy", "relative_free_energy"} & set(node)
+
+
+def _hand_sampled_landscape():
+    """A sampled landscape of the 3x3 ferromagnet from hand-written draws: 2 chains x 8 draws.
+
+    Chain 0 starts in basin "up" (all +1), hops to "down" (all -1) over a mixed state and back;
+    chain 1 stays in "down" but for one mixed draw. The mixed state (first row and site 3
+    down) is itself a flat local minimum holding 3 of 16 draws, below ``min_occupancy = 0.2``,
+    with overlap 1/9 with either ground state: those draws are in no basin (label -1).
+    Counts: up holds 4 of 16 draws, down 9.
+    """
+    model = small_model("ising3x3")
+    up, down = np.ones(9, np.int8), -np.ones(9, np.int8)
+    mixed = up.copy()
+    mixed[:4] = -1
+    chain0 = [up, up, up, mixed, down, down, up, mixed]
+    chain1 = [down, down, mixed, down, down, down, down, down]
+    spins = np.stack([np.stack(chain0), np.stack(chain1)])
+    land = basins.sampled_landscape(model, spins, min_occupancy=0.2)
+    return model, spins, land
+
+
+def test_sampled_vocabulary_and_graph_attributes_against_hand_counts():
+    model, spins, land = _hand_sampled_landscape()
+    assert land.n_basins == 2
+    assert land.energies[0] == land.energies[1] == -18.0  # the two ground states
+    up, down = (0, 1) if land.minima[0, 0] == 1 else (1, 0)
+    lab = land.labels
+    expected = np.array(
+        [[up, up, up, -1, down, down, up, -1], [down, down, -1, down, down, down, down, down]]
+    )
+    np.testing.assert_array_equal(lab, expected)
+    n_a = np.array([np.sum(lab == a) for a in range(2)])
+    occ = np.array([[np.sum(lab[c] == a) / 8 for a in range(2)] for c in range(2)])
+    np.testing.assert_array_equal(land.occupancy(), occ)
+    beta = 0.7
+    stats = land.free_energies(beta)
+    np.testing.assert_array_equal(stats.occupancy, occ)
+    np.testing.assert_allclose(stats.probability, n_a / 16, rtol=1e-15)
+    np.testing.assert_allclose(stats.relative_free_energy, -np.log(n_a / 16) / beta, rtol=1e-12)
+    assert stats.free_energy is None  # no log Z given
+    g = ep.basin_graph(land, beta=beta)
+    assert not g.graph["exact"] and g.graph["log_z"] is None
+    for a, node in g.nodes(data=True):
+        assert node["probability"] == node["occupancy"] == n_a[a] / 16
+        assert abs(node["relative_free_energy"] + np.log(n_a[a] / 16) / beta) < 1e-12
+        assert "free_energy" not in node  # F_a needs log Z
+        assert node["free_energy_stderr"] == stats.free_energy_stderr[a]
+        assert node["chains"] == [c for c in range(2) if np.any(lab[c] == a)]
+        assert "size" not in node
+    # with log Z: the absolute F_a = -(log Z + log p_a) / beta and log Z's error in the bar
+    log_z = ep.LogZEstimate(12.5, 0.3, "exact", beta=beta)
+    g = ep.basin_graph(land, beta=beta, log_z=log_z)
+    assert g.graph["log_z"] == 12.5
+    for a, node in g.nodes(data=True):
+        assert abs(node["free_energy"] + (12.5 + np.log(n_a[a] / 16)) / beta) < 1e-12
+        assert abs(node["relative_free_energy"] + np.log(n_a[a] / 16) / beta) < 1e-12
+        # log Z's error in quadrature with that of log p_a (float64 round-off)
+        se_logp = stats.free_energy_stderr[a] * beta
+        assert np.isfinite(se_logp) and se_logp > 0
+        assert abs(node["free_energy_stderr"] - np.hypot(0.3, se_logp) / beta) < 1e-12
+    # edges: the transitions seen in chain 0 (up -> down -> up), counted by the definition
+    counts, lowest = oracles.transitions_reference(lab, land.draw_energies, 2)
+    assert {tuple(sorted(e)) for e in g.edges} == {(0, 1)}
+    edge = g.edges[0, 1]
+    assert edge["transitions"] == counts[0, 1] + counts[1, 0] == 2  # up -> down -> up
+    assert edge["rate"] == 2 / 16
+    assert edge["saddle"] == lowest[0, 1]
+    # without beta: probabilities only
+    bare = ep.basin_graph(land)
+    for _, node in bare.nodes(data=True):
+        assert "probability" in node and "relative_free_energy" not in node
+
+
+def test_basin_graph_bad_input():
+    land = landscape("ising3x3")
+    with pytest.raises(ValueError, match="log_z"):
+        ep.basin_graph(land, beta=1.0, log_z=3.0)  # an exact landscape knows log Z
+    with pytest.raises(ValueError, match="log_z"):
+        land.free_energies(1.0, log_z=3.0)
+    with pytest.raises(ValueError, match="beta"):
+        land.free_energies()
+    with pytest.raises(ValueError, match="beta"):
+        land.free_energies(0.0)
+    _, _, sampled = _hand_sampled_landscape()
+    with pytest.raises(ValueError, match="needs `beta`"):
+        ep.basin_graph(sampled, log_z=3.0)
+    with pytest.raises(ValueError, match="beta=0.5"):
+        ep.basin_graph(sampled, beta=0.7, log_z=ep.LogZEstimate(3.0, 0.1, "exact", beta=0.5))
+    with pytest.raises(ValueError, match="Landscape"):
+        ep.basin_graph(np.zeros((2, 3)))
+
+
+# ---------------------------------------------------------------------------- (7) layout
+def test_no_public_function_shadows_its_module():
+    """Issue 8 item 7: a public name of a package that is also one of its submodules must be
+    that module (``ep.basin_graph`` was a function hiding ``ergodic_ppl.basin_graph``)."""
+    import importlib
+    import pkgutil
+
+    for package in (ep, ep.basins, ep.free_energy):
+        submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+        for name in package.__all__:
+            if name in submodules:
+                module = importlib.import_module(f"{package.__name__}.{name}")
+                assert getattr(package, name) is module, f"{package.__name__}.{name} is shadowed"
+    assert {"descent", "landscape", "graph"} <= {
+        m.name for m in pkgutil.iter_modules(ep.basins.__path__)
+    }
+    assert not {"quench", "basin_graph"} & {m.name for m in pkgutil.iter_modules(ep.__path__)}
+    assert ep.basin_graph is basins.basin_graph
+    for name in ("quench", "exact_landscape", "sampled_landscape", "unique_states", "energies_of"):
+        assert callable(getattr(ep.basins, name)), name
+    assert isinstance(ep.basins.Landscape, type)

@@ -5,16 +5,20 @@ model), Kaufman's torus formula (4x4, 4x5 Ising) and the transfer matrix (a peri
 200 spins, beyond enumeration). Each estimate must be within ``Z_SCORE`` of its own error bar
 of the truth, the error bar must be small enough to matter, and the absolute error below a
 stated tolerance. (2) The pure estimators on synthetic data with closed-form answers (harmonic
-wells for MBAR/BAR/stepping stone, log-normal weights for AIS, polynomials for TI, i.i.d. labels
-for basin free energies, exact histograms for profiles), including error-bar calibration over
-replicates. (3) Diagnostics flag degenerate cases and not healthy ones. (4) Bad input.
+wells for MBAR/BAR/stepping stone, log-normal weights for AIS, polynomials for TI, hand counts
+and i.i.d. labels for the basin vocabulary, exact histograms for profiles), including error-bar
+calibration over replicates. (3) Diagnostics flag degenerate cases and not healthy ones
+(non-finite estimates are never reliable; ``LogZEstimate.beta``). (4) Bad input, including
+tiny inputs of every pure estimator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
+import arviz as az
 import jax
 import numpy as np
 import pytest
@@ -388,6 +392,75 @@ def test_thermodynamic_integration_even_count_covers_the_last_interval():
     assert quad > first_nine.diagnostics["quadrature_error"]
 
 
+def test_thermodynamic_integration_with_unknown_mcse_is_flagged():
+    """A rung with one draw has no MCSE (ArviZ returns nan): the estimate keeps its value but
+    its error bar is nan, and it must say so (issue 8: it used to be reliable=True)."""
+    betas = np.linspace(0.0, 1.0, 5)
+    e = 2.0 * betas
+    se = np.array([0.01, np.nan, 0.01, 0.01, np.nan])
+    est = fe.thermodynamic_integration(betas, e, se, 1.0)
+    assert abs(est.value - 0.0) < 1e-12  # 1 - int_0^1 2 b db: the value is still exact
+    assert math.isnan(est.stderr) and not est.reliable
+    assert "rungs [1, 4] have no MCSE" in est.warnings[0]
+    assert any("stderr is nan" in w for w in est.warnings)
+    # the end point of the integration is the estimate's beta
+    assert est.beta == 1.0 and abs(est.free_energy - 0.0) < 1e-12
+    back = fe.thermodynamic_integration(betas[::-1], e[::-1], np.zeros(5), 1.0)
+    assert back.beta == 0.0 and back.reliable
+
+
+def test_thermodynamic_integration_bad_input():
+    b, e, se = np.array([0.0, 0.5, 1.0]), np.ones(3), np.zeros(3)
+    with pytest.raises(ValueError, match="monotone"):
+        fe.thermodynamic_integration([0.0, 0.5, 0.5], e, se, 0.0)  # repeated rung
+    with pytest.raises(ValueError, match="monotone"):
+        fe.thermodynamic_integration([0.0, 1.0, 0.5], e, se, 0.0)
+    with pytest.raises(ValueError, match="betas"):
+        fe.thermodynamic_integration([0.0, np.nan, 1.0], e, se, 0.0)
+    with pytest.raises(ValueError, match=r"mean_energy. must be finite; rungs \[1\]"):
+        fe.thermodynamic_integration(b, [1.0, np.nan, 1.0], se, 0.0)
+    with pytest.raises(ValueError, match="log_z_start"):
+        fe.thermodynamic_integration(b, e, se, np.nan)
+    with pytest.raises(ValueError, match="non-negative"):
+        fe.thermodynamic_integration(b, e, [0.0, -0.1, 0.0], 0.0)
+
+
+def test_log_z_estimate_beta_and_free_energy():
+    assert ep.LogZEstimate(3.0, 0.1, "x", beta=2.0).free_energy == -1.5
+    # the drivers still put beta in the diagnostics: it is read from there
+    from_diag = ep.LogZEstimate(3.0, 0.1, "x", diagnostics={"beta": 0.5})
+    assert from_diag.beta == 0.5 and from_diag.free_energy == -6.0
+    with pytest.raises(ValueError, match="does not know its beta"):
+        _ = ep.LogZEstimate(3.0, 0.1, "x").free_energy
+    with pytest.raises(ValueError, match="beta = 0"):
+        _ = ep.LogZEstimate(3.0, 0.1, "x", beta=0.0).free_energy
+    with pytest.raises(ValueError, match="disagrees"):
+        ep.LogZEstimate(3.0, 0.1, "x", diagnostics={"beta": 0.5}, beta=0.6)
+    # a float32 ladder end point and the float64 target agree to float32 precision
+    assert ep.LogZEstimate(3.0, 0.1, "x", diagnostics={"beta": 0.6}, beta=float(np.float32(0.6)))
+    for beta in (-1.0, np.nan):
+        with pytest.raises(ValueError, match="beta"):
+            ep.LogZEstimate(3.0, 0.1, "x", beta=beta)
+    # AIS knows its end point when told
+    ais = fe.ais_from_log_weights(np.log([1.0, 2.0, 3.0, 6.0]), 0.0, beta=0.8)
+    assert ais.beta == 0.8 and ais.free_energy == -ais.value / 0.8
+
+
+def test_non_finite_estimates_are_never_reliable():
+    for value, stderr, what in ((1.0, np.nan, "stderr is nan"), (np.inf, 0.1, "value is inf")):
+        est = ep.LogZEstimate(value, stderr, "x", reliable=True)
+        assert not est.reliable and any(what in w for w in est.warnings), est.warnings
+    # an estimator's own reason is kept, the non-finite one added once (also through replace)
+    est = ep.LogZEstimate(1.0, np.nan, "x", reliable=False, warnings=("why",))
+    again = dataclasses.replace(est, diagnostics={"beta": 1.0})
+    assert again.warnings == ("why", "stderr is nan: the error bar is unknown")
+    # one AIS weight: no spread, an infinite error bar, flagged
+    one = fe.ais_from_log_weights([0.3], 0.0)
+    assert one.stderr == math.inf and not one.reliable
+    assert any("stderr is inf" in w for w in one.warnings)
+    assert ep.LogZEstimate(1.0, 0.0, "exact").reliable  # finite: untouched
+
+
 @pytest.mark.slow
 def test_ti_error_bars_are_calibrated_on_an_adapted_ladder():
     """150 TI estimates of log Z for the 4x4 torus at beta = 0.6 with 16 adapted rungs, against
@@ -411,32 +484,91 @@ def test_ti_error_bars_are_calibrated_on_an_adapted_ladder():
 # ---------------------------------------------------------------------------- basins, profiles
 
 
-def test_basin_free_energies_reproduce_the_formula_and_cover_the_truth():
+def test_basin_free_energies_against_hand_counts():
+    """Two chains of 6 draws; basin 2 never visited, -1 = in no basin."""
+    labels = np.array([[0, 0, 1, -1, 0, 1], [1, 1, 1, 1, -1, 0]])
+    out = fe.basin_free_energies(labels, num_basins=3)
+    # chain 0: 3 of 6 in basin 0, 2 in basin 1; chain 1: 1 in basin 0, 4 in basin 1
+    np.testing.assert_array_equal(out.occupancy, [[3 / 6, 2 / 6, 0.0], [1 / 6, 4 / 6, 0.0]])
+    np.testing.assert_array_equal(out.probability, [4 / 12, 6 / 12, 0.0])
+    assert out.relative_free_energy is None and out.free_energy is None
+    assert out.free_energy_stderr is None  # no beta: no free energies
+    beta = 0.5
+    out = fe.basin_free_energies(labels, beta, num_basins=3)
+    # -log(p_a) / beta with the hand counts (float64 round-off); inf for the empty basin
+    np.testing.assert_allclose(
+        out.relative_free_energy[:2], [-math.log(4 / 12) / beta, -math.log(6 / 12) / beta],
+        rtol=1e-15,
+    )  # fmt: skip
+    assert out.relative_free_energy[2] == math.inf and out.free_energy is None
+    # the error bar: sqrt((1 - p) / (p ESS)) / beta with ArviZ's ESS of the indicator
+    for a in range(2):
+        p = out.probability[a]
+        ess = float(az.ess((labels == a).astype(float)))
+        expected = math.sqrt((1 - p) / (p * ess)) / beta
+        assert abs(out.free_energy_stderr[a] - expected) < 1e-12 * expected
+    assert math.isnan(out.free_energy_stderr[2])  # p = 0: not estimable
+    # with log Z: F_a = -(log Z + log p_a) / beta, and log Z's error enters in quadrature
+    est = ep.LogZEstimate(7.0, 0.2, "exact", beta=beta)
+    with_z = fe.basin_free_energies(labels, beta, num_basins=3, log_z=est)
+    np.testing.assert_allclose(with_z.free_energy[:2], -(7.0 + np.log([4 / 12, 6 / 12])) / beta)
+    np.testing.assert_allclose(
+        with_z.free_energy_stderr[:2], np.hypot(0.2, out.free_energy_stderr[:2] * beta) / beta
+    )
+    np.testing.assert_array_equal(with_z.relative_free_energy, out.relative_free_energy)
+    # default num_basins = labels.max() + 1; a 1-D array is one chain
+    one = fe.basin_free_energies(np.array([0, 0, 0, 2]), 1.0)
+    assert (
+        one.occupancy.shape == (1, 3) and abs(one.relative_free_energy[0] + math.log(0.75)) < 1e-15
+    )
+    # fewer than 4 draws per chain: ArviZ has no ESS, so no error bar (nan), not a guess
+    assert np.isnan(fe.basin_free_energies(np.array([[0, 1, 0]]), 1.0).free_energy_stderr).all()
+    # one basin holds every draw: F = -log Z / beta, with log Z's error only
+    only = fe.basin_free_energies(np.zeros((2, 10), int), 0.5, log_z=3.0)
+    assert only.free_energy.tolist() == [-6.0] and only.free_energy_stderr.tolist() == [0.0]
+
+
+def test_basin_free_energies_cover_the_truth_for_iid_labels():
     rng = np.random.default_rng(7)
     p = np.array([0.5, 0.3, 0.15, 0.05])
     labels = rng.choice(4, size=(4, 5000), p=p)
     beta, log_z, log_z_se = 2.0, 10.0, 0.02
-    est = ep.LogZEstimate(log_z, log_z_se, "exact")
-    out = fe.basin_free_energies(labels, beta, est)
-    assert sorted(out) == [0, 1, 2, 3]
+    out = fe.basin_free_energies(labels, beta, log_z=ep.LogZEstimate(log_z, log_z_se, "exact"))
     for a in range(4):
-        f_a, se_a = out[a]
-        p_hat = np.mean(labels == a)
-        # the documented formula with the empirical fraction: float64 round-off
-        assert abs(f_a + (log_z + math.log(p_hat)) / beta) < 1e-12
         # i.i.d. labels: stderr ~ hypot(log Z error, sqrt((1 - p) / (p N))) / beta
         expected_se = math.hypot(log_z_se, math.sqrt((1 - p[a]) / (p[a] * labels.size))) / beta
+        se_a = out.free_energy_stderr[a]
         assert abs(se_a / expected_se - 1) < 0.15  # ArviZ ESS of i.i.d. draws is N +- ~10%
         truth = -(log_z + math.log(p[a])) / beta
-        assert abs(f_a - truth) < Z_SCORE * se_a
-    # relative free energies (no log Z), a 1-D label array, an unvisited basin is absent
-    rel = fe.basin_free_energies(np.array([0, 0, 0, 2]), 1.0)
-    assert sorted(rel) == [0, 2] and abs(rel[0][0] + math.log(0.75)) < 1e-12
-    # one basin holds every draw: F = -log Z / beta
-    only = fe.basin_free_energies(np.zeros((2, 10), int), 0.5, 3.0)
-    assert only == {0: (-6.0, 0.0)}
+        assert abs(out.free_energy[a] - truth) < Z_SCORE * se_a
+
+
+def test_basin_free_energies_bad_input():
     with pytest.raises(ValueError, match="integers"):
         fe.basin_free_energies(np.array([0.0, 1.0]), 1.0)
+    with pytest.raises(ValueError, match=">= -1"):
+        fe.basin_free_energies(np.array([0, -2]), 1.0)
+    with pytest.raises(ValueError, match="num_basins"):
+        fe.basin_free_energies(np.array([0, 3]), 1.0, num_basins=2)
+    with pytest.raises(ValueError, match="num_basins"):
+        fe.basin_free_energies(np.array([0, 1]), 1.0, num_basins=2.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        fe.basin_free_energies(np.zeros((2, 0), int), 1.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        fe.basin_free_energies(np.zeros((2, 2, 2), int), 1.0)
+    with pytest.raises(ValueError, match="needs `beta`"):
+        fe.basin_free_energies(np.array([0, 1]), log_z=1.0)
+    for beta in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="beta"):
+            fe.basin_free_energies(np.array([0, 1]), beta)
+    with pytest.raises(ValueError, match="beta=0.5"):  # an estimate at another temperature
+        fe.basin_free_energies(
+            np.array([0, 1]), 1.0, log_z=ep.LogZEstimate(1.0, 0.1, "x", beta=0.5)
+        )
+    with pytest.raises(ValueError, match="LogZEstimate"):
+        fe.basin_free_energies(np.array([0, 1]), 1.0, log_z="3.0")
+    with pytest.raises(ValueError, match="finite"):
+        fe.basin_free_energies(np.array([0, 1]), 1.0, log_z=np.inf)
 
 
 def test_basin_free_energies_from_tempering_draws_against_enumeration():
@@ -454,14 +586,14 @@ def test_basin_free_energies_from_tempering_draws_against_enumeration():
         keep_all_rungs=False,
     )
     m = np.asarray(trace.spins, np.float64).sum(-1)
-    labels = np.sign(m).astype(int)  # -1, 0, +1
-    out = fe.basin_free_energies(labels, beta, log_z)
+    labels = np.sign(m).astype(int) + 1  # 0: m < 0, 1: m = 0, 2: m > 0
+    out = fe.basin_free_energies(labels, beta, num_basins=3, log_z=log_z)
     states = ep.exact.all_states(16)
     logp = np.log(ep.exact.probabilities(model, beta))
     sign = np.sign(states.sum(-1))
-    for a in (-1, 1):  # m = 0 has probability 1.2e-3: too few draws for a tight check
-        truth = -(log_z + np.logaddexp.reduce(logp[sign == a])) / beta
-        f_a, se_a = out[a]
+    for a in (0, 2):  # m = 0 has probability 1.2e-3: too few draws for a tight check
+        truth = -(log_z + np.logaddexp.reduce(logp[sign == a - 1])) / beta
+        f_a, se_a = out.free_energy[a], out.free_energy_stderr[a]
         assert abs(f_a - truth) < Z_SCORE * se_a and se_a < 0.05, (a, f_a, truth, se_a)
 
 
@@ -490,6 +622,19 @@ def test_free_energy_profile_of_a_known_histogram():
     np.testing.assert_allclose(Fw[finite], expected[finite], atol=1e-12)
     with pytest.raises(ValueError, match="one entry per value"):
         fe.free_energy_profile(values, beta, log_weights=np.zeros(3))
+    with pytest.raises(ValueError, match="empty"):
+        fe.free_energy_profile([], beta)
+    with pytest.raises(ValueError, match="finite"):
+        fe.free_energy_profile([0.2, np.nan], beta)
+    for bad_beta in (0.0, np.nan):
+        with pytest.raises(ValueError, match="beta"):
+            fe.free_energy_profile(values, bad_beta)
+    with pytest.raises(ValueError, match="inside `bins`"):
+        fe.free_energy_profile([5.0], beta, bins=np.linspace(0.0, 1.0, 3))
+    with pytest.raises(ValueError, match="log_weights"):
+        fe.free_energy_profile([0.2, 0.4], beta, log_weights=[-np.inf, -np.inf])
+    with pytest.raises(ValueError, match="log_weights"):
+        fe.free_energy_profile([0.2, 0.4], beta, log_weights=[0.0, np.nan])
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -528,3 +673,26 @@ def test_pure_estimators_bad_input():
         fe.thermodynamic_integration([0.0, 1.0], [1.0, 2.0], [0.0, 0.0], 0.0)
     with pytest.raises(ValueError):
         fe.thermodynamic_integration([0.0, 0.5, 1.0], [1.0, 2.0], [0.0, 0.0, 0.0], 0.0)
+    # tiny inputs: a clear error naming the argument, not nan or a numpy reduction error
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fe.stepping_stone([1.0], 1.0, 1.5)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fe.stepping_stone([], 1.0, 1.5)
+    with pytest.raises(ValueError, match="finite"):
+        fe.stepping_stone([1.0, np.nan], 1.0, 1.5)
+    with pytest.raises(ValueError, match="beta_j"):
+        fe.stepping_stone([1.0, 2.0], 1.0, np.nan)
+    with pytest.raises(ValueError, match="at least 2 samples each"):
+        fe.bar([], [1.0, 2.0], 1.0, 1.5)
+    with pytest.raises(ValueError, match="beta_i"):
+        fe.bar([1.0, 2.0], [1.0, 2.0], -1.0, 1.5)
+    with pytest.raises(ValueError, match="K >= 2"):
+        fe.mbar(np.zeros((1, 1)), [1])
+    with pytest.raises(ValueError, match="N >= 1"):
+        fe.mbar(np.zeros((2, 0)), [0, 0])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        fe.mbar(np.zeros((2, 3)), [1.5, 1.5])
+    with pytest.raises(ValueError, match="empty"):
+        fe.ais_from_log_weights([], 0.0)
+    with pytest.raises(ValueError, match="log_z0"):
+        fe.ais_from_log_weights([0.0, 1.0], np.nan)

@@ -3,6 +3,7 @@ exact enumeration."""
 
 import jax
 import numpy as np
+import pytest
 
 import ergodic_ppl as ep
 from ergodic_ppl import free_energy as fe
@@ -30,3 +31,17 @@ def test_profile_from_ladder_matches_exact_double_well():
     assert np.all(np.abs(F - F_exact) < tol), np.c_[centres, F, F_exact, tol]
     # the barrier between the two ordered states is resolved: > 10 (in units of 1/beta)
     assert F[8] - F[0] > 10
+
+
+def test_profile_from_ladder_bad_input():
+    rng = np.random.default_rng(0)
+    betas = np.array([1.0, 0.5, 0.0])
+    energies = rng.normal(size=(2, 10, 3))
+    with pytest.raises(ValueError, match="shape of `energies`"):
+        fe.profile_from_ladder(rng.random((2, 5, 3)), energies, betas, bins=3)
+    with pytest.raises(ValueError, match="target"):
+        fe.profile_from_ladder(rng.random((2, 10, 3)), energies, betas, target=3, bins=3)
+    with pytest.raises(ValueError, match="K = len"):
+        fe.mbar_from_ladder(energies[0], betas)  # (draws, K): the chain axis is missing
+    with pytest.raises(ValueError, match="K = len"):
+        fe.mbar_from_ladder(energies, betas[:2])

@@ -3,10 +3,11 @@ MBAR over a tempering ladder, per-basin free energies and profiles along an orde
 
 - :mod:`.estimators` - pure functions of arrays (AIS weights, MBAR/BAR, TI, profiles);
 - :mod:`.drivers` - the sampling that feeds them, and :func:`estimate_log_z`;
-- :mod:`.basins` - per-basin free energies from basin labels.
+- :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
+  from basin labels (:func:`basin_free_energies`).
 """
 
-from .basins import basin_free_energies
+from .basins import BasinFreeEnergies, basin_free_energies
 from .drivers import ais_log_weights, estimate_log_z
 from .estimators import (
     MIN_AIS_ESS_FRACTION,
@@ -24,6 +25,7 @@ from .estimators import (
 )
 
 __all__ = [
+    "BasinFreeEnergies",
     "LogZEstimate",
     "MBARResult",
     "MIN_AIS_ESS_FRACTION",

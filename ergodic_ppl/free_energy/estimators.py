@@ -59,10 +59,17 @@ class LogZEstimate:
 
     - **value**, **stderr** - the estimate and one standard error.
     - **method** - which estimator.
-    - **reliable** - False when the estimator's own diagnostics flag it (see ``warnings``).
+    - **reliable** - False when the estimator's own diagnostics flag it (see ``warnings``),
+      and always False when ``value`` or ``stderr`` is not finite.
     - **warnings** - human-readable reasons for ``reliable=False``.
     - **diagnostics** - estimator-specific arrays (AIS log-weights and ESS, MBAR overlaps,
       TI quadrature and statistical errors, the ladder, ...).
+    - **beta** - the inverse temperature ``log Z`` belongs to (None if unknown). When it is
+      None and ``diagnostics['beta']`` is set, it is taken from there (both may be given
+      only if they agree to float32 precision, ``rel_tol=1e-6``: ladders are float32).
+
+    A non-finite ``value`` or ``stderr`` sets ``reliable=False`` and adds a warning that says
+    which one, whatever the estimator reported.
     """
 
     value: float
@@ -71,11 +78,44 @@ class LogZEstimate:
     reliable: bool = True
     warnings: tuple[str, ...] = ()
     diagnostics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    beta: float | None = None
+
+    def __post_init__(self):
+        beta, diag_beta = self.beta, self.diagnostics.get("beta")
+        if beta is None and diag_beta is not None:
+            beta = diag_beta
+        elif beta is not None and diag_beta is not None:
+            if not math.isclose(float(beta), float(diag_beta), rel_tol=1e-6):
+                raise ValueError(
+                    f"`beta`={beta} disagrees with diagnostics['beta']={diag_beta}: give one "
+                    "inverse temperature."
+                )
+        if beta is not None:
+            beta = float(beta)
+            if not math.isfinite(beta) or beta < 0:
+                raise ValueError(f"`beta` must be finite and non-negative; got {beta}.")
+        object.__setattr__(self, "beta", beta)
+        bad = []
+        if not math.isfinite(self.value):
+            bad.append(f"value is {self.value}: no estimate")
+        if not math.isfinite(self.stderr):
+            bad.append(f"stderr is {self.stderr}: the error bar is unknown")
+        if bad:
+            new = tuple(m for m in bad if m not in self.warnings)
+            object.__setattr__(self, "warnings", (*self.warnings, *new))
+            object.__setattr__(self, "reliable", False)
 
     @property
     def free_energy(self) -> float:
-        """``F = -log Z / beta`` (needs ``diagnostics['beta']``)."""
-        return -self.value / self.diagnostics["beta"]
+        """``F = -log Z / beta`` (needs ``beta``, which must be > 0)."""
+        if self.beta is None:
+            raise ValueError(
+                "This LogZEstimate does not know its beta: build it with "
+                "`LogZEstimate(..., beta=...)` or pass `beta=` to the estimator."
+            )
+        if self.beta == 0:
+            raise ValueError("F = -log Z / beta is undefined at beta = 0.")
+        return -self.value / self.beta
 
     def __repr__(self) -> str:
         flag = "" if self.reliable else f", UNRELIABLE: {'; '.join(self.warnings)}"
@@ -88,9 +128,18 @@ def _logmeanexp(x: np.ndarray) -> float:
     return float(m + np.log(np.mean(np.exp(x - m))))
 
 
-def ais_from_log_weights(log_weights, log_z0: float) -> LogZEstimate:
-    """AIS estimate from log importance weights ``(N,)`` and the reference ``log Z_0``."""
+def ais_from_log_weights(log_weights, log_z0: float, *, beta: float | None = None) -> LogZEstimate:
+    """AIS estimate from log importance weights ``(N,)`` and the reference ``log Z_0``.
+
+    ``log Z = log Z_0 + log mean exp(w)`` (THEORY.md B.2); ``beta``, the annealing end point,
+    is stored on the estimate (for ``.free_energy``). With one weight the error bar is
+    ``inf`` and the estimate is flagged unreliable.
+    """
     lw = np.asarray(log_weights, dtype=np.float64).reshape(-1)
+    if lw.size == 0:
+        raise ValueError("`log_weights` is empty: run AIS with at least one chain.")
+    if not math.isfinite(log_z0):
+        raise ValueError(f"`log_z0` must be finite; got {log_z0}.")
     if not np.all(np.isfinite(lw)):
         raise ValueError("`log_weights` must be finite.")
     w = np.exp(lw - lw.max())
@@ -110,6 +159,7 @@ def ais_from_log_weights(log_weights, log_z0: float) -> LogZEstimate:
         reliable=not warn,
         warnings=tuple(warn),
         diagnostics={"log_weights": lw, "ess": ess, "log_z0": log_z0},
+        beta=beta,
     )
 
 
@@ -154,7 +204,13 @@ def mbar(u_kn, num_samples, *, tol: float = 1e-10, max_iter: int = 200) -> MBARR
     """
     u = np.asarray(u_kn, dtype=np.float64)
     counts = np.asarray(num_samples, dtype=np.float64)
+    if u.ndim != 2 or u.shape[0] < 2 or u.shape[1] == 0:
+        raise ValueError(
+            f"`u_kn` must be (K, N) with K >= 2 states and N >= 1 samples; got shape {u.shape}."
+        )
     K, N = u.shape
+    if np.any(counts < 0) or np.any(counts != np.round(counts)):
+        raise ValueError(f"`num_samples` must be non-negative integers; got {num_samples}.")
     if counts.shape != (K,) or counts.sum() != N:
         raise ValueError(
             f"`num_samples` must have shape ({K},) and sum to the {N} samples in `u_kn`."
@@ -253,6 +309,11 @@ def mbar_from_ladder(energies, betas):
     ``(MBARResult, strides)``; pass the strides to :func:`profile_from_ladder`."""
     e = np.asarray(energies, dtype=np.float64)
     b = np.asarray(betas, dtype=np.float64)
+    if e.ndim != 3 or b.ndim != 1 or e.shape[-1] != len(b):
+        raise ValueError(
+            f"`energies` must be (chains, draws, K) with K = len(betas); got shapes {e.shape} "
+            f"and {b.shape}."
+        )
     strides = _rung_strides(e)
     thinned = _thin(e, strides)
     pooled = np.concatenate(thinned)
@@ -268,18 +329,39 @@ def profile_from_ladder(values, energies, betas, *, target: int = 0, bins=30):
     (e.g. ``|m|`` of ``run_tempering(..., keep_all_rungs=True)`` spins). Returns
     ``(bin_centres, F, stderr)`` as :func:`free_energy_profile`.
     """
+    v = np.asarray(values, np.float64)
+    if v.shape != np.shape(energies):
+        raise ValueError(
+            f"`values` must have the shape of `energies`, (chains, draws, K); got {v.shape} "
+            f"and {np.shape(energies)}."
+        )
+    num_rungs = len(np.asarray(betas))
+    if not isinstance(target, int | np.integer) or not 0 <= target < num_rungs:
+        raise ValueError(f"`target` must be a rung index in [0, {num_rungs}); got {target!r}.")
     result, strides = mbar_from_ladder(energies, betas)
-    pooled = np.concatenate(_thin(np.asarray(values, np.float64), strides))
+    pooled = np.concatenate(_thin(v, strides))
     return free_energy_profile(
         pooled, float(np.asarray(betas)[target]), bins=bins,
         log_weights=result.log_weights[target],
     )  # fmt: skip
 
 
+def _check_betas_pair(beta_i, beta_j) -> None:
+    for name, b in (("beta_i", beta_i), ("beta_j", beta_j)):
+        if not math.isfinite(b) or b < 0:
+            raise ValueError(f"`{name}` must be finite and non-negative; got {b}.")
+
+
 def bar(energies_i, energies_j, beta_i: float, beta_j: float) -> tuple[float, float]:
     """Bennett acceptance ratio for ``log Z(beta_j) - log Z(beta_i)`` from independent energy
     samples at each temperature (MBAR on two states); returns ``(value, stderr)``."""
     ei, ej = np.asarray(energies_i, np.float64).ravel(), np.asarray(energies_j, np.float64).ravel()
+    if len(ei) < 2 or len(ej) < 2:
+        raise ValueError(
+            f"`energies_i` and `energies_j` need at least 2 samples each (no error bar "
+            f"otherwise); got {len(ei)} and {len(ej)}."
+        )
+    _check_betas_pair(beta_i, beta_j)
     pooled = np.concatenate([ei, ej])
     u_kn = np.stack([beta_i * pooled, beta_j * pooled])
     return mbar(u_kn, [len(ei), len(ej)]).delta_log_z(0, 1)
@@ -289,6 +371,13 @@ def stepping_stone(energies_i, beta_i: float, beta_j: float) -> tuple[float, flo
     """``log Z(beta_j) - log Z(beta_i) = log < exp(-(beta_j - beta_i) E) >_i`` from independent
     samples at ``beta_i``; delta-method standard error."""
     e = np.asarray(energies_i, np.float64).ravel()
+    if len(e) < 2:
+        raise ValueError(
+            f"`energies_i` needs at least 2 samples (no error bar otherwise); got {len(e)}."
+        )
+    if not np.all(np.isfinite(e)):
+        raise ValueError("`energies_i` must be finite.")
+    _check_betas_pair(beta_i, beta_j)
     x = -(beta_j - beta_i) * e
     w = np.exp(x - x.max())
     return _logmeanexp(x), float(np.sqrt(w.var(ddof=1) / (len(w) * w.mean() ** 2)))
@@ -332,7 +421,10 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     ``betas[-1]``): ``log Z(b_K) = log Z(b_0) - ∫ <E> dbeta`` by Simpson's rule on the
     (possibly non-uniform) points (:func:`_simpson_composite`).
 
-    Returns a :class:`LogZEstimate` whose diagnostics hold ``statistical_error`` (the rung
+    ``mean_energy_mcse`` may hold ``nan`` for a rung whose MCSE is unknown (fewer than 4 draws
+    per chain): the estimate's ``stderr`` is then ``nan`` and it is flagged unreliable, with a
+    warning naming the rungs. Returns a :class:`LogZEstimate` at ``beta = betas[-1]`` whose
+    diagnostics hold ``statistical_error`` (the rung
     MCSEs propagated through Simpson's weights) and ``quadrature_error``: the larger of the
     gap between the trapezoid rule and Simpson's on the same points, and Richardson's
     ``|T_h - T_2h| / 3`` for the trapezoid (on the first and, for an even count, also the last
@@ -346,6 +438,20 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     se = np.asarray(mean_energy_mcse, np.float64)
     if not (b.shape == e.shape == se.shape) or b.ndim != 1 or len(b) < 3:
         raise ValueError("`betas`, `mean_energy` and `mean_energy_mcse` must be (K,) with K >= 3.")
+    if not np.all(np.isfinite(b)) or np.any(b < 0):
+        raise ValueError(f"`betas` must be finite and non-negative; got {b}.")
+    steps = np.diff(b)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise ValueError("`betas` must be strictly monotone (no repeated rung): sort the ladder.")
+    if not np.all(np.isfinite(e)):
+        raise ValueError(
+            f"`mean_energy` must be finite; rungs {np.flatnonzero(~np.isfinite(e)).tolist()} "
+            "are not (a rung without draws?)."
+        )
+    if not math.isfinite(log_z_start):
+        raise ValueError(f"`log_z_start` must be finite; got {log_z_start}.")
+    if np.any(se < 0):
+        raise ValueError("`mean_energy_mcse` must be non-negative (or nan where unknown).")
     # Simpson's rule is linear in the mean energies: its weights, for the statistical error
     weights = np.array([_simpson_composite(b, row) for row in np.eye(len(b))])
     integral = float(weights @ e)
@@ -359,7 +465,13 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     quad = float(max(richardson, abs(trapezoid - integral)))
     value = log_z_start - integral
     warn = []
-    if quad > 3 * max(stat, 1e-12) and quad > 1e-3:
+    unknown = np.flatnonzero(~np.isfinite(se))
+    if len(unknown):
+        warn.append(
+            f"rungs {unknown.tolist()} have no MCSE of their mean energy (nan: ArviZ needs at "
+            "least 4 draws per chain): the statistical error is unknown; sample more draws"
+        )
+    elif quad > 3 * max(stat, 1e-12) and quad > 1e-3:
         warn.append(f"TI quadrature error {quad:.3g} dominates: use more rungs")
     return LogZEstimate(
         value=value,
@@ -374,6 +486,7 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
             "mean_energy": e,
             "mean_energy_mcse": se,
         },
+        beta=float(b[-1]),
     )
 
 
@@ -383,15 +496,32 @@ def free_energy_profile(values, beta: float, bins=30, log_weights=None):
     ``values``: per-draw order parameter (any shape, flattened). ``log_weights``: optional
     per-draw log importance weights (e.g. MBAR weights of the target state over pooled ladder
     draws — histogram reweighting). Returns ``(bin_centres, F, stderr)``; ``F`` has its minimum
-    at 0 and is ``inf`` in empty bins; ``stderr`` from the Kish effective sample size.
+    at 0 and is ``inf`` in empty bins (``stderr`` too); ``stderr`` from the Kish effective sample
+    size, ``sqrt((1 - p) / (p ESS)) / beta`` for a bin holding weight ``p``. Raises
+    ``ValueError`` for empty or non-finite ``values``, ``beta <= 0``, and when no weight falls
+    inside ``bins``.
     """
     q = np.asarray(values, np.float64).ravel()
+    if q.size == 0:
+        raise ValueError("`values` is empty: pass the order parameter of at least one draw.")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("`values` must be finite.")
+    if not math.isfinite(beta) or beta <= 0:
+        raise ValueError(f"`beta` must be finite and > 0 (F = -log p / beta); got {beta}.")
     lw = np.zeros_like(q) if log_weights is None else np.asarray(log_weights, np.float64).ravel()
     if lw.shape != q.shape:
         raise ValueError("`log_weights` must have one entry per value.")
+    if np.any(np.isnan(lw)) or np.any(lw == np.inf) or not np.any(np.isfinite(lw)):
+        raise ValueError(
+            "`log_weights` must be finite or -inf (zero weight), with at least one finite."
+        )
     w = np.exp(lw - lw.max())
     w /= w.sum()
     hist, edges = np.histogram(q, bins=bins, weights=w)
+    if not np.any(hist > 0):
+        raise ValueError(
+            f"no weighted value falls inside `bins` (edges {edges[0]:.3g} .. {edges[-1]:.3g})."
+        )
     ess = 1.0 / np.sum(w**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         F = -np.log(hist) / beta

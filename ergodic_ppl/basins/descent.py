@@ -3,8 +3,9 @@
 ``quench`` takes any batch of ±1 states to their local minima (no single flip lowers the
 energy); ``unique_states`` de-duplicates them (a state and its mirror stay distinct);
 ``energies_of`` evaluates energies of large batches in compiled chunks.  Used by
-:mod:`ergodic_ppl.basins` and :mod:`ergodic_ppl.diagnostics`; the public names are re-exported
-as ``ep.basins.quench`` etc.
+:mod:`ergodic_ppl.basins.landscape` and :mod:`ergodic_ppl.diagnostics`; the public names are
+re-exported as ``ep.basins.quench`` etc.  (The module is named ``descent``, not ``quench``, so
+that the function ``ep.basins.quench`` does not shadow it.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .spins import SpinModel, check_spins
+from ..spins import SpinModel, check_spins
 
 __all__ = ["QUENCH_RTOL", "energies_of", "energy_scale", "quench", "unique_states"]
 
@@ -298,7 +299,9 @@ def energies_of(model: SpinModel, spins, chunk_size: int = 8192) -> np.ndarray:
 
 
 def unique_states(states):
-    """Distinct rows of ``states`` ``(m, n)`` (±1): ``(unique (u, n) int8, inverse (m,), counts (u,))``.
+    """Distinct rows of ``states`` ``(m, n)`` (±1).
+
+    Returns ``(unique (u, n) int8, inverse (m,), counts (u,))``.
 
     Rows are compared exactly, so a state and its spin-flip mirror are distinct.
     """

@@ -1,12 +1,12 @@
-"""Basins of the energy landscape: quench, local minima, barriers (THEORY.md A.6).
+"""Basins of the energy landscape: local minima, basins, barriers (THEORY.md A.6).
 
 Definitions (the Energy Landscape Analysis ones):
 
 * a **local minimum** is a state that no single spin flip lowers in energy
   (``ΔE_i >= 0`` for every ``i``; flat moves, ``ΔE_i = 0``, do not leave it);
 * its **basin** is the set of states whose **steepest single-flip descent** (the zero-temperature
-  quench: flip the spin with the most negative ``ΔE_i``, lowest index on ties, until none is
-  negative) ends there;
+  quench, :func:`ergodic_ppl.basins.quench`: flip the spin with the most negative ``ΔE_i``,
+  lowest index on ties, until none is negative) ends there;
 * the **saddle** between minima ``a`` and ``b`` is the lowest possible value of the highest
   energy along a single-flip path from ``a`` to ``b`` (minimax path); the **barrier** out of
   ``a`` towards ``b`` is ``saddle_ab - E_a``.  Merging minima in order of their saddles gives
@@ -15,7 +15,10 @@ Definitions (the Energy Landscape Analysis ones):
 :func:`exact_landscape` computes all of these exactly by enumeration (n <= 20).  For large n,
 :func:`sampled_landscape` estimates them from draws: minima by quenching draws (plain or
 tempered), macroscopic basins by grouping minima that overlap strongly, transitions and
-barrier estimates from what the chains actually did.
+barrier estimates from what the chains actually did.  Occupancies and basin free energies of
+sampled landscapes come from :func:`ergodic_ppl.free_energy.basin_free_energies` (the one basin
+vocabulary); exact landscapes give the exact values in the same
+:class:`~ergodic_ppl.free_energy.BasinFreeEnergies` (:meth:`Landscape.free_energies`).
 """
 
 from __future__ import annotations
@@ -24,21 +27,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .quench import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
-from .spins import SpinModel, check_spins
+from ..checks import check_beta
+from ..free_energy.basins import BasinFreeEnergies, basin_free_energies
+from ..spins import SpinModel, check_spins
+from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
 
 __all__ = [
-    "QUENCH_RTOL",
     "Landscape",
     "MAX_LANDSCAPE_N",
     "cluster_minima",
-    "energies_of",
-    "energy_scale",
     "exact_landscape",
     "minimax_saddles",
-    "quench",
     "sampled_landscape",
-    "unique_states",
 ]
 
 MAX_LANDSCAPE_N = 20
@@ -97,7 +97,8 @@ class Landscape:
       of the group found by clustering a thinned subset of the draws).
     - **energies** ``(K,)`` - their energies.
     - **direct_saddles** ``(K, K)`` - lowest saddle of a direct connection (``inf`` where none).
-    - **saddles** ``(K, K)`` - minimax saddle over all paths; ``barriers = saddles - energies[:, None]``.
+    - **saddles** ``(K, K)`` - minimax saddle over all paths;
+      ``barriers = saddles - energies[:, None]``.
     - **merges** - the single-linkage tree, ``(saddle, members_a, members_b)`` per merge.
     - **exact** - True for enumeration, False for estimates from samples.
     - exact only: **basin_of_state** ``(2^n,)`` and **state_energies** ``(2^n,)`` in enumeration
@@ -105,6 +106,11 @@ class Landscape:
     - sampled only: **labels** ``(chains, draws)`` basin of each draw (-1: in no basin that
       holds ``min_occupancy`` of the draws), **transitions** ``(K, K)`` observed ``a -> b``
       transition counts, **draw_energies** ``(chains, draws)``, **overlap_threshold**.
+
+    Per-basin occupancy, probabilities and free energies: :meth:`free_energies` (exact values
+    on exact landscapes, estimates from ``labels`` on sampled ones, both as a
+    :class:`~ergodic_ppl.free_energy.BasinFreeEnergies`); :meth:`occupancy` is its
+    ``occupancy`` field.
     """
 
     minima: np.ndarray
@@ -127,7 +133,7 @@ class Landscape:
 
     @property
     def barriers(self) -> np.ndarray:
-        """``barriers[a, b] = saddles[a, b] - energies[a]``: height to climb from ``a`` to reach ``b``."""
+        """``barriers[a, b] = saddles[a, b] - energies[a]``: the climb from ``a`` to reach ``b``."""
         return self.saddles - self.energies[:, None]
 
     def basin_log_weights(self, beta: float) -> np.ndarray:
@@ -135,7 +141,7 @@ class Landscape:
         if not self.exact:
             raise ValueError(
                 "basin_log_weights needs an exact landscape; for a sampled one use "
-                "`occupancy()` with ep.free_energy.basin_free_energies."
+                "`free_energies(beta)` (estimates from the labels of the draws)."
             )
         logw = -beta * self.state_energies
         top = np.full(self.n_basins, -np.inf)
@@ -161,13 +167,49 @@ class Landscape:
         return np.bincount(self.basin_of_state, minlength=self.n_basins)
 
     def occupancy(self) -> np.ndarray:
-        """Sampled: ``(chains, K)`` fraction of each chain's draws in each basin."""
+        """Sampled: ``(chains, K)`` fraction of each chain's draws in each basin (draws in no
+        basin count in the denominator only); see
+        :class:`~ergodic_ppl.free_energy.BasinFreeEnergies`."""
         if self.labels is None:
             raise ValueError("occupancy needs a sampled landscape (labels of draws).")
-        counts = np.stack(
-            [np.bincount(row[row >= 0], minlength=self.n_basins) for row in self.labels]
+        return basin_free_energies(self.labels, num_basins=self.n_basins).occupancy
+
+    def free_energies(self, beta: float | None = None, *, log_z=None) -> BasinFreeEnergies:
+        """Occupancy, probability and free energies of every basin, in the one vocabulary
+        (:class:`~ergodic_ppl.free_energy.BasinFreeEnergies`).
+
+        - **sampled**: estimates from the labels of the draws,
+          ``ep.free_energy.basin_free_energies(labels, beta, num_basins=K, log_z=log_z)``;
+          ``beta`` is the temperature the draws were sampled at, and ``free_energy`` needs
+          ``log_z``.
+        - **exact** (``beta > 0`` required, no ``log_z``: ``log Z`` is known exactly):
+          ``probability = Z_a / Z``, ``relative_free_energy = -log(Z_a / Z) / beta``,
+          ``free_energy = -log(Z_a) / beta`` (:meth:`basin_free_energies`),
+          ``free_energy_stderr`` zeros and ``occupancy`` None.
+        """
+        if not self.exact:
+            return basin_free_energies(self.labels, beta, num_basins=self.n_basins, log_z=log_z)
+        if beta is None:
+            raise ValueError("An exact landscape needs `beta` for basin probabilities.")
+        if log_z is not None:
+            raise ValueError(
+                "An exact landscape knows log Z exactly: do not pass `log_z` (it is for "
+                "sampled landscapes)."
+            )
+        beta = check_beta(beta)
+        if beta == 0:
+            raise ValueError("`beta` must be > 0 for free energies (F = -log Z / beta).")
+        logw = self.basin_log_weights(beta)
+        top = logw.max()
+        log_z_exact = top + np.log(np.sum(np.exp(logw - top)))
+        log_p = logw - log_z_exact
+        return BasinFreeEnergies(
+            occupancy=None,
+            probability=np.exp(log_p),
+            relative_free_energy=-log_p / beta,
+            free_energy=-logw / beta,
+            free_energy_stderr=np.zeros(self.n_basins),
         )
-        return counts / self.labels.shape[1]
 
 
 def _direct_saddles_exact(energies, basin, k):
@@ -207,7 +249,7 @@ def exact_landscape(model: SpinModel, beta=None) -> Landscape:
             f"MAX_LANDSCAPE_N={MAX_LANDSCAPE_N}. Use ep.basins.sampled_landscape(model, spins) "
             "with draws from SpinGibbs or ParallelTempering instead."
         )
-    from . import exact
+    from .. import exact
 
     energies = exact.energies(model)
     idx = np.arange(1 << n, dtype=np.int64)
@@ -353,10 +395,11 @@ def sampled_landscape(
     if extra_states is not None:
         extra = quench(model, check_spins(extra_states, n).reshape(-1, n))
         subset = np.concatenate([subset, extra])
-    uniq, inverse, counts = unique_states(subset)
+    uniq, inverse, _ = unique_states(subset)
     u_energy = energies_of(model, uniq)
     leaders, assignment = cluster_minima(uniq, u_energy, overlap_threshold)
-    weight = np.bincount(assignment, weights=counts, minlength=len(leaders)) / counts.sum()
+    # share of the subset in each group of minima (the basin vocabulary's pooled probability)
+    weight = basin_free_energies(assignment[inverse], num_basins=len(leaders)).probability
     keep = np.flatnonzero(weight >= min_occupancy)
     reps = uniq[leaders[keep]]
     rep_energy = u_energy[leaders[keep]]
