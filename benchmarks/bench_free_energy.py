@@ -98,7 +98,7 @@ def part2(size, beta, chains, draws, seed):
                             num_draws=draws, num_warmup=200)  # fmt: skip
         return np.abs(np.asarray(out.spins, np.float32).mean(-1))
 
-    ladder = ep.kernels.tempering.geometric_ladder(beta, 0.25, 16)
+    ladder = ep.kernels.ladder.geometric_ladder(beta, 0.25, 16)
 
     def pt():
         out = ep.run_tempering(lattice, ladder, jax.random.key(seed), num_chains=chains,

@@ -12,7 +12,7 @@ benchmark prints
 
 Methods (one draw = one sweep = every spin updated once, in every method):
 
-- ``ours (functional)``: :func:`ergodic_ppl.kernels.sweeps.run_chains` (chromatic heat bath).
+- ``ours (functional)``: :func:`ergodic_ppl.kernels.gibbs.run_chains` (chromatic heat bath).
 - ``ours (MCMC)``: ``numpyro.infer.MCMC(ep.SpinGibbs(model), chain_method="vectorized")`` on
   ``numpyro.sample("s", ep.BoltzmannSpins(spin_model, beta))``.
 - ``numpyro DiscreteGibbs``: ``numpyro.infer.DiscreteGibbs`` on the same Boltzmann distribution

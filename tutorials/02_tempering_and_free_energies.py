@@ -43,7 +43,7 @@ gibbs = ep.run_chains(
 )
 m_gibbs = np.asarray(gibbs.spins, np.float32).mean(-1)
 
-ladder = ep.kernels.tempering.geometric_ladder(beta, 0.25, 12)
+ladder = ep.kernels.ladder.geometric_ladder(beta, 0.25, 12)
 pt = ep.run_tempering(lattice, ladder, jax.random.key(1), num_chains=8, num_draws=1000,
                       num_warmup=512, keep_all_rungs=False)  # fmt: skip
 m_pt = np.asarray(pt.spins, np.float32).mean(-1)
@@ -63,14 +63,13 @@ print("R-hat of m: Gibbs", float(az.rhat(m_gibbs)), " PT", float(az.rhat(m_pt)))
 # per replica:
 
 # %%
-state = pt.final_state
-print("ladder:", np.round(np.asarray(state.betas[0]), 3))
-print("swap rates:", np.round(np.asarray(state.swap_rates).mean(0), 2))
+print("ladder:", np.round(np.asarray(pt.betas), 3))
+print("swap rates:", np.round(np.asarray(pt.swap_rates).mean(0), 2))
 print(
     "barrier Λ:",
-    float(state.barrier.mean()),
+    float(pt.barrier.mean()),
     " round trips per chain:",
-    np.asarray(state.round_trips).sum(1),
+    np.asarray(pt.round_trips).sum(1),
 )
 
 # %% [markdown]

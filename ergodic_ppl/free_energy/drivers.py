@@ -153,15 +153,14 @@ def estimate_log_z(
     if method == "exact":
         if budget:
             raise ValueError(f"method='exact' takes no budget; got {sorted(budget)}.")
-        return LogZEstimate(exact.log_z(model, beta), 0.0, "exact", diagnostics={"beta": beta})
+        return LogZEstimate(exact.log_z(model, beta), 0.0, "exact", beta=beta)
     if key is None:
         raise ValueError(f"method={method!r} samples: pass `key=jax.random.key(...)`.")
     if method == "ais":
         allowed = {"num_chains", "num_steps", "reference", "sweeps_per_step", "scan"}
         _check_budget(budget, allowed, method)
         lw, log_z0 = ais_log_weights(model, beta, key, **budget)
-        est = ais_from_log_weights(np.asarray(lw), log_z0)
-        return dataclasses.replace(est, diagnostics={**est.diagnostics, "beta": beta})
+        return ais_from_log_weights(np.asarray(lw), log_z0, beta=beta)
     if method in ("ti", "mbar"):
         allowed = {"num_rungs", "num_chains", "num_draws", "num_warmup", "scan"}
         _check_budget(budget, allowed, method)
@@ -195,7 +194,7 @@ def _ladder_estimate(
     scan="chromatic",
 ):  # fmt: skip
     if beta == 0:
-        return LogZEstimate(model.n * math.log(2.0), 0.0, method, diagnostics={"beta": 0.0})
+        return LogZEstimate(model.n * math.log(2.0), 0.0, method, beta=0.0)
     # one ladder for all chains, adapted during warm-up from their pooled swap statistics
     start = ladder.geometric_ladder(beta, 0.0, num_rungs)
     trace = tempering.run_tempering(
@@ -206,7 +205,6 @@ def _ladder_estimate(
     energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)
     log_z0 = model.n * math.log(2.0)
     diag = {
-        "beta": beta,
         "betas": betas,
         "swap_rates": np.asarray(trace.swap_rates),
         "barrier": np.asarray(trace.barrier),
@@ -222,7 +220,9 @@ def _ladder_estimate(
             for c in range(energies.shape[0])
         ]
         stderr = _with_between_chain_error(est.stderr, per_chain, diag)
-        return dataclasses.replace(est, stderr=stderr, diagnostics={**est.diagnostics, **diag})
+        return dataclasses.replace(
+            est, stderr=stderr, beta=beta, diagnostics={**est.diagnostics, **diag}
+        )
     result, _ = mbar_from_ladder(energies, betas)
     value, stderr = result.delta_log_z(len(betas) - 1, 0)
     if energies.shape[0] > 1:
@@ -241,6 +241,11 @@ def _ladder_estimate(
     if neighbour.min() < MIN_OVERLAP:
         k = int(neighbour.argmin())
         warn.append(f"poor overlap {neighbour.min():.3g} between rungs {k} and {k + 1}: add rungs")
+    if energies.shape[1] < 4:
+        warn.append(
+            f"{energies.shape[1]} draw(s) per chain: too few to estimate the statistical "
+            "inefficiency of each rung (use num_draws >= 100)"
+        )
     diag.update(
         overlap=result.overlap,
         neighbour_overlap=neighbour,
@@ -254,4 +259,5 @@ def _ladder_estimate(
         reliable=not warn,
         warnings=tuple(warn),
         diagnostics=diag,
+        beta=beta,
     )
