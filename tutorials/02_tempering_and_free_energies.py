@@ -147,7 +147,8 @@ log_z = ep.estimate_log_z(
     lattice, beta, method="mbar", key=jax.random.key(5), num_rungs=24, num_draws=500
 )
 labels = (m_pt > 0).astype(int)
-for basin, (F, se) in ep.free_energy.basin_free_energies(labels, beta, log_z).items():
+basins = ep.free_energy.basin_free_energies(labels, beta, log_z=log_z)
+for basin, (F, se) in enumerate(zip(basins.free_energy, basins.free_energy_stderr, strict=True)):
     print(f"basin {'m>0' if basin else 'm<0'}: F = {F:.3f} ± {se:.3f}")
 
 centres, F, se = ep.free_energy.free_energy_profile(m_pt, beta, bins=25)
