@@ -10,7 +10,7 @@
 
 from . import conditionals, driver, generic, gibbs, ladder, tempering
 from .adapters import ParallelTempering, ParallelTemperingState, SpinGibbs, SpinGibbsMCMCState
-from .driver import Observer, RunResult, observer
+from .driver import Observer, RunResult, observer, run
 from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
 from .tempering import TemperingTrace, run_tempering
 
