@@ -122,7 +122,7 @@ def test_log_z_against_exact(name, method):
     key = jax.random.key(CASES.index(name) * 10 + METHODS.index(method))
     budget = CHAIN_BUDGET[method] if name == "chain200" else {}
     est = ep.estimate_log_z(model, beta, method=method, key=key, **budget)
-    assert est.method == method and est.diagnostics["beta"] == beta
+    assert est.method == method and est.beta == beta
     check_against_truth(est, truth, tol)
     # healthy runs are not flagged (the MBAR overlap flag is tested separately below)
     if method != "mbar":

@@ -1,7 +1,8 @@
 """Free energies with error bars: exact, thermodynamic integration, AIS, BAR/stepping stone,
 MBAR over a tempering ladder, per-basin free energies and profiles along an order parameter.
 
-- :mod:`.estimators` - pure functions of arrays (AIS weights, MBAR/BAR, TI, profiles);
+- pure functions of arrays: :mod:`.estimators` (``LogZEstimate``, AIS weights, profiles),
+  :mod:`.integration` (TI), :mod:`.mbar` (MBAR, BAR, stepping stone);
 - :mod:`.drivers` - the sampling that feeds them, and :func:`estimate_log_z`;
 - :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
   from basin labels (:func:`basin_free_energies`).
@@ -13,16 +14,11 @@ from .estimators import (
     MIN_AIS_ESS_FRACTION,
     MIN_OVERLAP,
     LogZEstimate,
-    MBARResult,
     ais_from_log_weights,
-    bar,
     free_energy_profile,
-    mbar,
-    mbar_from_ladder,
-    profile_from_ladder,
-    stepping_stone,
-    thermodynamic_integration,
 )
+from .integration import thermodynamic_integration
+from .mbar import MBARResult, bar, mbar, mbar_from_ladder, profile_from_ladder, stepping_stone
 
 __all__ = [
     "BasinFreeEnergies",

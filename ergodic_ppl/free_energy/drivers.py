@@ -21,13 +21,9 @@ from .. import exact
 from ..checks import check_beta, check_spin_model
 from ..kernels import driver, gibbs, ladder, tempering
 from ..spins import SpinModel
-from .estimators import (
-    MIN_OVERLAP,
-    LogZEstimate,
-    ais_from_log_weights,
-    mbar_from_ladder,
-    thermodynamic_integration,
-)
+from .estimators import MIN_OVERLAP, LogZEstimate, ais_from_log_weights
+from .integration import thermodynamic_integration
+from .mbar import mbar_from_ladder
 
 __all__ = ["ais_log_weights", "estimate_log_z"]
 

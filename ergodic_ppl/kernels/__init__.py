@@ -5,13 +5,15 @@
 - :mod:`.generic` - exact conditionals of Bernoulli/spin sites from a NumPyro potential;
 - :mod:`.tempering` - parallel tempering, ``run_tempering``; :mod:`.ladder` - its adaptation;
 - :mod:`.driver` - the sampling driver ``run(step, state, key, ...)`` and its observers;
-- :mod:`.adapters` - ``SpinGibbs`` and ``ParallelTempering`` (``numpyro.infer.MCMC`` kernels).
+- :mod:`.spin_gibbs`, :mod:`.parallel_tempering` - ``SpinGibbs`` and ``ParallelTempering``, thin
+  ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code).
 """
 
 from . import conditionals, driver, generic, gibbs, ladder, tempering
-from .adapters import ParallelTempering, ParallelTemperingState, SpinGibbs, SpinGibbsMCMCState
 from .driver import Observer, RunResult, observer, run
 from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
+from .parallel_tempering import ParallelTempering, ParallelTemperingState
+from .spin_gibbs import SpinGibbs, SpinGibbsMCMCState
 from .tempering import TemperingTrace, run_tempering
 
 __all__ = [
