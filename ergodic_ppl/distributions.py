@@ -20,6 +20,8 @@ Values outside the support {-1, +1}^n (0/1 bits, 2, 0.5) never get a finite log 
   value (inside ``jit``, where raising is impossible) gets ``-inf``.
 
 Both paths stay jittable. A ``value`` whose last axis is not ``n`` raises ``ValueError`` always.
+Inside :func:`ergodic_ppl.spins.relaxed_spins` neither check nor mask applies: ``log_prob`` is
+the multilinear extension ``-beta E(s)`` for real ``s`` (used by analyses that probe it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from numpyro.distributions import Distribution, constraints
 
 from .checks import check_beta, check_spin_model
 from .spins import SpinModel
-from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete
+from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete, _values_checked
 
 __all__ = ["BoltzmannSpins", "spin_support"]
 
@@ -139,11 +141,14 @@ class BoltzmannSpins(Distribution):
         or ``ValueError`` for a concrete / ``-inf`` for a traced value (``validate_args=False``).
         """
         _check_spin_shape(jnp.shape(value), self.model.n, "value")
-        if not self._validate_args and _is_concrete(value):
+        checked = _values_checked()  # False inside `ep.spins.relaxed_spins()`
+        if checked and not self._validate_args and _is_concrete(value):
             _check_spin_values(np.asarray(value), "value")
         lp = -self.beta * self.model._energy(value)
         if self.normalized:
             lp = lp - _log_z_jax(self.model, self.beta)
+        if not checked:  # the multilinear extension, for analyses that probe it
+            return lp
         if self._validate_args:
             in_support = self._validate_sample(value)  # warns on concrete out-of-support values
         else:

@@ -370,3 +370,41 @@ def test_check_spin_model_returns_the_model():
     assert check_spin_model(m) is m
     with pytest.raises(ValueError, match="`energy_model` must be an ergodic_ppl.SpinModel"):
         check_spin_model(3, "energy_model")
+
+
+# ---------------------------------------------------------------------------- relaxed spins
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_relaxed_spins_evaluate_the_multilinear_extension(kind):
+    """Inside ep.spins.relaxed_spins() real values are accepted: E is multilinear, so at a point
+    of [-1, 1]^n it is the average of E over the corners weighted by independent spins with
+    means s (THEORY.md A.2); shapes are still checked, and the check is back outside."""
+    model = _models()[kind]
+    s = np.array([0.5, -0.25, 0.0])
+    corners = exact.all_states(3).astype(np.float64)
+    weights = np.prod((1 + corners * s) / 2, axis=1)  # product measure with mean s
+    expected = weights @ exact.energies(model)
+    with ep.spins.relaxed_spins():
+        got = float(model.energy(s))
+        h = np.asarray(model.local_fields(s))
+        with pytest.raises(ValueError, match="`spins`.*n=3"):
+            model.energy(np.zeros(4))
+    assert abs(got - expected) < 1e-5  # float32 energy of O(1) terms
+    assert np.all(np.isfinite(h))
+    with pytest.raises(ValueError, match="`spins` must contain only"):
+        model.energy(s)
+
+
+def test_relaxed_spins_log_prob_is_unmasked(chain):
+    s = np.array([0.5, -0.25, 0.0])
+    for validate in (True, False):
+        d = ep.BoltzmannSpins(chain, beta=0.7, validate_args=validate)
+        with ep.spins.relaxed_spins():
+            lp = float(d.log_prob(s))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                lp_jit = float(jax.jit(d.log_prob)(s))
+        with ep.spins.relaxed_spins():
+            e = float(chain.energy(s))
+        assert abs(lp - (-0.7 * e)) < 1e-6 and abs(lp_jit - lp) < 1e-6  # float32 round-off

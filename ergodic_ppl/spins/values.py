@@ -9,13 +9,44 @@ since they are static even under ``jit``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["spins_to_bits", "bits_to_spins", "check_spins"]
+__all__ = ["spins_to_bits", "bits_to_spins", "check_spins", "relaxed_spins"]
+
+_RELAXED = contextvars.ContextVar("ergodic_ppl_relaxed_spins", default=False)
+
+
+@contextlib.contextmanager
+def relaxed_spins():
+    """Evaluate the multilinear extension: spin *values* in [-1, 1] are accepted inside.
+
+    ``E(s)`` is multilinear in ``s`` (THEORY.md A.2), so it has a unique extension to real
+    ``s``; analyses that probe it (the generic kernel's multilinearity and interaction-graph
+    test, which evaluates the NumPyro model at interior points) run inside this context. There
+    :meth:`SpinModel.energy`, ``local_fields``, ``flip_energies`` skip the value check (shapes
+    are still checked) and ``BoltzmannSpins.log_prob`` returns ``-beta E(s)`` without the
+    support mask. Outside it, concrete values other than ±1 are refused.
+
+    >>> import ergodic_ppl as ep
+    >>> with relaxed_spins():
+    ...     float(ep.SpinModel(fields=[1.0]).energy([0.5]))
+    -0.5
+    """
+    token = _RELAXED.set(True)
+    try:
+        yield
+    finally:
+        _RELAXED.reset(token)
+
+
+def _values_checked() -> bool:
+    return not _RELAXED.get()
 
 
 def spins_to_bits(spins):
@@ -76,10 +107,10 @@ def validate_spins(spins, n: int, name: str = "spins") -> None:
     """Check ``spins (..., n)`` without converting: the shape always, the values when concrete.
 
     The cheap guard of :meth:`SpinModel.energy` and friends: a traced array is checked for its
-    (static) shape only.
+    (static) shape only, and so is any array inside :func:`relaxed_spins`.
     """
     _check_spin_shape(np.shape(spins), n, name)
-    if _is_concrete(spins):
+    if _is_concrete(spins) and _values_checked():
         _check_spin_values(np.asarray(spins), name)
 
 
