@@ -65,12 +65,18 @@ def check_beta(beta, name: str = "beta", *, allow_vector: bool = False):
 
 
 def check_spin_model(model, name: str = "model"):
-    """Raise a clear ``ValueError`` unless ``model`` is a :class:`~ergodic_ppl.SpinModel`."""
+    """Return ``model`` if it is a :class:`~ergodic_ppl.SpinModel`; else raise ``ValueError``.
+
+    The message names ``name`` and says what was given instead (a NumPyro model function, an
+    array, a ``BoltzmannSpins`` distribution) and how to get a ``SpinModel`` from it.
+    """
     from .spins import SpinModel
 
     if isinstance(model, SpinModel):
         return model
-    if callable(model):
+    if isinstance(getattr(model, "model", None), SpinModel):
+        hint = f"a {type(model).__name__} was given: pass its SpinModel, its `.model` attribute"
+    elif callable(model):
         hint = (
             "a NumPyro model function was given: pass the SpinModel its BoltzmannSpins site "
             "uses (e.g. `ep.diagnostics.spin_model_of(model_fn)`)"

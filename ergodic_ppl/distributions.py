@@ -9,6 +9,19 @@
 exactly what MCMC needs, because ``log Z(beta)`` does not depend on the spins. When ``beta`` is
 itself a latent site, the missing ``-log Z(beta)`` matters: pass ``normalized=True`` (exact
 enumeration, small n) so the posterior over ``beta`` is correct.
+
+Values outside the support {-1, +1}^n (0/1 bits, 2, 0.5) never get a finite log density:
+
+- ``validate_args=True``: ``log_prob`` is ``-inf`` there, with NumPyro's "Out-of-support values"
+  warning for concrete values, exactly as every NumPyro distribution
+  (``numpyro.distributions.util.validate_sample``);
+- ``validate_args=False`` (the default): a concrete value outside the support raises a
+  ``ValueError`` naming ``value`` and pointing at :func:`~ergodic_ppl.bits_to_spins`; a traced
+  value (inside ``jit``, where raising is impossible) gets ``-inf``.
+
+Both paths stay jittable. A ``value`` whose last axis is not ``n`` raises ``ValueError`` always.
+Inside :func:`ergodic_ppl.spins.relaxed_spins` neither check nor mask applies: ``log_prob`` is
+the multilinear extension ``-beta E(s)`` for real ``s`` (used by analyses that probe it).
 """
 
 from __future__ import annotations
@@ -18,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
 
+from .checks import check_beta, check_spin_model
 from .spins import SpinModel
+from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete, _values_checked
 
 __all__ = ["BoltzmannSpins", "spin_support"]
 
@@ -49,7 +64,7 @@ def _log_z_jax(model: SpinModel, beta) -> jax.Array:
             "Use normalized=False (the default) and keep beta fixed, or estimate log Z."
         )
     states = jnp.asarray(all_states(model.n), dtype=model.fields.dtype)
-    return jax.nn.logsumexp(-beta * model.energy(states))
+    return jax.nn.logsumexp(-beta * model._energy(states))
 
 
 class BoltzmannSpins(Distribution):
@@ -60,9 +75,14 @@ class BoltzmannSpins(Distribution):
     model : SpinModel
         The energy model (its weights may be traced, e.g. ``model.scaled(c)``).
     beta : float or scalar array
-        Inverse temperature; may be a latent site.
+        Inverse temperature: finite and ``>= 0`` when concrete
+        (:func:`ergodic_ppl.checks.check_beta`); may be a latent site (a traced scalar is not
+        checked).
     normalized : bool
         If True, ``log_prob`` subtracts the exact ``log Z(beta)`` (enumeration; n <= 20).
+    validate_args : bool, optional
+        NumPyro's flag. Out-of-support values give ``-inf`` (with a warning) when True and a
+        ``ValueError`` (concrete) or ``-inf`` (traced) when False; see the module docstring.
 
     Notes
     -----
@@ -97,17 +117,13 @@ class BoltzmannSpins(Distribution):
         sample_sweeps: int = 1000,
         validate_args=None,
     ):
-        if not isinstance(model, SpinModel):
-            raise ValueError(
-                f"`model` must be an ergodic_ppl.SpinModel; got {type(model).__name__}."
-            )
-        if jnp.ndim(beta) != 0:
+        check_spin_model(model)
+        if jnp.ndim(beta) != 0:  # static, so checked for a traced beta too
             raise ValueError(
                 f"`beta` must be a scalar; got shape {jnp.shape(beta)}. "
                 "Batch over temperatures with separate sites or a tempering kernel."
             )
-        if not isinstance(beta, jax.core.Tracer) and not np.isfinite(np.asarray(beta)):
-            raise ValueError(f"`beta` must be finite; got {beta}.")
+        beta = check_beta(beta)
         self.model = model
         self.beta = jnp.asarray(beta, dtype=model.fields.dtype)
         self.normalized = normalized
@@ -115,14 +131,29 @@ class BoltzmannSpins(Distribution):
         super().__init__(batch_shape=(), event_shape=(model.n,), validate_args=validate_args)
 
     def energy(self, spins) -> jax.Array:
-        """``E(s)`` for spins ``(..., n)``."""
+        """``E(s)`` for spins ``(..., n)`` (checked as in :meth:`SpinModel.energy`)."""
         return self.model.energy(spins)
 
     def log_prob(self, value):
-        lp = -self.beta * self.model.energy(value)
+        """``-beta E(s)`` (minus ``log Z(beta)`` when ``normalized``), shape ``value.shape[:-1]``.
+
+        Outside the support {-1, +1}^n: ``-inf`` (``validate_args=True``, NumPyro's warning),
+        or ``ValueError`` for a concrete / ``-inf`` for a traced value (``validate_args=False``).
+        """
+        _check_spin_shape(jnp.shape(value), self.model.n, "value")
+        checked = _values_checked()  # False inside `ep.spins.relaxed_spins()`
+        if checked and not self._validate_args and _is_concrete(value):
+            _check_spin_values(np.asarray(value), "value")
+        lp = -self.beta * self.model._energy(value)
         if self.normalized:
             lp = lp - _log_z_jax(self.model, self.beta)
-        return lp
+        if not checked:  # the multilinear extension, for analyses that probe it
+            return lp
+        if self._validate_args:
+            in_support = self._validate_sample(value)  # warns on concrete out-of-support values
+        else:
+            in_support = self.support(value)
+        return jnp.where(in_support, lp, -jnp.inf)
 
     def sample(self, key, sample_shape=()):
         n = self.model.n
@@ -131,7 +162,7 @@ class BoltzmannSpins(Distribution):
             from .exact import all_states
 
             states = jnp.asarray(all_states(n))
-            logits = -self.beta * self.model.energy(states.astype(self.model.fields.dtype)) - lz
+            logits = -self.beta * self.model._energy(states.astype(self.model.fields.dtype)) - lz
             idx = jax.random.categorical(key, logits, shape=sample_shape)
             return states[idx]
         from .kernels.gibbs import run_chains

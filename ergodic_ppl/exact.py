@@ -8,6 +8,13 @@ chunk by chunk, by an implementation independent of the JAX one in :mod:`ergodic
 
 Moments are Boltzmann averages: ``<s_k>``, ``<s_k s_l>``, ``<E>`` and the heat capacity
 ``C = beta^2 Var(E)``. Above :data:`MAX_EXACT_N` spins a ``ValueError`` is raised.
+
+The closed forms :func:`ising_chain_log_z` (transfer matrix) and :func:`ising_2d_log_z`
+(Kaufman 1949) give exact ``log Z`` far beyond enumeration.
+
+Arguments follow :mod:`ergodic_ppl.checks`: ``model`` must be a
+:class:`~ergodic_ppl.SpinModel`, ``beta`` a finite, non-negative real scalar (``beta = 0`` is
+the uniform distribution; :func:`free_energy` needs ``beta > 0``).
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .spins import SpinModel
+from .checks import check_beta, check_spin_model
+from .spins import SpinModel, check_spins
 
 __all__ = [
     "MAX_EXACT_N",
@@ -30,6 +38,8 @@ __all__ = [
     "mean_energy",
     "heat_capacity",
     "free_energy",
+    "ising_chain_log_z",
+    "ising_2d_log_z",
 ]
 
 MAX_EXACT_N = 24
@@ -37,6 +47,8 @@ _CHUNK = 1 << 16
 
 
 def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"`n` must be a positive integer; got {n!r}.")
     if n > MAX_EXACT_N:
         raise ValueError(
             f"Exact enumeration needs 2^n states; n={n} exceeds MAX_EXACT_N={MAX_EXACT_N}. "
@@ -57,8 +69,15 @@ def all_states(n: int) -> np.ndarray:
 
 
 def state_index(spins) -> np.ndarray:
-    """Enumeration index of spins ``(..., n)`` (inverse of :func:`all_states`)."""
+    """Enumeration index of spins ``(..., n)`` (inverse of :func:`all_states`).
+
+    ``index = sum_k b_k 2^k`` with bits ``b_k = (1 - s_k) / 2``. Values must be ±1: 0/1 bits
+    raise ``ValueError`` (convert them with :func:`~ergodic_ppl.bits_to_spins`).
+    """
     s = np.asarray(spins)
+    if s.ndim == 0:
+        raise ValueError(f"`spins` must have shape (..., n); got a scalar {spins!r}.")
+    check_spins(s, s.shape[-1])
     bits = (s < 0).astype(np.int64)
     return (bits << np.arange(s.shape[-1], dtype=np.int64)).sum(-1)
 
@@ -77,6 +96,7 @@ def _energy_np(model: SpinModel, s: np.ndarray) -> np.ndarray:
 
 
 def _chunks(model: SpinModel) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    check_spin_model(model)
     n = model.n
     _check_n(n)
     total = 1 << n
@@ -91,7 +111,15 @@ def energies(model: SpinModel) -> np.ndarray:
 
 
 def log_z(model: SpinModel, beta: float = 1.0) -> float:
-    """``log Z(beta) = log sum_i exp(-beta E_i)`` (float64, overflow-safe)."""
+    """``log Z(beta) = log sum_i exp(-beta E_i)`` (float64, overflow-safe).
+
+    ``beta``: finite, ``>= 0`` (``log Z(0) = n log 2``).
+
+    >>> import ergodic_ppl as ep
+    >>> bool(abs(log_z(ep.SpinModel(n=3), 0.0) - 3 * np.log(2)) < 1e-12)
+    True
+    """
+    beta = check_beta(beta)
     e = energies(model)
     a = -beta * e
     m = a.max()
@@ -99,18 +127,31 @@ def log_z(model: SpinModel, beta: float = 1.0) -> float:
 
 
 def free_energy(model: SpinModel, beta: float = 1.0) -> float:
-    """``F = -log Z / beta``."""
+    """Free energy ``F = -log Z(beta) / beta`` (THEORY.md A.2); needs ``beta > 0``.
+
+    At ``beta = 0`` the quotient is undefined (``log Z(0) = n log 2`` is finite, so ``F``
+    diverges): a ``ValueError`` naming ``beta`` is raised instead of dividing by zero.
+    """
+    beta = check_beta(beta)
+    if beta == 0:
+        raise ValueError(
+            "`beta` must be positive for the free energy F = -log Z / beta (it diverges at "
+            "beta = 0); use `exact.log_z(model, 0.0)` for the uniform distribution."
+        )
     return -log_z(model, beta) / beta
 
 
 def probabilities(model: SpinModel, beta: float = 1.0) -> np.ndarray:
-    """Boltzmann probability of every state, shape ``(2^n,)``, in enumeration order."""
+    """Boltzmann probability of every state, ``p_i = exp(-beta E_i) / Z``, shape ``(2^n,)``,
+    in enumeration order."""
+    beta = check_beta(beta)
     a = -beta * energies(model)
     p = np.exp(a - a.max())
     return p / p.sum()
 
 
 def _weighted_moments(model: SpinModel, beta: float):
+    beta = check_beta(beta)
     lz = log_z(model, beta)
     n = model.n
     m1 = np.zeros(n)
@@ -150,6 +191,13 @@ def heat_capacity(model: SpinModel, beta: float = 1.0) -> float:
 # ------------------------------------------------------------------ closed forms beyond enumeration
 
 
+def _check_real(x, name: str) -> None:
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        raise ValueError(f"`{name}` must be a real number; got {x!r}.")
+    if not np.isfinite(x):
+        raise ValueError(f"`{name}` must be finite; got {x!r}.")
+
+
 def _logsumexp_signed(logs: np.ndarray, signs: np.ndarray) -> float:
     m = np.max(logs)
     total = np.sum(signs * np.exp(logs - m))
@@ -164,13 +212,19 @@ def ising_chain_log_z(n: int, beta: float, coupling: float = 1.0, field: float =
     ``Z = tr T^n`` with ``T = [[e^{K+H}, e^{-K}], [e^{-K}, e^{K-H}]]``, ``K = beta J``,
     ``H = beta h``; matches :meth:`SpinModel.ising_chain` with ``periodic=True``.
     """
-    if n < 3:
-        raise ValueError("`n` must be at least 3 for a periodic chain (n = 2 doubles the bond).")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 3:
+        raise ValueError(
+            f"`n` must be an integer >= 3 for a periodic chain (n = 2 doubles the bond); got {n!r}."
+        )
+    beta = check_beta(beta)
+    _check_real(coupling, "coupling")
+    _check_real(field, "field")
     k, h = beta * coupling, beta * field
     # eigenvalues of T
     a = np.exp(k) * np.cosh(h)
     root = np.sqrt(np.exp(2 * k) * np.sinh(h) ** 2 + np.exp(-2 * k))
     lam = np.array([a + root, a - root])
+    lam = lam[lam != 0]  # a zero eigenvalue (beta = 0 or J h = 0 at K = 0) adds nothing to tr T^n
     logs = n * np.log(np.abs(lam))
     signs = np.sign(lam) ** n
     return _logsumexp_signed(logs, signs)
@@ -183,14 +237,26 @@ def ising_2d_log_z(rows: int, cols: int, beta: float, coupling: float = 1.0) -> 
     ``Z1,2 = Π_r 2 cosh / sinh(rows γ_{2r+1} / 2)``, ``Z3,4 = Π_r 2 cosh / sinh(rows γ_{2r} / 2)``,
     ``r = 0..cols-1``, where ``cosh γ_k = cosh 2K coth 2K - cos(π k / cols)`` and
     ``γ_0 = 2K + ln tanh K`` (signed). Matches :meth:`SpinModel.ising_2d` (``periodic=True``,
-    both sides >= 3 so that no bond is doubled), ferromagnetic ``J > 0``. Checked against
+    both sides >= 3 so that no bond is doubled), ferromagnetic ``J > 0``; ``beta >= 0``
+    (``log Z(0) = N log 2``). Checked against
     enumeration up to 4×6; the truth for lattices far beyond enumeration.
     """
-    if rows < 3 or cols < 3:
-        raise ValueError("`rows` and `cols` must be >= 3 (smaller periodic sides double bonds).")
+    for name, side in (("rows", rows), ("cols", cols)):
+        if isinstance(side, bool) or not isinstance(side, int | np.integer) or side < 3:
+            raise ValueError(
+                f"`{name}` must be an integer >= 3 (smaller periodic sides double bonds); "
+                f"got {side!r}."
+            )
+    beta = check_beta(beta)
+    _check_real(coupling, "coupling")
+    if beta == 0:  # uniform distribution over 2^N states
+        return float(rows * cols * np.log(2.0))
     k = beta * coupling
     if k <= 0:
-        raise ValueError("`beta * coupling` must be positive (ferromagnetic) for this formula.")
+        raise ValueError(
+            "`coupling` must be positive (ferromagnetic, J > 0) for this formula; "
+            f"got coupling={coupling!r}."
+        )
     m, n = rows, cols
     idx = np.arange(2 * n)
     cosh_g = np.cosh(2 * k) / np.tanh(2 * k) - np.cos(np.pi * idx / n)

@@ -19,132 +19,25 @@ interact) is static NumPy metadata fixed at construction.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
-__all__ = ["SpinModel", "spins_to_bits", "bits_to_spins", "check_spins"]
+from .structure import _build_structure, _group_terms, _validate_index_array
+from .values import _is_concrete, as_count, as_index_array, check_spins, validate_spins
+
+__all__ = ["SpinModel"]
 
 # A dense coupling matrix with at most this fraction of non-zero entries is stored sparsely.
 _SPARSE_DENSITY = 0.25
 
 
-def spins_to_bits(spins):
-    """Map spins ±1 to bits: +1 -> 0, -1 -> 1 (the enumeration order of :mod:`ergodic_ppl.exact`)."""
-    return ((1 - jnp.asarray(spins)) // 2).astype(jnp.int8)
-
-
-def bits_to_spins(bits):
-    """Map bits to spins: 0 -> +1, 1 -> -1, as ``int8``."""
-    return (1 - 2 * jnp.asarray(bits)).astype(jnp.int8)
-
-
-def check_spins(spins, n: int, name: str = "spins") -> np.ndarray:
-    """Validate concrete spins: last axis of length ``n``, every value in {-1, +1}.
-
-    Returns the spins as a NumPy ``int8`` array; raises ``ValueError`` naming ``name`` otherwise.
-    """
-    arr = np.asarray(spins)
-    if arr.ndim == 0 or arr.shape[-1] != n:
-        raise ValueError(f"`{name}` must have last axis of length n={n}; got shape {arr.shape}.")
-    if not np.all((arr == 1) | (arr == -1)):
-        bad = np.unique(arr[(arr != 1) & (arr != -1)])[:5]
-        raise ValueError(
-            f"`{name}` must contain only -1 and +1; found {bad.tolist()}. "
-            "Convert 0/1 bits with `ep.bits_to_spins` (0 -> +1, 1 -> -1)."
-        )
-    return arr.astype(np.int8, copy=False)
-
-
-@dataclass(frozen=True, eq=False)
-class _Structure:
-    """Static structure of a spin model (NumPy; equal when the interactions are equal).
-
-    ``edges`` (m, 2) lists pairwise couplings ``i < j`` (sparse form; empty when dense).
-    ``orders`` maps each k-body order k >= 3 to its index array (t_k, k).
-    ``pair_nbr``/``pair_slot`` (n, d): for spin i, the neighbour j and the edge index of (i, j),
-    padded with neighbour 0 and slot ``m`` (a zero weight).
-    ``kbody_others``/``kbody_slot`` per order: for spin i, the other k-1 members and the term
-    index of every term containing i, padded with slot ``t_k`` (zero weight).
-    """
-
-    n: int
-    dense: bool
-    edges: np.ndarray
-    orders: tuple[tuple[int, np.ndarray], ...]
-    pair_nbr: np.ndarray
-    pair_slot: np.ndarray
-    kbody_others: tuple[np.ndarray, ...]
-    kbody_slot: tuple[np.ndarray, ...]
-    graph_edges: np.ndarray  # all interacting pairs (i < j), for the interaction graph
-
-    # Equal structures compare equal (and hash alike), so jit caches and kernel caches are
-    # shared by separately built models with the same interactions.
-    def _key(self):
-        return (
-            self.n,
-            self.dense,
-            self.edges.tobytes(),
-            tuple((k, idx.tobytes()) for k, idx in self.orders),
-        )
-
-    def __hash__(self):
-        h = self.__dict__.get("_hash")
-        if h is None:
-            h = hash(self._key())
-            object.__setattr__(self, "_hash", h)
-        return h
-
-    def __eq__(self, other):
-        if self is other:
-            return True
-        if not isinstance(other, _Structure) or hash(self) != hash(other):
-            return False
-        return self._key() == other._key()
-
-
-def _padded_incidence(n: int, index: np.ndarray):
-    """For k-body index array (t, k): per spin, the other members and term ids, padded."""
-    t, k = index.shape
-    members = [[] for _ in range(n)]
-    for term, row in enumerate(index):
-        for pos, i in enumerate(row):
-            members[i].append((term, np.delete(row, pos)))
-    width = max([len(m) for m in members] + [1])
-    others = np.zeros((n, width, k - 1), dtype=np.int32)
-    slot = np.full((n, width), t, dtype=np.int32)
-    for i, lst in enumerate(members):
-        for r, (term, rest) in enumerate(lst):
-            others[i, r] = rest
-            slot[i, r] = term
-    return others, slot
-
-
-def _validate_index_array(index: np.ndarray, n: int, what: str) -> None:
-    if index.size and (index.min() < 0 or index.max() >= n):
-        raise ValueError(
-            f"`{what}` has spin indices outside [0, {n}); got {index.min()}..{index.max()}."
-        )
-    for row in index:
-        if len(set(row.tolist())) != len(row):
-            raise ValueError(
-                f"`{what}` has a term with a repeated spin index {row.tolist()}; "
-                "s_i^2 = 1, so drop the repeated pair (it lowers the order of the term)."
-            )
-
-
 def _finite(x: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"`{name}` must be finite; it contains NaN or inf.")
-
-
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -191,7 +84,7 @@ class SpinModel:
                 raise ValueError(f"`couplings` must be a square (n, n) matrix; got shape {shape}.")
             sizes.append(shape[0])
         if n is not None:
-            sizes.append(int(n))
+            sizes.append(as_count(n, "n"))
         if not sizes:
             raise ValueError("Give at least one of `fields`, `couplings` or `n`.")
         if -1 in sizes:
@@ -252,10 +145,14 @@ class SpinModel:
         extra_pairs: dict[tuple[int, int], float] = {}
         if terms is not None:
             if isinstance(terms, Mapping):
-                terms = _group_terms({tuple(int(i) for i in k): float(v) for k, v in terms.items()})
-            seq = [(np.asarray(i), w) for i, w in terms]
-            for idx, w in seq:
-                idx = np.atleast_2d(np.asarray(idx, dtype=np.int64))
+                terms = _group_terms(
+                    {
+                        tuple(as_index_array(k, "terms").reshape(-1).tolist()): float(v)
+                        for k, v in terms.items()
+                    }
+                )
+            for idx, w in terms:
+                idx = np.atleast_2d(as_index_array(idx, "terms"))
                 k = idx.shape[1]
                 w_arr = jnp.asarray(w, dtype=jnp.result_type(float))
                 if w_arr.shape != (idx.shape[0],):
@@ -385,7 +282,27 @@ class SpinModel:
 
     # ------------------------------------------------------------------ physics
     def energy(self, spins) -> jax.Array:
-        """Energy ``E(s)`` of spins ``(..., n)`` (±1, any real dtype), shape ``(...)``."""
+        """Energy ``E(s)`` of spins ``(..., n)``, shape ``(...)`` (THEORY.md A.2).
+
+        ``E(s) = -sum_i h_i s_i - sum_{i<j} J_ij s_i s_j - sum_S J_S prod_{k in S} s_k``.
+
+        Parameters
+        ----------
+        spins : (..., n) array
+            Values in {-1, +1}, any real dtype. The shape is always checked; the values when
+            ``spins`` is concrete (a traced array inside ``jit`` cannot be inspected). 0/1 bits
+            are refused: convert them with :func:`~ergodic_ppl.bits_to_spins`.
+
+        Raises
+        ------
+        ValueError
+            If the last axis is not of length ``n``, or a concrete value is not ±1.
+        """
+        validate_spins(spins, self.n)
+        return self._energy(spins)
+
+    def _energy(self, spins) -> jax.Array:
+        """:meth:`energy` without the input check (internal callers whose spins are valid)."""
         s = jnp.asarray(spins, dtype=self.fields.dtype)
         e = -(s @ self.fields)
         if self.is_dense:
@@ -400,9 +317,23 @@ class SpinModel:
     def local_fields(self, spins, sites=None) -> jax.Array:
         """Local fields ``h_eff_i = -dE/ds_i`` (independent of ``s_i``), shape ``(..., n)``.
 
-        With ``sites`` (a static integer array), only those spins' fields are returned,
-        shape ``(..., len(sites))``; this is what a chromatic sweep computes per colour class.
+        ``h_eff_i(s) = h_i + sum_j J_ij s_j + sum_{S ∋ i} J_S prod_{k in S \\ i} s_k``
+        (THEORY.md A.2). ``spins (..., n)`` are checked as in :meth:`energy`. With ``sites``
+        (a static integer array of spin indices in ``[0, n)``), only those spins' fields are
+        returned, shape ``(..., len(sites))``; this is what a chromatic sweep computes per
+        colour class.
         """
+        validate_spins(spins, self.n)
+        if sites is not None:
+            sites = as_index_array(sites, "sites").reshape(-1)
+            if sites.size and (sites.min() < 0 or sites.max() >= self.n):
+                raise ValueError(
+                    f"`sites` must be spin indices in [0, {self.n}); "
+                    f"got {sites.min()}..{sites.max()}."
+                )
+        return self._local_fields(spins, sites)
+
+    def _local_fields(self, spins, sites=None) -> jax.Array:
         s = jnp.asarray(spins, dtype=self.fields.dtype)
         st = self._structure
         idx = np.arange(st.n) if sites is None else np.asarray(sites)
@@ -423,9 +354,13 @@ class SpinModel:
         return h
 
     def flip_energies(self, spins) -> jax.Array:
-        """Energy change of flipping each spin alone, ``ΔE_i = 2 s_i h_eff_i``, shape ``(..., n)``."""
+        """Energy change of flipping each spin alone, ``ΔE_i = 2 s_i h_eff_i``, shape ``(..., n)``.
+
+        ``spins (..., n)`` are checked as in :meth:`energy`.
+        """
+        validate_spins(spins, self.n)
         s = jnp.asarray(spins, dtype=self.fields.dtype)
-        return 2.0 * s * self.local_fields(s)
+        return 2.0 * s * self._local_fields(s)
 
     def interaction_graph(self) -> nx.Graph:
         """networkx graph on spins 0..n-1 with an edge wherever two spins share a term.
@@ -478,9 +413,18 @@ class SpinModel:
     def from_edges(cls, n: int, edges, weights, fields=None) -> SpinModel:
         """Sparse pairwise model from an edge list ``(m, 2)`` and weights ``(m,)``.
 
-        Each unordered pair may appear once; self-loops are rejected.
+        ``E(s) = -sum_i h_i s_i - sum_{(i, j) in edges} w_ij s_i s_j`` (THEORY.md A.2).
+        ``edges`` holds integer spin indices in ``[0, n)`` (integral floats are accepted; a
+        fractional index such as 0.5 is an error, never truncated). Each unordered pair may
+        appear once; self-loops are rejected. An empty edge list gives a fields-only model.
+
+        >>> SpinModel.from_edges(3, [(0, 1), (1, 2)], [1.0, -0.5])
+        SpinModel(n=3, pairwise=2 edges)
         """
-        e = np.asarray(edges)
+        n = as_count(n, "n")
+        e = as_index_array(edges, "edges")
+        if e.size == 0:
+            e = e.reshape(0, 2)
         if e.ndim != 2 or e.shape[1] != 2:
             raise ValueError(f"`edges` must have shape (m, 2); got {e.shape}.")
         w = jnp.asarray(weights, dtype=jnp.result_type(float))
@@ -502,9 +446,12 @@ class SpinModel:
 
     @classmethod
     def ising_chain(cls, n: int, coupling=1.0, field=0.0, periodic: bool = True) -> SpinModel:
-        """1-D Ising chain of ``n`` spins with uniform coupling and field."""
-        if n < 2:
-            raise ValueError("`n` must be at least 2 for a chain.")
+        """1-D Ising chain of ``n >= 2`` spins with uniform coupling and field.
+
+        ``E(s) = -J sum_i s_i s_{i+1} - h sum_i s_i``; ``periodic`` adds the bond (0, n-1)
+        when ``n > 2``.
+        """
+        n = as_count(n, "n", minimum=2)
         edges = [(i, i + 1) for i in range(n - 1)]
         if periodic and n > 2:
             edges.append((0, n - 1))
@@ -517,8 +464,7 @@ class SpinModel:
         cls, rows: int, cols: int, coupling=1.0, field=0.0, periodic: bool = True
     ) -> SpinModel:
         """Nearest-neighbour Ising model on a ``rows × cols`` square lattice; spin ``r * cols + c``."""
-        if rows < 1 or cols < 1:
-            raise ValueError("`rows` and `cols` must be positive.")
+        rows, cols = as_count(rows, "rows"), as_count(cols, "cols")
         edges = set()
         for r in range(rows):
             for c in range(cols):
@@ -541,6 +487,7 @@ class SpinModel:
     @classmethod
     def sherrington_kirkpatrick(cls, n: int, key, scale: float = 1.0, fields=None) -> SpinModel:
         """Sherrington–Kirkpatrick spin glass: ``J_ij ~ Normal(0, scale^2 / n)``, dense."""
+        n = as_count(n, "n", minimum=2)
         upper = jax.random.normal(key, (n, n)) * (scale / np.sqrt(n))
         J = jnp.triu(upper, 1)
         return cls(fields=fields, couplings=J + J.T)
@@ -566,9 +513,10 @@ class SpinModel:
         Subsets of size 1 become fields, size 2 pairwise couplings, larger sizes k-body terms.
         The empty subset (a constant energy shift) is rejected.
         """
+        n = as_count(n, "n")
         terms = {}
         for subset, w in couplings.items():
-            key = tuple(int(i) for i in subset)
+            key = tuple(as_index_array(subset, "couplings").reshape(-1).tolist())
             if len(key) == 0:
                 raise ValueError("`couplings` has the empty subset (a constant); drop it.")
             _validate_index_array(np.array([key]), n, "couplings")
@@ -577,46 +525,3 @@ class SpinModel:
             terms[tuple(sorted(key))] = float(w)
         # group by order for construction (orders 1, 2 are folded in by __init__)
         return cls(n=n, terms=_group_terms(terms))
-
-
-def _group_terms(terms: Mapping[tuple[int, ...], float]):
-    grouped: dict[int, tuple[list, list]] = {}
-    for key, w in terms.items():
-        grouped.setdefault(len(key), ([], []))
-        grouped[len(key)][0].append(key)
-        grouped[len(key)][1].append(w)
-    return [(np.array(i, dtype=np.int64), np.array(w, dtype=float)) for i, w in grouped.values()]
-
-
-def _build_structure(n, dense, edges, order_items) -> _Structure:
-    # pairwise incidence (not needed for dense couplings: local fields are a matmul)
-    deg = np.bincount(edges.reshape(-1), minlength=n)
-    width = 0 if dense or not len(edges) else int(deg.max())
-    nbr = np.zeros((n, width), np.int32)
-    slot = np.full((n, width), len(edges), np.int32)
-    fill = np.zeros(n, dtype=np.int64)
-    for e, (i, j) in enumerate(edges if width else ()):
-        nbr[i, fill[i]], slot[i, fill[i]] = j, e
-        fill[i] += 1
-        nbr[j, fill[j]], slot[j, fill[j]] = i, e
-        fill[j] += 1
-    others, slots = [], []
-    graph = [edges.reshape(-1, 2)]
-    for _, idx in order_items:
-        o, s = _padded_incidence(n, idx)
-        others.append(o)
-        slots.append(s)
-        pairs = np.array(list(itertools.combinations(range(idx.shape[1]), 2)))
-        graph.append(np.sort(idx[:, pairs].reshape(-1, 2), axis=1))
-    graph_edges = np.unique(np.concatenate(graph).astype(np.int32), axis=0).reshape(-1, 2)
-    return _Structure(
-        n=n,
-        dense=dense,
-        edges=edges.reshape(-1, 2).astype(np.int32),
-        orders=tuple(order_items),
-        pair_nbr=nbr,
-        pair_slot=slot,
-        kbody_others=tuple(others),
-        kbody_slot=tuple(slots),
-        graph_edges=graph_edges,
-    )
