@@ -297,6 +297,23 @@ def plot_disconnectivity(landscape, ax=None, max_leaves: int = 60):
     return ax
 
 
+def _label_nodes(ax, pos, nodes, sizes) -> None:
+    """Basin indices beside their node (offset by its radius, in points) on a white box, above
+    every node and edge: a node never hides a label, whatever its size or colour."""
+    for v, size in zip(nodes, sizes, strict=True):
+        off = 0.5 * np.sqrt(size) + 1.0
+        ax.annotate(
+            str(v),
+            pos[v],
+            xytext=(off * 0.71, off * 0.71),
+            textcoords="offset points",
+            fontsize=8,
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "0.6"},
+        )
+    ax.margins(0.15)
+
+
 def plot_basin_graph(graph, ax=None):
     """Network plot of a :func:`~ergodic_ppl.basin_graph.basin_graph` output.
 
@@ -350,20 +367,7 @@ def plot_basin_graph(graph, ax=None):
     )
     drawn.set_label("basins")
     ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="energy")
-    # Labels beside their node (offset by its radius, in points) on a white box, above every
-    # node and edge: a node never hides a label, whatever its size or colour.
-    for v, size in zip(nodes, sizes, strict=True):
-        off = 0.5 * np.sqrt(size) + 1.0
-        ax.annotate(
-            str(v),
-            pos[v],
-            xytext=(off * 0.71, off * 0.71),
-            textcoords="offset points",
-            fontsize=8,
-            zorder=6,
-            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "0.6"},
-        )
-    ax.margins(0.15)
+    _label_nodes(ax, pos, nodes, sizes)
     if m:
         edges = list(graph.edges)
         counts = np.array([graph.edges[e].get("transitions", np.nan) for e in edges], np.float64)

@@ -336,6 +336,10 @@ def build(report, *, name: str = "report", idata=None, patterns=None, meta=None)
         beta = report.beta if np.ndim(report.beta) == 0 else None
         graph = basin_graph(report, beta=beta)
         if idata is not None:
-            idata.sample_stats["basin"] = (("chain", "draw"), report.landscape.labels)
+            labels = report.landscape.labels
+            if "sample_stats" in idata.groups():
+                idata.sample_stats["basin"] = (("chain", "draw"), labels)
+            else:
+                idata.add_groups({"sample_stats": {"basin": labels}})
     pats = None if patterns is None else np.atleast_2d(np.asarray(patterns))
     return AnalysisReport(name, report, graph, idata, pats, dict(meta or {}))

@@ -180,6 +180,14 @@ def diagnose(
         shape=(chains, num_draws),
         options={"rhat_threshold": rhat_threshold, "overlap_threshold": overlap_threshold},
     )
+    return _report(
+        draws, landscape, (occupancy, columns), obs, st, verdict, warnings, frozen, rhat_threshold
+    )
+
+
+def _report(draws, landscape, table, obs, st, verdict, warnings, frozen, rhat_threshold):
+    """Assemble the :class:`ErgodicityReport` from the layers' results."""
+    occupancy, columns = table
     return ErgodicityReport(
         status=verdict.status,
         n_basins=max(landscape.n_basins if landscape is not None else 0, 1),
@@ -200,8 +208,8 @@ def diagnose(
         beta=draws.beta,
         info={
             "site": draws.site,
-            "n": n,
-            "model": spin_model,
+            "n": draws.spins.shape[-1],
+            "model": draws.model,
             "frozen_chains": np.flatnonzero(frozen).tolist(),
             "confined_basins": verdict.confined,
             "unvisited_mirror_basins": verdict.unvisited_mirror,

@@ -41,7 +41,8 @@ def spin_model_of(model_fn, *args, site=None, **kwargs):
     """``(site, SpinModel, beta)`` of the ``BoltzmannSpins`` site of a NumPyro model.
 
     Traces ``model_fn(*args, **kwargs)`` once (seeded); ``site`` picks one when there are
-    several.  Returns ``None`` when the model has no ``BoltzmannSpins`` site (e.g. Bernoulli
+    several.  A scalar ``beta`` is the shortest decimal that rounds to the site's stored value
+    (``0.6`` for a float32 ``0.6``).  Returns ``None`` when the model has no ``BoltzmannSpins`` site (e.g. Bernoulli
     bits with ``numpyro.factor`` energies).
     """
     import jax
@@ -65,7 +66,10 @@ def spin_model_of(model_fn, *args, site=None, **kwargs):
         )
     name, dist = found[0]
     beta = np.asarray(dist.beta)
-    return name, dist.model, (float(beta) if beta.ndim == 0 else beta)
+    if beta.ndim:
+        return name, dist.model, beta
+    # the shortest decimal that rounds to the stored (often float32) value: 0.6, not 0.6000000238
+    return name, dist.model, float(np.format_float_positional(beta[()], unique=True))
 
 
 def _unpack(samples):
