@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import _jsonable, check_writable
+from .report import check_writable, to_jsonable
 
 DEFAULT_BETAS = (0.3, 0.6)
 HOPFIELD_N, HOPFIELD_PATTERNS, HOPFIELD_BETA = 64, 3, 2.0
@@ -179,7 +179,7 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     }
     folder = check_writable(out / name)
     idata.to_netcdf(str(folder / "idata.nc"))
-    (folder / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
     return summary
 
 

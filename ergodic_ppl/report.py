@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AnalysisReport", "build", "check_writable"]
+__all__ = ["AnalysisReport", "build", "check_writable", "to_jsonable"]
 
 FIGURE_DPI = 110
 BASIN_COLUMNS = (
@@ -46,14 +46,20 @@ BASIN_COLUMNS = (
 )
 
 
-def _jsonable(x):
-    """``x`` with NumPy scalars/arrays as Python values and non-finite floats as strings/None."""
+def to_jsonable(x):
+    """``x`` with NumPy scalars/arrays as Python values and non-finite floats as strings/None.
+
+    ``nan -> None``, ``inf -> "inf"``, ``-inf -> "-inf"``; dict keys become strings.
+
+    >>> to_jsonable({"r": np.float64("inf"), 1: np.arange(2)})
+    {'r': 'inf', '1': [0, 1]}
+    """
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): to_jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [to_jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return to_jsonable(x.tolist())
     if isinstance(x, np.bool_ | bool):
         return bool(x)
     if isinstance(x, np.integer):
@@ -138,7 +144,7 @@ class AnalysisReport:
     def to_dict(self) -> dict:
         """Everything in the report, JSON-safe (``json.dumps`` works on it as it is)."""
         r = self.report
-        return _jsonable(
+        return to_jsonable(
             {
                 "model": self.name,
                 **self.meta,
@@ -257,7 +263,7 @@ def _graph_json(graph) -> dict:
     for _, data in g.nodes(data=True):
         data["state"] = data["state"].tolist()
     g.graph.pop("minimax_saddles", None)
-    return _jsonable(nx.node_link_data(g, edges="edges"))
+    return to_jsonable(nx.node_link_data(g, edges="edges"))
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
