@@ -721,6 +721,12 @@ def test_recorded_energies_are_reused_when_they_belong_to_the_model():
     # the very array the kernel recorded (float32 -> float64), not a recomputation
     np.testing.assert_array_equal(report.observables["energy"], recorded)
     assert not any("energy" in w for w in report.warnings)
+    # the MCMC extra field `energy` of SpinGibbs, with the model found from the kernel
+    mcmc = below_tc_mcmc()
+    extra = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["energy"], np.float64)
+    from_mcmc = ep.diagnose(mcmc)
+    np.testing.assert_array_equal(from_mcmc.observables["energy"], extra)
+    assert not any("does not match" in w for w in from_mcmc.warnings)
 
 
 def test_recorded_energies_of_another_model_are_recomputed_with_a_warning():
