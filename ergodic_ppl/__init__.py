@@ -1,6 +1,6 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import basins, exact, free_energy, kernels, plots
+from . import basins, checks, diagnostics, exact, free_energy, kernels, plots, report
 from .basins import basin_graph
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
@@ -19,12 +19,15 @@ __all__ = [
     "basins",
     "bits_to_spins",
     "check_spins",
+    "checks",
     "diagnose",
+    "diagnostics",
     "estimate_log_z",
     "exact",
     "free_energy",
     "kernels",
     "plots",
+    "report",
     "run_chains",
     "run_tempering",
     "spins_to_bits",

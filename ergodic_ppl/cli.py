@@ -1,29 +1,31 @@
 """The ``ergodic-ppl`` command.
 
 ``ergodic-ppl analyze [MODEL_FILE] [--out DIR]`` (the default command) samples a NumPyro spin
-model with several ``SpinGibbs`` chains, diagnoses ergodicity (``ep.diagnose``), builds the basin
-graph (``ep.basin_graph``) and writes a report folder: ``summary.json`` (verdict, R-hat/ESS per
-observable, occupancy, basins and barriers), ``report.txt`` and ``report.html``, figures
-(``traces.png``, ``ranks.png``, ``occupancy.png``, ``disconnectivity.png``,
-``basin_graph.png``), ``basin_graph.json`` (networkx node-link data) and ``idata.nc`` (the
-ArviZ ``InferenceData`` with each draw's basin in ``sample_stats``).  With no file it runs an
+model with several ``SpinGibbs`` chains, diagnoses ergodicity (``ep.diagnose``) and writes the
+report folder of :mod:`ergodic_ppl.report` (``summary.json``, ``report.txt``, a self-contained
+``report.html``, figures, ``basin_graph.json``, ``idata.nc``).  This module only parses
+arguments and calls those; the report's format and its ``beta`` are theirs.  With no file it runs an
 embedded default that breaks ergodicity: a Hopfield network of 64 spins storing 3 random
 patterns, at beta = 2 (below its retrieval temperature), where chains from random starts stay
 in different pattern basins.
 
 ``ergodic-ppl sample [MODEL_FILE]`` only samples: ``summary.json`` (energy and magnetisation
-statistics, R-hat/ESS, throughput) and ``idata.nc``; its default is a 16x16 periodic Ising
+statistics, R-hat/ESS with constant chains handled as in ``ep.diagnose``, throughput) and
+``idata.nc``; its default is a 16x16 periodic Ising
 ferromagnet at beta = 0.3 and 0.6.
 
 ``MODEL_FILE`` is a Python file defining a callable ``model`` (a NumPyro model whose latent
 sites are binary) and optionally a dict ``model_kwargs`` and, for ``analyze``, an array
-``patterns`` (P, n) of ±1 patterns whose overlaps are diagnosed.  Errors in the file exit with
-status 2 and a message.
+``patterns`` (P, n) of ±1 patterns whose overlaps are diagnosed.  Errors in the file, a
+``model_kwargs`` key that is no parameter of ``model``, a model that raises when sampled and an
+``--out`` folder that cannot be written (checked before sampling) exit with status 2 and a
+one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import runpy
 import sys
@@ -31,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .report import check_writable, to_jsonable
 
 DEFAULT_BETAS = (0.3, 0.6)
 HOPFIELD_N, HOPFIELD_PATTERNS, HOPFIELD_BETA = 64, 3, 2.0
@@ -88,27 +92,48 @@ def _load_model_file(path: Path):
     kwargs = namespace.get("model_kwargs", {})
     if not isinstance(kwargs, dict):
         raise ModelFileError(f"`model_kwargs` in {str(path)!r} must be a dict.")
+    _check_kwargs(model, kwargs, repr(str(path)))
     return [(path.stem, model, kwargs, namespace.get("patterns"))]
 
 
-def _run_mcmc(model, kwargs, args):
-    """Sample ``model(**kwargs)`` with ``SpinGibbs`` chains as the options say; (mcmc, seconds)."""
+def _check_kwargs(model, kwargs, where: str) -> None:
+    """Every ``model_kwargs`` key must be a parameter of ``model`` (checked before sampling)."""
+    try:
+        inspect.signature(model).bind_partial(**kwargs)
+    except TypeError as exc:
+        raise ModelFileError(
+            f"`model_kwargs` in {where} do not fit `model{inspect.signature(model)}`: {exc}."
+        ) from exc
+    except ValueError:  # a callable without an inspectable signature: let the run tell
+        pass
+
+
+def _run_mcmc(name, model, kwargs, args):
+    """Sample ``model(**kwargs)`` with ``SpinGibbs`` chains as the options say; (mcmc, seconds).
+
+    Any failure of the user's model (or a model the kernel cannot sample) becomes a
+    :class:`ModelFileError` with a one-line message.
+    """
     import jax
     from numpyro.infer import MCMC
 
     from .kernels import SpinGibbs
 
-    mcmc = MCMC(
-        SpinGibbs(model, scan=args.scan),
-        num_warmup=args.warmup,
-        num_samples=args.draws,
-        num_chains=args.chains,
-        chain_method="vectorized",
-        progress_bar=args.progress,
-    )
     start = time.perf_counter()
-    mcmc.run(jax.random.key(args.seed), **kwargs)
-    jax.block_until_ready(mcmc.get_samples())
+    try:
+        mcmc = MCMC(
+            SpinGibbs(model, scan=args.scan),
+            num_warmup=args.warmup,
+            num_samples=args.draws,
+            num_chains=args.chains,
+            chain_method="vectorized",
+            progress_bar=args.progress,
+        )
+        mcmc.run(jax.random.key(args.seed), **kwargs)
+        jax.block_until_ready(mcmc.get_samples())
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model is reported
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelFileError(f"sampling {name!r} failed: {type(exc).__name__}: {first}") from exc
     return mcmc, time.perf_counter() - start
 
 
@@ -116,34 +141,45 @@ def _kwargs_summary(kwargs) -> dict:
     return {k: (float(v) if np.ndim(v) == 0 else "array") for k, v in kwargs.items()}
 
 
-def _sample_one(name, model, kwargs, args, out: Path) -> dict:
-    import arviz as az
-
-    mcmc, seconds = _run_mcmc(model, kwargs, args)
-    idata = az.from_numpyro(mcmc)
-    energy = idata.sample_stats["energy"].values
-    mag = idata.sample_stats["magnetization"].values
-    n_spins = sum(int(np.prod(v.shape[2:])) for v in idata.posterior.data_vars.values())
-    summary = {
-        "model": name,
+def _settings(kwargs, args) -> dict:
+    return {
         "kwargs": _kwargs_summary(kwargs),
         "chains": args.chains,
         "draws": args.draws,
         "warmup": args.warmup,
+    }
+
+
+def _sample_one(name, model, kwargs, args, out: Path) -> dict:
+    import arviz as az
+
+    from .diagnostics.rhat import convergence
+
+    mcmc, seconds = _run_mcmc(name, model, kwargs, args)
+    idata = az.from_numpyro(mcmc)
+    energy = idata.sample_stats["energy"].values
+    mag = idata.sample_stats["magnetization"].values
+    n_spins = sum(int(np.prod(v.shape[2:])) for v in idata.posterior.data_vars.values())
+    # constant-chain-aware R-hat: a frozen chain gives inf or NaN with a note, never garbage
+    e_rhat, e_ess, _, e_note = convergence(energy)
+    m_rhat, _, _, m_note = convergence(mag)
+    summary = {
+        "model": name,
+        **_settings(kwargs, args),
         "n_spins": n_spins,
         "seconds_including_compile": seconds,
         "spin_updates_per_second": args.chains * (args.draws + args.warmup) * n_spins / seconds,
         "energy_per_spin_mean": float(energy.mean() / n_spins),
-        "energy_rhat": float(az.rhat(energy)),
-        "energy_ess_bulk": float(az.ess(energy)),
-        "magnetization_rhat": float(az.rhat(mag)),
+        "energy_rhat": e_rhat,
+        "energy_ess_bulk": e_ess,
+        "magnetization_rhat": m_rhat,
+        "notes": {k: v for k, v in (("energy", e_note), ("magnetization", m_note)) if v},
         "magnetization_per_chain": [round(float(v), 4) for v in mag.mean(1)],
         "abs_magnetization_mean": float(np.abs(mag).mean()),
     }
-    folder = out / name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_writable(out / name)
     idata.to_netcdf(str(folder / "idata.nc"))
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
     return summary
 
 
@@ -157,124 +193,25 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from . import plots
-    from .basins import basin_graph
     from .diagnostics import diagnose
+    from .report import build
 
     quiet = not args.progress
     _stage(f"{name}: sampling {args.chains} chains x {args.draws} draws", quiet)
-    mcmc, seconds_sampling = _run_mcmc(model, kwargs, args)
+    mcmc, seconds_sampling = _run_mcmc(name, model, kwargs, args)
     _stage(f"{name}: quenching every draw and diagnosing", quiet)
     start = time.perf_counter()
     report = diagnose(mcmc, patterns=patterns)
-    diagnosed = time.perf_counter()
-    folder = out / name
-    folder.mkdir(parents=True, exist_ok=True)
-    beta = kwargs.get("beta")
-    beta = float(beta) if beta is not None and np.ndim(beta) == 0 else None
-    graph = basin_graph(report, beta=beta) if report.landscape is not None else None
-
-    _stage(f"{name}: writing figures and the report to {folder}", quiet)
-    figures = []
-
-    def save(fig_name, draw):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        try:
-            draw(ax)
-            fig.tight_layout()
-            fig.savefig(folder / fig_name, dpi=110)
-            figures.append(fig_name)
-        finally:
-            plt.close(fig)
-
-    observable = "energy" if "energy" in report.observables else "magnetization"
-    save("traces.png", lambda ax: plots.plot_traces(report, observable, ax=ax))
-    save("occupancy.png", lambda ax: plots.plot_occupancy(report, ax=ax))
-    axes = plots.plot_ranks(report)
-    np.ravel(axes)[0].figure.savefig(folder / "ranks.png", dpi=110)
-    plt.close(np.ravel(axes)[0].figure)
-    figures.append("ranks.png")
-    if graph is not None and graph.number_of_nodes():
-        save("disconnectivity.png", lambda ax: plots.plot_disconnectivity(report.landscape, ax=ax))
-        save("basin_graph.png", lambda ax: plots.plot_basin_graph(graph, ax=ax))
-
-    idata = az.from_numpyro(mcmc)
-    if report.landscape is not None:
-        idata.sample_stats["basin"] = (("chain", "draw"), report.landscape.labels)
-    idata.to_netcdf(str(folder / "idata.nc"))
-    (folder / "report.txt").write_text(str(report) + "\n")
-    (folder / "report.html").write_text(report._repr_html_())
-    summary = _analyze_summary(name, kwargs, args, report, graph, patterns)
-    summary["seconds_sampling"] = seconds_sampling
-    summary["seconds_diagnosing"] = diagnosed - start
-    summary["figures"] = figures
-    if graph is not None:
-        (folder / "basin_graph.json").write_text(json.dumps(_graph_json(graph), indent=1))
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def _finite(x):
-    x = float(x)
-    return x if np.isfinite(x) else (None if np.isnan(x) else ("inf" if x > 0 else "-inf"))
-
-
-def _analyze_summary(name, kwargs, args, report, graph, patterns) -> dict:
-    basins = []
-    if graph is not None:
-        for a, data in graph.nodes(data=True):
-            entry = {
-                "basin": a,
-                "energy": data["energy"],
-                "occupancy": data.get("occupancy"),
-                "chains": data.get("chains"),
-            }
-            if patterns is not None:
-                q = np.asarray(patterns, np.float64) @ data["state"].astype(np.float64)
-                entry["overlaps_with_patterns"] = [round(v, 4) for v in q / len(data["state"])]
-            basins.append(entry)
-    return {
-        "model": name,
-        "kwargs": _kwargs_summary(kwargs),
-        "chains": args.chains,
-        "draws": args.draws,
-        "warmup": args.warmup,
-        "n_spins": report.info["n"],
-        "ergodic": report.ergodic,
-        "status": report.info["status"],
-        "n_basins": report.n_basins,
-        "verdict": report.verdict,
-        "columns": report.columns,
-        "occupancy": np.round(report.occupancy, 4).tolist(),
-        "chain_basins": report.chain_basins,
-        "rhat": {k: _finite(v) for k, v in report.rhat.items()},
-        "ess_bulk": {k: _finite(v) for k, v in report.ess.items()},
-        "ess_tail": {k: _finite(v) for k, v in report.ess_tail.items()},
-        "notes": report.notes,
-        "remedies": report.remedies,
-        "warnings": report.warnings,
-        "basins": basins,
-        "connections": (
-            [
-                {"basins": [a, b], **{k: _finite(v) for k, v in d.items()}}
-                for a, b, d in graph.edges(data=True)
-            ]
-            if graph is not None
-            else []
-        ),
+    meta = {
+        **_settings(kwargs, args),
+        "seconds_sampling": seconds_sampling,
+        "seconds_diagnosing": time.perf_counter() - start,
     }
-
-
-def _graph_json(graph) -> dict:
-    import networkx as nx
-
-    g = graph.copy()
-    for _, data in g.nodes(data=True):
-        data["state"] = data["state"].tolist()
-    g.graph.pop("minimax_saddles", None)
-    return nx.node_link_data(g, edges="edges")
+    analysis = build(report, name=name, idata=az.from_numpyro(mcmc), patterns=patterns, meta=meta)
+    _stage(f"{name}: writing figures and the report to {out / name}", quiet)
+    analysis.write(out / name)
+    return analysis.to_dict()
 
 
 def _add_common(p, default_chains: int) -> None:
@@ -333,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("analyze needs --chains >= 2 and --draws >= 4 to compare chains")
 
     try:
+        check_writable(args.out)  # before sampling: a bad --out fails at once
         if args.model_file:
             runs = _load_model_file(args.model_file)
         else:
             runs = _default_hopfield() if args.command == "analyze" else _default_models()
-    except ModelFileError as exc:
+    except (ModelFileError, ValueError) as exc:
         print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
         return 2
     for name, model, kwargs, patterns in runs:
@@ -346,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary = _analyze_one(name, model, kwargs, patterns, args, args.out)
             else:
                 summary = _sample_one(name, model, kwargs, args, args.out)
-        except ValueError as exc:
+        except (ModelFileError, ValueError) as exc:
             print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
             return 2
         if args.command == "analyze":

@@ -1,6 +1,7 @@
 """Plots of ergodicity reports and energy landscapes (matplotlib, ArviZ, networkx).
 
 * :func:`plot_traces` - one observable per chain against the draw index;
+  :func:`revealing_observables` names those that show broken ergodicity (overlaps, ``|m|``);
 * :func:`plot_ranks` - ArviZ rank plots of the report's observables;
 * :func:`plot_occupancy` - the chain x basin occupancy as a heat map;
 * :func:`plot_disconnectivity` - the disconnectivity graph of a
@@ -8,7 +9,7 @@
   each minimum is a vertical line from its energy up to the saddle where its group joins
   another, joins are horizontal lines at the saddle energy, in the single-linkage order of
   ``landscape.merges`` (THEORY.md A.6);
-* :func:`plot_basin_graph` - the network of :func:`ergodic_ppl.basin_graph.basin_graph`.
+* :func:`plot_basin_graph` - the network of :func:`ergodic_ppl.basins.basin_graph`.
 
 Every function draws into ``ax`` when given (a new figure otherwise), returns the Axes and
 never calls ``plt.show()``.  matplotlib is imported only when a function runs.
@@ -29,6 +30,7 @@ __all__ = [
     "plot_occupancy",
     "plot_ranks",
     "plot_traces",
+    "revealing_observables",
 ]
 
 MAX_LEGEND_CHAINS = 10  # above this, chains are coloured by a colormap instead of a legend
@@ -49,8 +51,9 @@ def _axes(ax, figsize):
 def plot_traces(report, observable: str = "energy", ax=None):
     """Trace of ``report.observables[observable]`` ``(chains, draws)``, one line per chain.
 
-    Chains are told apart by a legend (up to 10 chains) or by a colormap with a colour bar;
-    the title gives the observable's R-hat (and nested R-hat when computed).
+    Chains are told apart by a legend outside the axes, on the right (up to 10 chains; it
+    never covers the data), or by a colormap with a colour bar; the title gives the
+    observable's R-hat (and nested R-hat when computed).
     """
     if observable not in report.observables:
         raise ValueError(
@@ -65,7 +68,13 @@ def plot_traces(report, observable: str = "energy", ax=None):
     if chains <= MAX_LEGEND_CHAINS:
         for c in range(chains):
             ax.plot(steps, x[c], lw=0.8, alpha=0.85, label=f"chain {c}")
-        ax.legend(fontsize="small", loc="best", ncols=2 if chains > 5 else 1)
+        ax.legend(
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+        )
     else:
         cmap = mpl.colormaps["viridis"]
         norm = mpl.colors.Normalize(0, chains - 1)
@@ -81,6 +90,20 @@ def plot_traces(report, observable: str = "energy", ax=None):
     note = report.notes.get(observable)
     ax.set_title(title + (f" ({note})" if note else ""))
     return ax
+
+
+def revealing_observables(report, limit: int = 2) -> list[str]:
+    """Up to ``limit`` observables that reveal broken ergodicity, most telling first.
+
+    Overlaps with the stored patterns or the basin minima (chains in different basins sit at
+    different overlaps), else ``|m|`` and ``m``; observables constant over every draw are left
+    out.  The energy, equal in mirror basins, is not among them.
+    """
+    obs = report.observables
+    names = [k for k in obs if k.startswith("overlap_pattern")]
+    names = names or [k for k in obs if k.startswith("overlap_basin")]
+    names += ["abs_magnetization", "magnetization"]
+    return [k for k in names if k in obs and not _constant(obs[k])][:limit]
 
 
 def _constant(x) -> bool:
@@ -274,11 +297,29 @@ def plot_disconnectivity(landscape, ax=None, max_leaves: int = 60):
     return ax
 
 
+def _label_nodes(ax, pos, nodes, sizes) -> None:
+    """Basin indices beside their node (offset by its radius, in points) on a white box, above
+    every node and edge: a node never hides a label, whatever its size or colour."""
+    for v, size in zip(nodes, sizes, strict=True):
+        off = 0.5 * np.sqrt(size) + 1.0
+        ax.annotate(
+            str(v),
+            pos[v],
+            xytext=(off * 0.71, off * 0.71),
+            textcoords="offset points",
+            fontsize=8,
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "0.6"},
+        )
+    ax.margins(0.15)
+
+
 def plot_basin_graph(graph, ax=None):
-    """Network plot of a :func:`~ergodic_ppl.basin_graph.basin_graph` output.
+    """Network plot of a :func:`~ergodic_ppl.basins.basin_graph` output.
 
     Node area is proportional to the basin's ``occupancy`` (uniform without it), node colour
-    is the energy of its minimum, node labels are basin indices; edge width grows with
+    is the energy of its minimum, node labels are basin indices (beside the node, on a white
+    box drawn above nodes and edges, so no node hides a label); edge width grows with
     ``log(1 + transitions)`` (sampled graphs), edges are labelled with their ``barrier``
     when there are at most 15.
     """
@@ -326,7 +367,7 @@ def plot_basin_graph(graph, ax=None):
     )
     drawn.set_label("basins")
     ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="energy")
-    nx.draw_networkx_labels(graph, pos, labels={v: str(v) for v in nodes}, font_size=8, ax=ax)
+    _label_nodes(ax, pos, nodes, sizes)
     if m:
         edges = list(graph.edges)
         counts = np.array([graph.edges[e].get("transitions", np.nan) for e in edges], np.float64)
@@ -341,5 +382,7 @@ def plot_basin_graph(graph, ax=None):
             labels = {
                 e: f"{graph.edges[e]['barrier']:.2f}" for e in edges if "barrier" in graph.edges[e]
             }
-            nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, font_size=7, ax=ax)
+            texts = nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, font_size=7, ax=ax)
+            for t in texts.values():
+                t.set_zorder(6)
     return ax

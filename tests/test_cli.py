@@ -106,3 +106,59 @@ def test_help_and_argument_errors(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["analyze", "--chains", "1"])
     assert exc.value.code == 2 and "--chains >= 2" in capsys.readouterr().err
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("ergodic-ppl: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_model_that_raises_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "raises.py"
+    path.write_text("def model(beta=1.0):\n    raise RuntimeError('bad coupling file')\n")
+    for command in ("sample", "analyze"):
+        out = tmp_path / command
+        assert cli.main([command, str(path), *SMALL, "--out", str(out)]) == 2
+        line = _one_line_error(capsys)
+        assert "RuntimeError: bad coupling file" in line and "'raises'" in line
+
+
+def test_unknown_model_kwargs_key_exits_2_before_sampling(tmp_path, capsys):
+    path = tmp_path / "typo.py"
+    path.write_text(CHAIN_FILE.replace("{'beta': 0.8}", "{'betta': 0.8}"))
+    out = tmp_path / "out"
+    assert cli.main(["analyze", str(path), *ANALYZE_SMALL, "--out", str(out)]) == 2
+    line = _one_line_error(capsys)
+    assert "`model_kwargs`" in line and "betta" in line
+    assert not (out / "typo").exists()  # failed before sampling: nothing written
+
+
+def test_unwritable_out_exits_2_before_sampling(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    sampled = []
+    monkeypatch.setattr(cli, "_run_mcmc", lambda *a: sampled.append(a))  # must never run
+    for command in ("sample", "analyze"):
+        assert cli.main([command, *SMALL, "--out", str(blocker / "sub")]) == 2
+        line = _one_line_error(capsys)
+        assert "--out" in line and "not writable" in line
+    assert sampled == []
+
+
+def test_sample_rhat_handles_frozen_chains(tmp_path):
+    """A 12-spin chain in a field h = 5 at beta = 5: every spin follows its field in the first
+    sweep (a flip against it costs beta * 2 (h - 2 J) = 40, probability e^-40), so both chains
+    sit in one state from the first draw.  Raw az.rhat of the constant energy is NaN without a
+    word; through rhat.convergence the summary says so in `notes`."""
+    path = tmp_path / "cold.py"
+    path.write_text(
+        CHAIN_FILE.replace("coupling=0.5)", "coupling=0.5, field=5.0)").replace("0.8", "5.0")
+    )
+    args = ["sample", str(path), "--chains", "2", "--draws", "30", "--warmup", "5"]
+    assert cli.main([*args, "--out", str(tmp_path / "o")]) == 0
+    summary = json.loads((tmp_path / "o" / "cold" / "summary.json").read_text())
+    assert summary["energy_rhat"] is None  # NaN in JSON: constant, uninformative
+    assert "constant" in summary["notes"]["energy"]

@@ -14,6 +14,7 @@ form gives the same numbers on the same draws; (7) the report's tables, HTML and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 
@@ -301,27 +302,30 @@ def test_chains_frozen_in_two_states_give_infinite_rhat():
 
 
 def test_all_chains_in_one_constant_state():
-    """Nothing varies: every R-hat is NaN ("constant"), and a NaN must not count as broken."""
+    """Nothing varies: every R-hat is NaN ("constant"); a NaN must not count as broken, and
+    chains that never made a move are never called ergodic: ``not_converged`` with a note."""
     x = np.tile(random_state(1), (4, 50, 1))
     bare = ep.diagnose(x)  # no model: magnetisation and |m| only
     assert set(bare.rhat) == {"magnetization", "abs_magnetization"}
     for name, v in bare.rhat.items():
         assert np.isnan(v)
         assert "constant" in bare.notes[name]
-    assert bare.ergodic and bare.verdict.startswith("ergodic")
+    assert bare.status == "not_converged" and not bare.ergodic
+    assert bare.verdict.startswith("not converged") and "no move was made" in bare.verdict
+    assert bare.info["frozen_chains"] == [0, 1, 2, 3]
 
     # The ground state of a model with a field: constant draws, no symmetry to check.
     ground = np.ones((4, 50, N), np.int8)
     biased = ep.diagnose(ground, lattice(0.05))
     assert all(np.isnan(v) for v in biased.rhat.values())
-    assert biased.n_basins == 1 and biased.ergodic
+    assert biased.n_basins == 1 and biased.status == "not_converged"
 
     # The same state under the symmetric Ising model: broken, but only because its mirror (same
     # probability) was never reached, not because of the NaNs.
     sym = ep.diagnose(ground, lattice())
     assert all(np.isnan(v) for v in sym.rhat.values())
     assert sym.info["unvisited_mirror_basins"] == [0]
-    assert not sym.ergodic
+    assert sym.status == "broken"
     assert "nan" not in sym.verdict.lower()
 
 
@@ -664,7 +668,7 @@ def test_marginal_rhat_without_basin_evidence_is_not_converged_not_broken():
     report = ep.diagnose(_biased_chains(0.1))
     assert THRESHOLD < report.rhat["magnetization"] < 1.2
     assert not report.ergodic
-    assert report.info["status"] == "not_converged"
+    assert report.status == "not_converged"
     assert report.verdict.startswith("not converged") and "Run longer" in report.remedies[0]
 
 
@@ -672,11 +676,114 @@ def test_large_rhat_is_broken_even_without_basins():
     """Chain means of m off by +/- 0.3 (B/W ~ 1.4: R-hat ~ 1.5 > 1.2): broken."""
     report = ep.diagnose(_biased_chains(0.3))
     assert report.rhat["magnetization"] > 1.2
-    assert report.info["status"] == "broken" and report.verdict.startswith("ergodicity broken")
+    assert report.status == "broken" and report.verdict.startswith("ergodicity broken")
 
 
 def test_confined_chains_are_broken_whatever_the_rhat():
     """Below T_c with chains started in both sectors, every chain is confined to its basin."""
     report = ep.diagnose(below_tc_trace(), lattice())
-    assert report.info["status"] == "broken"
+    assert report.status == "broken"
     assert set(report.info["confined_basins"]) == {"basin0", "basin1"}
+
+
+# ---------------------------------------------------------------------------- 8. status, beta
+def test_status_and_beta_fields_agree_with_repr_text_and_html():
+    """``status`` is a field; repr, str, HTML and the verdict all say the same; ``beta`` is the
+    one found on the MCMC's BoltzmannSpins site, or the one passed."""
+    mcmc = below_tc_mcmc()
+    report = ep.diagnose(mcmc)
+    assert report.beta == BETA_LOW_T
+    assert ep.diagnose(below_tc_trace(), lattice()).beta is None
+    assert ep.diagnose(below_tc_trace(), lattice(), beta=0.6).beta == 0.6
+    with pytest.raises(ValueError, match="`beta=0.3` differs"):
+        ep.diagnose(mcmc, beta=0.3)
+    with pytest.raises(ValueError, match="`beta`"):
+        ep.diagnose(below_tc_trace(), lattice(), beta=float("nan"))
+    not_converged = ep.diagnose(_biased_chains(0.1))
+    for rep, status, lead in (
+        (report, "broken", "ergodicity broken"),
+        (not_converged, "not_converged", "not converged"),
+    ):
+        assert rep.status == status and not rep.ergodic
+        assert repr(rep).startswith(f"ErgodicityReport({status},")
+        assert str(rep).startswith(f"status: {status}\n{lead}")
+        assert f"status: {status}" in rep._repr_html_() and rep.verdict.startswith(lead)
+    assert "beta=0.6" in repr(report)
+    with pytest.raises(ValueError, match="`status`"):
+        dataclasses.replace(report, status="fine")
+
+
+# ---------------------------------------------------------------------------- 9. energies
+def test_recorded_energies_are_reused_when_they_belong_to_the_model():
+    trace = below_tc_trace()
+    recorded = np.asarray(trace.energy, np.float64)
+    report = ep.diagnose(trace, lattice())
+    # the very array the kernel recorded (float32 -> float64), not a recomputation
+    np.testing.assert_array_equal(report.observables["energy"], recorded)
+    assert not any("energy" in w for w in report.warnings)
+    # the MCMC extra field `energy` of SpinGibbs, with the model found from the kernel
+    mcmc = below_tc_mcmc()
+    extra = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["energy"], np.float64)
+    from_mcmc = ep.diagnose(mcmc)
+    np.testing.assert_array_equal(from_mcmc.observables["energy"], extra)
+    assert not any("does not match" in w for w in from_mcmc.warnings)
+
+
+def test_recorded_energies_of_another_model_are_recomputed_with_a_warning():
+    trace = below_tc_trace()
+    other = trace._replace(energy=0.5 * np.asarray(trace.energy))  # e.g. beta * E recorded
+    report = ep.diagnose(other, lattice())
+    assert any("does not match the model" in w for w in report.warnings)
+    expected = ep.basins.energies_of(lattice(), np.asarray(trace.spins))
+    np.testing.assert_array_equal(report.observables["energy"], expected)
+
+
+def test_nan_energies_are_an_error():
+    trace = below_tc_trace()
+    energy = np.array(trace.energy, np.float64)
+    energy[2, 7] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        ep.diagnose(trace._replace(energy=energy), lattice())
+    with pytest.raises(ValueError, match="non-finite"):
+        ep.diagnose(trace._replace(energy=energy))  # no model to fall back on either
+
+
+def test_wrongly_shaped_energy_is_named_not_dropped_silently():
+    trace = below_tc_trace()
+    flat = np.asarray(trace.energy).reshape(-1)  # (chains * draws,) instead of (chains, draws)
+    report = ep.diagnose(trace._replace(energy=flat), lattice())
+    [warning] = [w for w in report.warnings if "shape" in w]
+    assert "`energy`" in warning and str(flat.shape) in warning and "recomputed" in warning
+    np.testing.assert_array_equal(
+        report.observables["energy"], below_tc_report().observables["energy"]
+    )
+    bare = ep.diagnose(trace._replace(energy=flat))
+    assert "energy" not in bare.observables
+    assert any("`energy`" in w and "ignored" in w for w in bare.warnings)
+
+
+# ---------------------------------------------------------------------------- 10. bad arrays
+@pytest.mark.parametrize(
+    ("samples", "match"),
+    [
+        (np.ones((4, 50), np.int8), r"`samples` must have shape \(chains, draws, n\)"),
+        (np.full((4, 50, 8), 2, np.int8), r"`samples` must contain only -1 and \+1; found \[2\]"),
+        (np.full((4, 50, 8), "a"), r"`samples` must be numeric"),
+        (np.zeros((0, 50, 8), np.int8), r"`samples` is empty"),
+        (np.zeros((4, 0, 8), np.int8), r"`samples` is empty"),
+        ({"s": np.full((4, 50, 8), 2)}, r"cannot tell which site"),
+        ({"s": np.full((4, 50, 8), 2)}, None),
+    ],
+)
+def test_bad_sample_arrays_name_the_argument(samples, match):
+    if match is None:  # the same values under an explicit site: the site is named
+        with pytest.raises(ValueError, match=r"`samples\['s'\]` must contain only -1 and \+1"):
+            ep.diagnose(samples, site="s")
+        return
+    with pytest.raises(ValueError, match=match):
+        ep.diagnose(samples)
+
+
+def test_site_given_for_a_bare_array_is_an_error():
+    with pytest.raises(ValueError, match="`site='s'` given, but `samples` is an array"):
+        ep.diagnose(np.ones((4, 50, 8), np.int8), site="s")

@@ -197,3 +197,33 @@ def test_basin_graph_many_edges_and_sampled(ising_landscape, split_report):
     graph = ep.basin_graph(split_report)
     ax = plots.plot_basin_graph(graph)
     assert len(_nodes(ax).get_offsets()) == 2
+
+
+def test_trace_legend_is_outside_the_data(split_report):
+    ax = plots.plot_traces(split_report, "energy")
+    ax.figure.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # right of the axes: covers no line
+
+
+def test_revealing_observables(split_report, many_chain_report):
+    assert plots.revealing_observables(split_report) == ["overlap_basin0", "overlap_basin1"]
+    # no basins, no patterns: |m| and m reveal a split into magnetisation sectors
+    assert plots.revealing_observables(many_chain_report) == [
+        "abs_magnetization",
+        "magnetization",
+    ]
+
+
+def test_basin_graph_labels_are_not_hidden_by_nodes(sk_landscape):
+    graph = ep.basin_graph(sk_landscape, beta=1.0)
+    ax = plots.plot_basin_graph(graph)
+    ax.figure.canvas.draw()
+    nodes = _nodes(ax)
+    centres = ax.transData.transform(np.array([nodes.get_offsets()]).reshape(-1, 2))
+    labels = [t for t in ax.texts if t.get_text() in {str(v) for v in graph.nodes}]
+    assert len(labels) == graph.number_of_nodes()
+    for t in labels:
+        assert t.get_zorder() > nodes.get_zorder()  # drawn above every node
+        extent = t.get_window_extent()
+        assert not any(extent.contains(x, y) for x, y in centres)  # beside, not on, a node

@@ -98,12 +98,13 @@ report = ep.diagnose(mcmc, patterns=patterns)
 report
 
 # %% [markdown]
-# The report is an object: `ergodic`, `n_basins`, `occupancy` (chains × basins), `rhat`/`ess`
-# per observable, `chain_basins`, `remedies`; `to_dataframe()` for the table. Every basin
-# found is a stored pattern or its mirror:
+# The report is an object: `status` (`"ergodic"`, `"not_converged"` or `"broken"`), `beta`
+# (found on the model's `BoltzmannSpins` site), `n_basins`, `occupancy` (chains × basins),
+# `rhat`/`ess` per observable, `chain_basins`, `remedies`; `to_dataframe()` for the table.
+# Every basin found is a stored pattern or its mirror:
 
 # %%
-print(report.ergodic, report.n_basins)
+print(report.status, report.beta, report.n_basins)
 print(np.round(report.landscape.minima @ patterns.T.astype(float) / 100, 2))
 report.to_dataframe()
 
@@ -124,10 +125,24 @@ _ = report.plot_ranks(var_names=["energy", "overlap_pattern0"])
 # highest draw energy on the lowest observed transition path as the saddle estimate.
 
 # %%
-graph = ep.basin_graph(report, beta=2.0)
+graph = ep.basin_graph(report, beta=report.beta)
 for a, b, data in graph.edges(data=True):
     print(a, b, {k: round(v, 3) for k, v in data.items()})
 _ = plots.plot_basin_graph(graph)
+
+# %% [markdown]
+# `ergodic_ppl.report.build` turns the report into a report folder, as `ergodic-ppl analyze`
+# writes it: `summary.json`, `report.txt`, a self-contained `report.html` (figures embedded,
+# the basin table with energies, free energies and barriers, the R-hat table), the figures
+# and `basin_graph.json`.
+
+# %%
+from ergodic_ppl.report import build  # noqa: E402
+
+analysis = build(report, name="hopfield", patterns=patterns)
+folder = analysis.write("hopfield-report")
+print(sorted(p.name for p in folder.iterdir()))
+analysis.basins
 
 # %% [markdown]
 # ## 4. Remedies: tempering, and nested R-hat for many short chains
@@ -168,4 +183,4 @@ short_hot = ep.run_chains(lattice, 0.3, jax.random.key(5), num_chains=32, num_dr
                           num_warmup=100, init_spins=starts)  # fmt: skip
 above = ep.diagnose(short_hot, lattice, superchains=groups)
 print("beta = 0.3:", {k: round(v, 3) for k, v in above.nested_rhat.items()})
-print(below.ergodic, above.ergodic)
+print(below.status, above.status)

@@ -37,6 +37,7 @@ from numpyro.infer.gibbs import GIBBS_SITES_KWARG, with_conditioning
 from numpyro.infer.util import log_density
 
 from ..distributions import BoltzmannSpins
+from ..spins import relaxed_spins
 from . import gibbs
 from .conditionals import flip_probability
 
@@ -132,7 +133,7 @@ class GenericBlock:
         self.multilinear = False
         classes = None
         # real-valued (relaxed) inputs are out of the sites' support: validation off while analysing
-        with jax.ensure_compile_time_eval(), numpyro.validation_enabled(False):
+        with jax.ensure_compile_time_eval(), numpyro.validation_enabled(False), relaxed_spins():
             try:
                 self.multilinear, classes = self._analyse(model_args, model_kwargs)
             except Exception:  # noqa: BLE001 - analysis is an optimisation; fall back to exact
