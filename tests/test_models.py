@@ -62,16 +62,27 @@ def test_ising_below_tc_is_broken(tmp_path):
 
 
 def test_hopfield_finds_the_pattern_basins(tmp_path):
-    """beta = 2, below retrieval: every basin found is a stored pattern or its mirror."""
+    """beta = 2, below retrieval: the chains sit in the basins of the stored patterns (or
+    their mirrors), each in its own."""
     summary, _, ns = analyze(MODELS / "hopfield.py", tmp_path)
     assert summary["n_spins"] == ns["patterns"].shape[1]
     assert summary["ergodic"] is False and summary["status"] == "broken"
+    # 4 chains from random starts all falling into the same one of the 6 (+/-) pattern
+    # basins has probability 6 / 6**4 < 0.5 %.
     assert summary["n_basins"] >= 2
-    for basin in summary["basins"]:
-        q = np.abs(basin["overlaps_with_patterns"])
-        # A retrieval state has overlap ~1 with one pattern; mixture states (the spurious
-        # minima) have at most 0.5 with each of 3 patterns, so 0.9 separates the two.
-        assert q.max() > 0.9, basin
+    # A retrieval state has overlap ~1 with one pattern; mixture states (the spurious minima)
+    # have at most 0.5-0.6 with each of 3 patterns, so 0.9 separates the two.
+    retrieval = {
+        f"basin{b['basin']}"
+        for b in summary["basins"]
+        if np.abs(b["overlaps_with_patterns"]).max() > 0.9
+    }
+    occupancy = np.asarray(summary["occupancy"])
+    in_retrieval = occupancy[:, [c in retrieval for c in summary["columns"]]].sum(1)
+    # A chain may pass through a spurious mixture minimum on its way between patterns (at
+    # T = 0.5 the 3-mixtures are unstable, AGS 1985: stable only below T ~ 0.46), but spends
+    # most of its draws retrieving a pattern; "other" (unassigned draws) counts against it.
+    assert np.all(in_retrieval > 0.5), occupancy
 
 
 def test_sk_glass_has_many_valleys(tmp_path):
