@@ -1,20 +1,37 @@
-"""Spin models written as NumPyro models.
+"""A 2-D Ising ferromagnet below its critical temperature, and the model builders the tests use.
 
-Each function returns a NumPyro model (a callable) so that one definition can be sampled by
-``SpinGibbs`` inside ``numpyro.infer.MCMC`` with different arguments.
+Run it with ``ergodic-ppl analyze models/ising.py``: an 8x8 periodic lattice (coupling
+``J = 1``) at ``beta = 0.6``, above Onsager's ``beta_c = log(1 + sqrt 2) / 2 ~ 0.4407``, so the chains order into one of the two magnetised phases and
+stay there: ergodicity is broken (no chain visits both signs of ``m``).
+
+The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``):
+``model`` (a NumPyro model with one ``BoltzmannSpins`` site) and ``model_kwargs``.  It also
+offers two builders, each returning a NumPyro model ``model(beta)`` for any ``SpinModel``:
+
+* ``boltzmann(spin_model, site="s")``: one ``BoltzmannSpins`` site, the fast path of
+  ``SpinGibbs``;
+* ``bernoulli_ising(spin_model, site="x")``: the same distribution written with plain
+  ``Bernoulli`` bits (bit 0 is spin +1) and a ``numpyro.factor`` energy, the generic path.
+
+This is an example file, not an installed package: load it by path
+(``runpy.run_path("models/ising.py")``) or, from the repository root, ``import models``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
 import ergodic_ppl as ep
 
+ROWS = COLS = 8
+BETA = 0.6  # above beta_c ~ 0.4407: the ordered (broken-symmetry) phase
+
+lattice = ep.SpinModel.ising_2d(ROWS, COLS, coupling=1.0)
+
 
 def boltzmann(spin_model: ep.SpinModel, site: str = "s"):
-    """``model(beta)``: one ``BoltzmannSpins`` site — the fast path of ``SpinGibbs``."""
+    """``model(beta)``: one ``BoltzmannSpins`` site, ``p(s) ~ exp(-beta E(s))``."""
 
     def model(beta=1.0):
         numpyro.sample(site, ep.BoltzmannSpins(spin_model, beta=beta))
@@ -23,9 +40,11 @@ def boltzmann(spin_model: ep.SpinModel, site: str = "s"):
 
 
 def bernoulli_ising(spin_model: ep.SpinModel, site: str = "x"):
-    """``model(beta)``: the same Boltzmann distribution written with plain ``Bernoulli`` bits
-    (bit 0 is spin +1) and a ``numpyro.factor`` energy — the generic path, and the form
-    NumPyro's ``DiscreteGibbs`` samples."""
+    """``model(beta)``: the Boltzmann distribution of ``spin_model`` over ``Bernoulli`` bits.
+
+    Spin ``s = 1 - 2 x`` (bit 0 is spin +1); the energy enters as
+    ``numpyro.factor("energy", -beta E(s))`` — the form NumPyro's ``DiscreteGibbs`` samples.
+    """
 
     def model(beta=1.0):
         with numpyro.plate(f"{site}_plate", spin_model.n):
@@ -35,11 +54,5 @@ def bernoulli_ising(spin_model: ep.SpinModel, site: str = "x"):
     return model
 
 
-def hopfield_retrieval(n: int = 64, num_patterns: int = 3, seed: int = 0):
-    """A Hopfield network storing ``num_patterns`` random patterns; returns ``(model, patterns)``.
-
-    At low temperature (``beta`` ≳ 2) each stored pattern and its mirror is a separate basin.
-    """
-    rng = np.random.default_rng(seed)
-    patterns = rng.choice(np.array([-1, 1], dtype=np.int8), size=(num_patterns, n))
-    return boltzmann(ep.SpinModel.hopfield(patterns)), patterns
+model = boltzmann(lattice)
+model_kwargs = {"beta": BETA}
