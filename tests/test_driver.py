@@ -45,9 +45,11 @@ def test_run_schedule_equals_stepping_by_hand():
     out = ep.kernels.run(step, state, keys, num_draws=4, num_warmup=2, thinning=3)
     assert out.draws["spins"].shape == (4, 3, 16) and out.draws["energy"].shape == (4, 3)
     by_hand, s, k = [], state, keys
+    one_step = jax.jit(lambda k, s: (*driver.split_keys(k), s))
+    jitted = jax.jit(step)
     for t in range(2 + 4 * 3):
-        k, step_key = driver.split_keys(k)
-        s, _ = step(step_key, s)
+        k, step_key, _ = one_step(k, s)
+        s, _ = jitted(step_key, s)
         if t >= 2 and (t - 2) % 3 == 2:
             by_hand.append(np.asarray(s.spins))
     np.testing.assert_array_equal(np.asarray(out.draws["spins"]), np.stack(by_hand))
@@ -169,10 +171,11 @@ def test_tempering_run_matches_its_kernel_stepped_by_hand():
     keys = split[:, 0]
     spins = jax.vmap(lambda k: gibbs.random_spins(k, (3, 16)))(split[:, 1])
     state = tempering.init(LATTICE, spins, betas)
-    kernel = tempering.build_kernel(LATTICE)
+    kernel = jax.jit(functools.partial(tempering.build_kernel(LATTICE), model=LATTICE))
+    split_keys = jax.jit(driver.split_keys)
     draws = []
     for _ in range(5):
-        keys, step_keys = driver.split_keys(keys)
-        state, info = kernel(step_keys, state, LATTICE)
+        keys, step_keys = split_keys(keys)
+        state, info = kernel(step_keys, state)
         draws.append(np.asarray(state.spins))
     np.testing.assert_array_equal(np.asarray(trace.spins), np.stack(draws, axis=1))

@@ -437,9 +437,7 @@ BAD_INPUTS = {
         "init_spins",
     ),
     "run_chains num_chains": (
-        lambda: gibbs.run_chains(
-            ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), num_chains=0
-        ),
+        lambda: gibbs.run_chains(ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), num_chains=0),
         "num_chains",
     ),
     "run_chains thinning": (
@@ -453,9 +451,7 @@ BAD_INPUTS = {
         "num_draws",
     ),
     "run_chains scan": (
-        lambda: gibbs.run_chains(
-            ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), scan="gibbs"
-        ),
+        lambda: gibbs.run_chains(ep.SpinModel.ising_chain(3), 1.0, jax.random.key(0), scan="gibbs"),
         "scan",
     ),
     "build_kernel scan": (

@@ -2,7 +2,7 @@
 MBAR over a tempering ladder, per-basin free energies and profiles along an order parameter.
 
 - pure functions of arrays: :mod:`.estimators` (``LogZEstimate``, AIS weights, profiles),
-  :mod:`.integration` (TI), :mod:`.mbar` (MBAR, BAR, stepping stone);
+  :mod:`.integration` (TI), :mod:`.reweighting` (MBAR, BAR, stepping stone);
 - :mod:`.drivers` - the sampling that feeds them, and :func:`estimate_log_z`;
 - :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
   from basin labels (:func:`basin_free_energies`).
@@ -18,7 +18,14 @@ from .estimators import (
     free_energy_profile,
 )
 from .integration import thermodynamic_integration
-from .mbar import MBARResult, bar, mbar, mbar_from_ladder, profile_from_ladder, stepping_stone
+from .reweighting import (
+    MBARResult,
+    bar,
+    mbar,
+    mbar_from_ladder,
+    profile_from_ladder,
+    stepping_stone,
+)
 
 __all__ = [
     "BasinFreeEnergies",

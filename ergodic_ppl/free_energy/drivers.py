@@ -23,7 +23,7 @@ from ..kernels import driver, gibbs, ladder, tempering
 from ..spins import SpinModel
 from .estimators import MIN_OVERLAP, LogZEstimate, ais_from_log_weights
 from .integration import thermodynamic_integration
-from .mbar import mbar_from_ladder
+from .reweighting import mbar_from_ladder
 
 __all__ = ["ais_log_weights", "estimate_log_z"]
 

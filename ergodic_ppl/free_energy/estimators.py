@@ -1,6 +1,6 @@
 """Free-energy estimates: the ``LogZEstimate`` record, AIS and profiles (pure functions of arrays).
 
-TI is in :mod:`.integration`, MBAR/BAR/stepping stone in :mod:`.mbar`.
+TI is in :mod:`.integration`, MBAR/BAR/stepping stone in :mod:`.reweighting`.
 
 THEORY.md A.5 (free energies ``F = -log Z / beta``) and B.2 (Jarzynski / AIS:
 ``<exp(-w)> = exp(-ΔF)``). The sampling that feeds them is in

@@ -112,7 +112,7 @@ class GibbsTrace(NamedTuple):
     spins: jax.Array
     energy: jax.Array
     final_state: SpinGibbsState
-    rng_key: jax.Array
+    rng_key: jax.Array | None = None
 
 
 def colour_graph(n: int, edges) -> list[np.ndarray]:
