@@ -317,7 +317,7 @@ def _label_nodes(ax, pos, nodes, sizes) -> None:
 def plot_basin_graph(graph, ax=None):
     """Network plot of a :func:`~ergodic_ppl.basins.basin_graph` output.
 
-    Node area is proportional to the basin's ``occupancy`` (uniform without it), node colour
+    Node area is proportional to the basin's ``probability`` (uniform without it), node colour
     is the energy of its minimum, node labels are basin indices (beside the node, on a white
     box drawn above nodes and edges, so no node hides a label); edge width grows with
     ``log(1 + transitions)`` (sampled graphs), edges are labelled with their ``barrier``
@@ -344,7 +344,7 @@ def plot_basin_graph(graph, ax=None):
     if pos is None:
         pos = nx.spring_layout(graph, seed=0, weight=None)
 
-    occ = np.array([graph.nodes[v].get("occupancy", np.nan) for v in nodes], np.float64)
+    occ = np.array([graph.nodes[v].get("probability", np.nan) for v in nodes], np.float64)
     if np.isfinite(occ).all() and occ.max() > 0:
         sizes = 60.0 + 1200.0 * occ / occ.max()  # floor keeps empty basins visible
     else:

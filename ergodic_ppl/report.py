@@ -8,7 +8,7 @@ numbers become ``None``, ``"inf"`` or ``"-inf"``); :meth:`AnalysisReport.write` 
 - ``summary.json`` - :meth:`~AnalysisReport.to_dict`;
 - ``report.txt`` - the report's text (verdict, R-hat table, occupancy, remedies, warnings);
 - ``report.html`` - one self-contained page: title, status and verdict, remedies, the basin
-  table (energy of each minimum, occupancy, free energies, barrier), the connections, the
+  table (energy of each minimum, probability, free energies, barrier), the connections, the
   R-hat table, the occupancy and every figure embedded as a base64 PNG;
 - the figures ``traces.png`` (energy and the observables that reveal broken ergodicity:
   overlaps or ``|m|``), ``ranks.png``, ``occupancy.png``, ``disconnectivity.png`` and
@@ -38,7 +38,7 @@ __all__ = ["AnalysisReport", "build", "check_writable", "to_jsonable"]
 FIGURE_DPI = 110
 BASIN_COLUMNS = (
     "energy",
-    "occupancy",
+    "probability",
     "free_energy",
     "relative_free_energy",
     "free_energy_stderr",
@@ -99,13 +99,6 @@ def _basin_rows(graph, landscape, patterns) -> list[dict]:
     rows = []
     for a, data in graph.nodes(data=True):
         row = {"basin": int(a), **{k: data[k] for k in BASIN_COLUMNS if k in data}}
-        if (
-            "relative_free_energy" not in data
-            and "free_energy" in data
-            and not graph.graph["exact"]
-        ):
-            # the graph before the free-energy renaming stored F_a - F as `free_energy`
-            row["relative_free_energy"] = row.pop("free_energy")
         if barriers is not None:
             out = np.delete(barriers[a], a)
             out = out[np.isfinite(out)]

@@ -645,7 +645,7 @@ def test_basin_graph_of_a_report():
         assert node["energy"] == -2.0 * N  # 2N bonds, all satisfied
         np.testing.assert_array_equal(node["state"], report.landscape.minima[a])
         assert abs(int(np.sum(node["state"]))) == N
-        assert node["occupancy"] == 0.5  # 4 of 8 chains, every draw
+        assert node["probability"] == 0.5  # 4 of 8 chains, every draw
         expected = [0, 1, 2, 3] if node["state"][0] == 1 else [4, 5, 6, 7]
         assert node["chains"] == expected
     assert g.number_of_edges() == 0  # no chain crossed between the sectors

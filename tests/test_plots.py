@@ -180,7 +180,7 @@ def test_basin_graph_exact(sk_landscape):
     nodes = _nodes(ax)
     assert len(nodes.get_offsets()) == graph.number_of_nodes() == sk_landscape.n_basins
     sizes = nodes.get_sizes()
-    occ = np.array([graph.nodes[v]["occupancy"] for v in graph.nodes])
+    occ = np.array([graph.nodes[v]["probability"] for v in graph.nodes])
     assert np.argmax(sizes) == np.argmax(occ) and np.ptp(sizes) > 0
     labels = {t.get_text() for t in ax.texts}
     assert {str(v) for v in graph.nodes} <= labels

@@ -46,7 +46,7 @@ def test_basin_table_energies_free_energies_and_barriers(split):
     assert [r["basin"] for r in rows] == [0, 1]
     for r in rows:
         assert r["energy"] == -128.0  # 2 n bonds of the periodic 8x8 lattice, all satisfied
-        assert r["occupancy"] == 0.5
+        assert r["probability"] == 0.5
         # sampled: F_a - F = -(1/beta) log p_a with p_a = 1/2 exactly (4 chains, 2 per sector)
         np.testing.assert_allclose(r["relative_free_energy"], np.log(2) / BETA, rtol=1e-12)
         assert r["barrier"] == np.inf  # no chain crossed: no observed path out of the basin

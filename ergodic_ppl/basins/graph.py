@@ -38,8 +38,6 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
         - ``state`` - that minimum, ``(n,) int8``;
         - ``probability`` - ``p_a``: exact, the Boltzmann probability ``Z_a / Z`` (with
           ``beta``); sampled, the share of all draws in the basin (always);
-        - ``occupancy`` - the same value as ``probability`` under its former name, kept while
-          ``plots.plot_basin_graph`` and the CLI read it;
         - ``relative_free_energy`` - ``F_a - F = -log(p_a) / beta`` (with ``beta``; exact or
           estimated);
         - ``free_energy`` - ``F_a = -log(Z_a) / beta``, only where ``log Z`` is known: exact
@@ -74,7 +72,7 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
     >>> chain = ep.SpinModel.ising_chain(6)
     >>> g = ep.basin_graph(ep.basins.exact_landscape(chain), beta=1.0)
     >>> sorted(g.nodes[0])
-    ['energy', 'free_energy', 'occupancy', 'probability', 'relative_free_energy', 'size', 'state']
+    ['energy', 'free_energy', 'probability', 'relative_free_energy', 'size', 'state']
     >>> node = g.nodes[0]  # F = F_a - (F_a - F) = -log Z / beta
     >>> total = node["free_energy"] - node["relative_free_energy"]
     >>> bool(abs(total + ep.exact.log_z(chain, 1.0)) < 1e-9)
@@ -105,7 +103,7 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
     for a in range(k):
         attrs = {"energy": float(land.energies[a]), "state": land.minima[a]}
         if stats is not None:
-            attrs["probability"] = attrs["occupancy"] = float(stats.probability[a])
+            attrs["probability"] = float(stats.probability[a])
             if stats.relative_free_energy is not None:
                 attrs["relative_free_energy"] = float(stats.relative_free_energy[a])
             if stats.free_energy is not None:
