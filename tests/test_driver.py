@@ -179,3 +179,20 @@ def test_tempering_run_matches_its_kernel_stepped_by_hand():
         state, info = kernel(step_keys, state)
         draws.append(np.asarray(state.spins))
     np.testing.assert_array_equal(np.asarray(trace.spins), np.stack(draws, axis=1))
+
+
+@pytest.mark.parametrize(
+    "beta, match",
+    [(float("nan"), "finite"), (-0.5, "non-negative"), (np.array([0.1, 0.2]), "a scalar")],
+)
+def test_run_chains_and_estimators_apply_the_one_beta_rule(beta, match):
+    with pytest.raises(ValueError, match=f"`beta` must be {match}"):
+        ep.run_chains(LATTICE, beta, jax.random.key(0), num_draws=2)
+    with pytest.raises(ValueError, match=f"`beta` must be {match}"):
+        ep.estimate_log_z(LATTICE, beta, method="ais", key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("bad", [_ising_model, np.zeros((4, 4))])
+def test_estimate_log_z_names_a_wrong_model_argument(bad):
+    with pytest.raises(ValueError, match="`model` must be an ergodic_ppl.SpinModel"):
+        ep.estimate_log_z(bad, 0.4)

@@ -213,11 +213,11 @@ def run(
         return (state, key, carries), info
 
     def draw(carry, _):
-        state, key, carries = carry
-        (state, key, carries), infos = jax.lax.scan(
-            observed_step, (state, key, carries), None, length=thinning
-        )
-        info = jax.tree.map(lambda x: x[-1], infos)
+        if thinning == 1:  # no inner loop: one step per draw
+            (state, key, carries), info = observed_step(carry, None)
+        else:
+            (state, key, carries), infos = jax.lax.scan(observed_step, carry, None, length=thinning)
+            info = jax.tree.map(lambda x: x[-1], infos)
         records = {
             name: observers[name].record(carries[name], state, info)
             for name in names

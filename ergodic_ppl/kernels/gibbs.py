@@ -38,7 +38,7 @@ import numpy as np
 from ..checks import check_beta
 from ..spins import SpinModel, check_spins
 from .conditionals import UPDATES, local_fields, sample_spins
-from .driver import _check_schedule, energy_observer, key_is_batched, run, spins_observer
+from .driver import _check_schedule, energy_observer, key_is_batched, observer, run
 
 __all__ = [
     "SpinGibbsState",
@@ -423,7 +423,11 @@ def run_chains(
     return _run(model, beta, keys, jnp.asarray(init_spins), kernel, num_draws, num_warmup, thinning)
 
 
-_DRAW_OBSERVERS = {"spins": spins_observer(), "energy": energy_observer()}
+# draws are recorded in the state's site-major layout and transposed once at the end
+_DRAW_OBSERVERS = {
+    "site_spins": observer(lambda state, info: state.site_spins.astype(jnp.int8)),
+    "energy": energy_observer(),
+}
 
 
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
@@ -437,5 +441,5 @@ def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
         thinning=thinning,
         observers=_DRAW_OBSERVERS,
     )
-    spins, energy = out.draws["spins"], out.draws["energy"]
-    return GibbsTrace(jnp.swapaxes(spins, 0, 1), energy.T, out.state, out.rng_key)
+    site_spins, energy = out.draws["site_spins"], out.draws["energy"]  # (draws, n, chains)
+    return GibbsTrace(jnp.transpose(site_spins, (2, 0, 1)), energy.T, out.state, out.rng_key)
