@@ -196,3 +196,16 @@ def test_run_chains_and_estimators_apply_the_one_beta_rule(beta, match):
 def test_estimate_log_z_names_a_wrong_model_argument(bad):
     with pytest.raises(ValueError, match="`model` must be an ergodic_ppl.SpinModel"):
         ep.estimate_log_z(bad, 0.4)
+
+
+def test_given_start_gives_the_same_chains_in_run_chains_and_mcmc():
+    """``init_spins`` / ``init_params`` replace the random start but not the key stream."""
+    start = np.asarray(gibbs.random_spins(jax.random.key(9), (2, 16)))
+    fast = ep.run_chains(LATTICE, 0.4, jax.random.key(5), num_chains=2, num_draws=4,
+                         init_spins=start)  # fmt: skip
+    mcmc = MCMC(ep.SpinGibbs(_ising_model), num_warmup=0, num_samples=4, num_chains=2,
+                chain_method="vectorized", progress_bar=False)  # fmt: skip
+    mcmc.run(jax.random.key(5), init_params={"s": start})
+    np.testing.assert_array_equal(
+        np.asarray(mcmc.get_samples(group_by_chain=True)["s"]), np.asarray(fast.spins)
+    )

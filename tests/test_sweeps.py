@@ -1,4 +1,4 @@
-"""Tests of the functional Gibbs core, :mod:`ergodic_ppl.kernels.sweeps` (STYLE.md "Tests").
+"""Tests of the functional Gibbs core, :mod:`ergodic_ppl.kernels.gibbs` (STYLE.md "Tests").
 
 Tiers: (1) exact transition matrices from the independent NumPy oracle in ``oracles.py``
 (``pi P = pi``, detailed balance where reversible, one sampled sweep from every state against

@@ -385,8 +385,8 @@ def run_chains(
     """Run many chains with the functional fast path (no NumPyro), vectorised over chains.
 
     Chain ``c`` gets key ``jax.random.split(rng_key, num_chains)[c]`` (``rng_key`` itself for one
-    chain), draws its initial spins from it (unless ``init_spins`` is given) and splits a fresh
-    key before every sweep, exactly as ``MCMC(SpinGibbs(model_fn), ...)`` does for a NumPyro model
+    chain), splits off a key for its initial spins (used unless ``init_spins`` is given) and
+    splits a fresh key before every sweep, exactly as ``MCMC(SpinGibbs(model_fn), ...)`` does for a NumPyro model
     whose only latent site is ``BoltzmannSpins(model, beta)``: the two give **identical** chains
     for the same key, for every ``chain_method``. ``num_warmup`` sweeps are discarded; then
     ``num_draws`` draws are kept, ``thinning`` sweeps apart. ``init_spins`` ``(num_chains, n)``
@@ -408,9 +408,10 @@ def run_chains(
     _check_schedule(num_draws, num_warmup, thinning)
     beta = check_beta(beta)
     n = model.n
-    keys = chain_keys(rng_key, num_chains)
+    # the first split happens either way, so given spins leave the key stream unchanged
+    keys, random_init = initial_spins(chain_keys(rng_key, num_chains), n)
     if init_spins is None:
-        keys, init_spins = initial_spins(keys, n)
+        init_spins = random_init
     else:
         init_spins = check_spins(init_spins, n, "init_spins")
         if init_spins.shape != (num_chains, n):
