@@ -27,6 +27,7 @@ import jax.numpy as jnp
 __all__ = [
     "Observer",
     "RunResult",
+    "check_count",
     "energy_observer",
     "info_observer",
     "key_is_batched",
@@ -139,14 +140,16 @@ def split_keys(rng_key):
     return key, step_key
 
 
+def check_count(name: str, value, low: int) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is an integer ``>= low``."""
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+
+
 def _check_schedule(num_draws, num_warmup, thinning) -> None:
-    for name, val, low in (
-        ("num_draws", num_draws, 0),
-        ("num_warmup", num_warmup, 0),
-        ("thinning", thinning, 1),
-    ):
-        if isinstance(val, bool) or int(val) != val or val < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {val!r}.")
+    check_count("num_draws", num_draws, 0)
+    check_count("num_warmup", num_warmup, 0)
+    check_count("thinning", thinning, 1)
 
 
 def run(

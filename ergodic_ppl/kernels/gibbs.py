@@ -38,7 +38,7 @@ import numpy as np
 from ..checks import check_beta
 from ..spins import SpinModel, check_spins
 from .conditionals import UPDATES, local_fields, sample_spins
-from .driver import _check_schedule, energy_observer, key_is_batched, observer, run
+from .driver import _check_schedule, check_count, energy_observer, key_is_batched, observer, run
 
 __all__ = [
     "SpinGibbsState",
@@ -49,6 +49,7 @@ __all__ = [
     "init",
     "build_kernel",
     "cached_kernel",
+    "check_sweep",
     "chain_keys",
     "initial_spins",
     "random_spins",
@@ -304,6 +305,14 @@ class SweepKernel:
         return new_state, SpinGibbsInfo(flips.reshape(batch))
 
 
+def check_sweep(scan: str, update: str) -> None:
+    """Raise a ``ValueError`` naming the argument unless ``scan`` and ``update`` are known."""
+    if scan not in SCANS:
+        raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
+    if update not in UPDATES:
+        raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
+
+
 def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
     """Build a sweep kernel for the *structure* of ``model``.
 
@@ -322,10 +331,7 @@ def build_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_
     >>> state.spins.shape, info.num_flips.shape
     ((64, 64), (64,))
     """
-    if scan not in SCANS:
-        raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
-    if update not in UPDATES:
-        raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
+    check_sweep(scan, update)
     if scan == "chromatic":
         classes = color_classes(model)
     elif scan == "sequential":
@@ -343,10 +349,7 @@ def _kernel_for(structure, scan, update):
 
 def cached_kernel(model: SpinModel, scan: str = "chromatic", update: str = "heat_bath"):
     """:func:`build_kernel`, memoised on the model's structure (so jitted callers do not retrace)."""
-    if scan not in SCANS:
-        raise ValueError(f"`scan` must be one of {SCANS}; got {scan!r}.")
-    if update not in UPDATES:
-        raise ValueError(f"`update` must be one of {UPDATES}; got {update!r}.")
+    check_sweep(scan, update)
     return _kernel_for(model._structure, scan, update)
 
 
@@ -402,9 +405,8 @@ def run_chains(
     >>> out.spins.shape
     (8, 100, 256)
     """
-    for name, val, low in (("num_chains", num_chains, 1), ("num_draws", num_draws, 1)):
-        if isinstance(val, bool) or int(val) != val or val < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {val!r}.")
+    check_count("num_chains", num_chains, 1)
+    check_count("num_draws", num_draws, 1)
     _check_schedule(num_draws, num_warmup, thinning)
     beta = check_beta(beta)
     n = model.n

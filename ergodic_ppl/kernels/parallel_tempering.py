@@ -129,10 +129,7 @@ class ParallelTempering(MCMCKernel):
         scan: str = "chromatic",
         update: str = "heat_bath",
     ):
-        if scan not in gibbs.SCANS:
-            raise ValueError(f"`scan` must be one of {gibbs.SCANS}; got {scan!r}.")
-        if update not in gibbs.UPDATES:
-            raise ValueError(f"`update` must be one of {gibbs.UPDATES}; got {update!r}.")
+        gibbs.check_sweep(scan, update)
         self._sites = ModelSites(model)
         self._scan = scan
         self._update = update

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..spins import SpinModel, check_spins
 from . import gibbs, ladder
-from .driver import Observer, key_is_batched, mean_observer, observer, run
+from .driver import Observer, check_count, key_is_batched, mean_observer, observer, run
 from .ladder import check_ladder, geometric_ladder
 
 __all__ = [
@@ -304,10 +304,9 @@ def run_tempering(
     every chain ends on the same ladder. Returns a :class:`TemperingTrace`.
     """
     start = check_ladder(betas)
-    for name, val, low in (("num_chains", num_chains, 1), ("num_draws", num_draws, 1),
-                           ("num_warmup", num_warmup, 0)):  # fmt: skip
-        if isinstance(val, bool) or int(val) != val or val < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {val!r}.")
+    check_count("num_chains", num_chains, 1)
+    check_count("num_draws", num_draws, 1)
+    check_count("num_warmup", num_warmup, 0)
     kernel = build_kernel(model, scan, update)
     keys = gibbs.chain_keys(rng_key, num_chains)
     return _run_tempering(
