@@ -1,6 +1,6 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import basins, checks, diagnostics, exact, free_energy, kernels, plots, report
+from . import basins, checks, diagnostics, exact, free_energy, kernels, plots, report, thermo
 from .basins import basin_graph
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
@@ -31,5 +31,6 @@ __all__ = [
     "run_chains",
     "run_tempering",
     "spins_to_bits",
+    "thermo",
 ]
 __version__ = "0.1.0"

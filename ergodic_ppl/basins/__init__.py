@@ -4,12 +4,14 @@
   states, ``unique_states`` and ``energies_of``;
 - :mod:`.landscape` - :class:`Landscape` and how it is built: exactly by enumeration
   (:func:`exact_landscape`) or from draws (:func:`sampled_landscape`);
+- :mod:`.assign` - :func:`assign_basins`, the basin of given states (data) on a landscape;
 - :mod:`.graph` - :func:`basin_graph`, the landscape as a ``networkx.Graph``.
 
 Per-basin occupancies and free energies use one vocabulary,
 :func:`ergodic_ppl.free_energy.basin_free_energies`.
 """
 
+from .assign import assign_basins, label_by_overlap
 from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
 from .graph import basin_graph
 from .landscape import (
@@ -23,6 +25,8 @@ from .landscape import (
 
 __all__ = [
     "Landscape",
+    "assign_basins",
+    "label_by_overlap",
     "MAX_LANDSCAPE_N",
     "QUENCH_RTOL",
     "basin_graph",
