@@ -52,6 +52,18 @@ def test_fwht_is_the_hadamard_matrix(n):
     np.testing.assert_allclose(thermo.walsh_energies(-(H @ e) / 2**n), e, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [14, 17])
+def test_fwht_of_unit_vectors_large_n(n):
+    """Beyond 2^7 x 2^7 the transform is blocked: check columns of H from the definition."""
+    a = np.arange(1 << n)
+    rng = np.random.default_rng(n)
+    for i in rng.choice(1 << n, size=4, replace=False).tolist() + [0, (1 << n) - 1]:
+        unit = np.zeros(1 << n)
+        unit[i] = 1.0
+        parity = np.array([bin(v).count("1") % 2 for v in (a & i).tolist()])
+        np.testing.assert_array_equal(thermo.fwht(unit), 1.0 - 2.0 * parity)
+
+
 def test_round_trip_large_table():
     e = np.random.default_rng(1).normal(size=1 << 16)
     np.testing.assert_allclose(
