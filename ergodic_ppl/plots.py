@@ -225,7 +225,12 @@ def plot_disconnectivity(landscape, ax=None, max_leaves: int = 60):
     k = len(energies)
     ax = _axes(ax, (7, 5))
     ax.set_ylabel("energy")
-    kind = "exact" if landscape.exact else "sampled, saddles from observed transitions"
+    kind = {
+        "exact": "exact",
+        "sampled": "sampled, saddles from observed transitions",
+        "mean_field": "mean-field free energies, saddles not searched",
+        "tap": "TAP free energies, saddles not searched",
+    }[landscape.kind]
     if k == 0:
         ax.text(0.5, 0.5, "no basins", transform=ax.transAxes, ha="center", va="center")
         ax.set_title(f"disconnectivity graph ({kind})")
@@ -329,7 +334,7 @@ def plot_basin_graph(graph, ax=None):
     ax = _axes(ax, (6, 5))
     ax.set_axis_off()
     k, m = graph.number_of_nodes(), graph.number_of_edges()
-    kind = "exact" if graph.graph.get("exact") else "sampled"
+    kind = graph.graph.get("kind", "exact" if graph.graph.get("exact") else "sampled")
     ax.set_title(f"basin graph ({kind}): {k} basins, {m} direct connections")
     if k == 0:
         ax.text(0.5, 0.5, "no basins", transform=ax.transAxes, ha="center", va="center")

@@ -11,7 +11,7 @@ Per-basin occupancies and free energies use one vocabulary,
 :func:`ergodic_ppl.free_energy.basin_free_energies`.
 """
 
-from .assign import assign_basins, label_by_overlap
+from .assign import assign_basins
 from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
 from .graph import basin_graph
 from .landscape import (
@@ -19,6 +19,7 @@ from .landscape import (
     Landscape,
     cluster_minima,
     exact_landscape,
+    label_by_overlap,
     minimax_saddles,
     sampled_landscape,
 )

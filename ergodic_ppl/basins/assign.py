@@ -12,26 +12,12 @@ import numpy as np
 
 from ..checks import check_spin_model
 from ..spins import check_spins
-from .descent import quench, unique_states
-from .landscape import Landscape
+from .descent import quench
+from .landscape import Landscape, label_by_overlap
 
-__all__ = ["assign_basins", "label_by_overlap"]
+__all__ = ["assign_basins"]
 
 DEFAULT_OVERLAP_THRESHOLD = 0.6
-
-
-def label_by_overlap(states, representatives, overlap_threshold: float) -> np.ndarray:
-    """Index of the first (lowest-energy) representative each state overlaps by at least
-    ``overlap_threshold`` (``q = s . t / n``), or -1; ``states`` ``(m, n)``."""
-    s = np.asarray(states)
-    reps = np.asarray(representatives)
-    labels = np.full(len(s), -1, dtype=np.int64)
-    if not len(reps) or not len(s):
-        return labels
-    uniq, inverse, _ = unique_states(s)
-    q = (uniq.astype(np.float32) @ reps.astype(np.float32).T) / s.shape[1]
-    near = q >= overlap_threshold
-    return np.where(near.any(1), near.argmax(1), -1)[inverse]
 
 
 def assign_basins(landscape: Landscape, model, spins, *, overlap_threshold=None) -> np.ndarray:

@@ -59,7 +59,12 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
         - sampled only: ``transitions`` (observed moves, both directions) and ``rate``
           (transitions per draw, over all chains).
 
-        Graph attributes: ``exact``, ``beta``, ``log_z`` (exact with ``beta``: the exact
+        Mean-field landscapes (:func:`ergodic_ppl.thermo.mean_field_minima`): ``energy`` and
+        ``free_energy`` are the mean-field ``F_a``, ``probability ∝ exp(-beta F_a)`` at the
+        landscape's own ``beta`` (the default), nodes carry ``magnetization`` and ``stable``,
+        and there are no edges (the saddles of ``F`` are not searched for).
+
+        Graph attributes: ``kind`` (``Landscape.kind``), ``exact``, ``beta``, ``log_z`` (exact with ``beta``: the exact
         ``log Z``; sampled: the value of ``log_z`` or None), ``n`` (spins) and
         ``minimax_saddles`` (the ``(K, K)`` matrix of lowest saddles over all paths, also
         between basins with no edge). A sampled landscape in which no minimum holds
@@ -92,6 +97,9 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
         if beta is not None:
             stats = land.free_energies(beta)
             graph_log_z = float(-beta * (stats.free_energy[0] - stats.relative_free_energy[0]))
+    elif land.kind in ("mean_field", "tap"):
+        stats = land.free_energies(beta, log_z=log_z)
+        beta = land.info["beta"]
     else:
         if log_z is not None and beta is None:
             raise ValueError("`log_z` needs `beta` (F_a = -(log Z + log p_a) / beta).")
@@ -99,7 +107,14 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
         if log_z is not None:
             graph_log_z = float(getattr(log_z, "value", log_z))
         by_chain = stats.occupancy
-    g = nx.Graph(exact=land.exact, beta=beta, log_z=graph_log_z, n=n, minimax_saddles=land.saddles)
+    g = nx.Graph(
+        kind=land.kind,
+        exact=land.exact,
+        beta=beta,
+        log_z=graph_log_z,
+        n=n,
+        minimax_saddles=land.saddles,
+    )
     for a in range(k):
         attrs = {"energy": float(land.energies[a]), "state": land.minima[a]}
         if stats is not None:
@@ -112,6 +127,9 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
                 attrs["free_energy_stderr"] = float(stats.free_energy_stderr[a])
         if land.exact:
             attrs["size"] = int(sizes[a])
+        elif stats.occupancy is None:  # mean-field: no chains; magnetisation and stability
+            attrs["magnetization"] = land.info["magnetizations"][a]
+            attrs["stable"] = bool(land.info["stable"][a])
         else:
             attrs["chains"] = np.flatnonzero(by_chain[:, a] > 0).tolist()
         g.add_node(a, **attrs)

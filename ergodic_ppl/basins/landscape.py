@@ -37,6 +37,7 @@ __all__ = [
     "MAX_LANDSCAPE_N",
     "cluster_minima",
     "exact_landscape",
+    "label_by_overlap",
     "minimax_saddles",
     "sampled_landscape",
 ]
@@ -106,6 +107,10 @@ class Landscape:
     - sampled only: **labels** ``(chains, draws)`` basin of each draw (-1: in no basin that
       holds ``min_occupancy`` of the draws), **transitions** ``(K, K)`` observed ``a -> b``
       transition counts, **draw_energies** ``(chains, draws)``, **overlap_threshold**.
+    - mean-field (:func:`ergodic_ppl.thermo.mean_field_minima`, ``exact=False``, :attr:`kind`
+      ``"mean_field"`` or ``"tap"``): ``energies`` are the free energies ``F(m_a)`` of the
+      fixed points, ``minima`` their signs, no saddles, no draws; ``info`` holds the
+      magnetisations, stability and pattern overlaps.
 
     Per-basin occupancy, probabilities and free energies: :meth:`free_energies` (exact values
     on exact landscapes, estimates from ``labels`` on sampled ones, both as a
@@ -126,6 +131,12 @@ class Landscape:
     draw_energies: np.ndarray | None = None
     overlap_threshold: float | None = None
     info: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"exact"``, ``"sampled"``, or ``"mean_field"`` / ``"tap"``
+        (:func:`ergodic_ppl.thermo.mean_field_minima`)."""
+        return self.info.get("kind", "exact" if self.exact else "sampled")
 
     @property
     def n_basins(self) -> int:
@@ -171,7 +182,10 @@ class Landscape:
         basin count in the denominator only); see
         :class:`~ergodic_ppl.free_energy.BasinFreeEnergies`."""
         if self.labels is None:
-            raise ValueError("occupancy needs a sampled landscape (labels of draws).")
+            raise ValueError(
+                "occupancy needs a sampled landscape (labels of draws); this one has no draws "
+                f"(kind {self.kind!r}): use `free_energies(beta).probability`."
+            )
         return basin_free_energies(self.labels, num_basins=self.n_basins).occupancy
 
     def free_energies(self, beta: float | None = None, *, log_z=None) -> BasinFreeEnergies:
@@ -186,7 +200,12 @@ class Landscape:
           ``probability = Z_a / Z``, ``relative_free_energy = -log(Z_a / Z) / beta``,
           ``free_energy = -log(Z_a) / beta`` (:meth:`basin_free_energies`),
           ``free_energy_stderr`` zeros and ``occupancy`` None.
+        - **mean-field** (``beta`` optional, must be the landscape's own): ``probability
+          ∝ exp(-beta F_a)`` over the minima found, ``free_energy = F_a``, no error bar
+          (``free_energy_stderr`` None) and no ``occupancy``.
         """
+        if self.kind in ("mean_field", "tap"):
+            return self._mean_field_free_energies(beta, log_z)
         if not self.exact:
             return basin_free_energies(self.labels, beta, num_basins=self.n_basins, log_z=log_z)
         if beta is None:
@@ -209,6 +228,36 @@ class Landscape:
             relative_free_energy=-log_p / beta,
             free_energy=-logw / beta,
             free_energy_stderr=np.zeros(self.n_basins),
+        )
+
+    def _mean_field_free_energies(self, beta, log_z) -> BasinFreeEnergies:
+        """Mean-field basin weights: ``p_a = exp(-beta F_a) / sum_b exp(-beta F_b)`` over the
+        minima found, ``free_energy = F_a`` (no error bar: an approximation, not an estimate)."""
+        if log_z is not None:
+            raise ValueError(
+                "A mean-field landscape has its free energies F_a: do not pass `log_z`."
+            )
+        own = self.info["beta"]
+        if beta is None:
+            beta = own
+        beta = check_beta(beta)
+        if not np.isclose(beta, own, rtol=1e-9, atol=0):
+            raise ValueError(
+                f"This mean-field landscape was computed at beta={own}; its free energies do "
+                f"not hold at `beta`={beta}. Recompute with mean_field_minima(model, beta)."
+            )
+        f = np.asarray(self.energies, np.float64)
+        if not len(f):
+            empty = np.zeros(0)
+            return BasinFreeEnergies(None, empty, empty, empty, None)
+        logw = -beta * f
+        log_p = logw - (logw.max() + np.log(np.sum(np.exp(logw - logw.max()))))
+        return BasinFreeEnergies(
+            occupancy=None,
+            probability=np.exp(log_p),
+            relative_free_energy=-log_p / beta,
+            free_energy=f,
+            free_energy_stderr=None,
         )
 
 
@@ -318,6 +367,20 @@ def cluster_minima(minima, energies, overlap_threshold: float = 0.6):
     return order[np.asarray(leaders_sorted, dtype=np.int64)], assignment
 
 
+def label_by_overlap(states, representatives, overlap_threshold: float) -> np.ndarray:
+    """Index of the first (lowest-energy) representative each state overlaps by at least
+    ``overlap_threshold`` (``q = s . t / n``), or -1; ``states`` ``(m, n)``."""
+    s = np.asarray(states)
+    reps = np.asarray(representatives)
+    labels = np.full(len(s), -1, dtype=np.int64)
+    if not len(reps) or not len(s):
+        return labels
+    uniq, inverse, _ = unique_states(s)
+    q = (uniq.astype(np.float32) @ reps.astype(np.float32).T) / s.shape[1]
+    near = q >= overlap_threshold
+    return np.where(near.any(1), near.argmax(1), -1)[inverse]
+
+
 def _transitions(labels, energies, k):
     """Observed basin-to-basin transitions along each chain and the lowest path maxima.
 
@@ -406,15 +469,9 @@ def sampled_landscape(
     order = np.lexsort((np.arange(len(keep)), rep_energy))
     reps, rep_energy = reps[order], rep_energy[order]
     # 3. label every draw
-    labels = np.full(chains * draws, -1, dtype=np.int64)
-    d_uniq, d_inv, d_counts = unique_states(flat_min)
-    if len(reps):
-        q = (d_uniq.astype(np.float32) @ reps.astype(np.float32).T) / n
-        near = q >= overlap_threshold
-        first = near.argmax(1)  # the lowest-energy representative in reach: the clustering rule
-        lab_u = np.where(near.any(1), first, -1)
-        labels = lab_u[d_inv]
-    labels = labels.reshape(chains, draws)
+    # (the lowest-energy representative in reach: the clustering rule)
+    labels = label_by_overlap(flat_min, reps, overlap_threshold).reshape(chains, draws)
+    d_uniq, _, d_counts = unique_states(flat_min)
     k = len(reps)
     counts_t, direct = _transitions(labels, e_draw, k)
     saddles, merges = minimax_saddles(direct, rep_energy)

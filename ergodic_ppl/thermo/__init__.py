@@ -8,11 +8,14 @@ with the extensive gap, reduced descriptions, the training potential and mean-fi
   gap), the mass on the training set, :func:`crossover_temperature`, the weighted-Hebb form (A.3);
 - :mod:`.reduced` - :func:`reduce`: truncation (R1) or maximum-likelihood refit (R2) within a
   kept set of couplings (A.4);
-- :mod:`.potential` - :func:`training_potential` and :func:`basin_potential` (A.5).
+- :mod:`.potential` - :func:`training_potential` and :func:`basin_potential` (A.5);
+- :mod:`.mean_field` - mean-field and TAP free energies and their minima as a basin landscape,
+  :func:`mean_field_minima`, :func:`count_minima` (A.5 caveat).
 """
 
 from .data import MAX_TABLE_N, as_spin_data, data_weights, empirical_entropy
 from .gap import EnergyTable, crossover_temperature, data_energies, hebb_model, training_mass
+from .mean_field import count_minima, mean_field_free_energy, mean_field_minima
 from .potential import BasinPotential, TrainingPotential, basin_potential, training_potential
 from .reduced import MomentFit, fit_moments, kept_masks, reduce
 from .walsh import (
@@ -33,6 +36,7 @@ __all__ = [
     "TrainingPotential",
     "as_spin_data",
     "basin_potential",
+    "count_minima",
     "crossover_temperature",
     "data_energies",
     "data_weights",
@@ -42,6 +46,8 @@ __all__ = [
     "fwht",
     "hebb_model",
     "kept_masks",
+    "mean_field_free_energy",
+    "mean_field_minima",
     "reduce",
     "to_spin_model",
     "training_mass",

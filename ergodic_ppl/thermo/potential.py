@@ -192,7 +192,7 @@ def basin_potential(
     else:
         free = np.asarray(stats.relative_free_energy, np.float64)
     err = (
-        np.zeros(k)
+        np.full(k, np.nan)  # mean-field F_a: an approximation with no error bar
         if stats.free_energy_stderr is None
         else np.asarray(stats.free_energy_stderr, np.float64)
     )
