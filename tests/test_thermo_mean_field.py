@@ -135,6 +135,29 @@ def test_tap_minima_multiply_as_temperature_falls(seed):
     assert np.all(cold.info["overlaps"].max(0) >= 0.9)
 
 
+def test_strong_couplings_fall_back_to_direct_minimisation():
+    """Strong couplings (|J| ~ 3.5): the parallel TAP iteration oscillates from every start;
+    the direct minimisation of F must still end at stable TAP fixed points."""
+    rng = np.random.default_rng(2)
+    xi = rng.choice(np.array([-1, 1], np.int8), size=(4, 16))
+    data = xi[rng.integers(0, 4, 1000)]
+    data = np.where(rng.random(data.shape) < 0.05, -data, data)
+    bm = thermo.reduce(orders=(1, 2), method="fit", data=data)
+    beta = 2.0
+    land = thermo.mean_field_minima(bm, beta, tap=True, patterns=xi, num_random=30)
+    assert land.info["num_descended"] > 0 and land.info["num_unconverged"] == 0
+    h = np.asarray(bm.fields, np.float64)
+    coup = np.asarray(bm.couplings, np.float64)
+    for m in land.info["magnetizations"]:
+        reaction = beta * m * ((coup**2) @ (1 - m**2))
+        assert np.abs(np.tanh(beta * (h + coup @ m - reaction)) - m).max() < 1e-6
+    assert np.all(land.info["min_hessian_eigenvalue"] > 0)
+    m = land.info["magnetizations"][0]  # the analytic Hessian against finite differences
+    lowest = np.linalg.eigvalsh(hessian_fd(bm, m, beta, True))[0]
+    assert abs(lowest - land.info["min_hessian_eigenvalue"][0]) < 1e-3 * max(1.0, lowest)
+    assert land.n_basins >= 4 and np.all(land.info["overlaps"].max(0) >= 0.85)
+
+
 def test_landscape_vocabulary():
     rng = np.random.default_rng(4)
     xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 40))

@@ -155,13 +155,17 @@ def _training_set(table: EnergyTable, data) -> np.ndarray:
     return mask
 
 
+def _log_z_part(energies, t):
+    """``ln sum_i e^{-E_i/T}`` over the distinct energies with their multiplicities (the
+    unseen states of a gap table share one energy: 2^n terms become a handful)."""
+    levels, counts = np.unique(energies, return_counts=True)
+    return logsumexp(-levels / t[..., None], b=counts, axis=-1)
+
+
 def _log_mass_ratio(energies, mask, temperature):
     """``ln(Z_train / Z_rest)`` at each temperature (broadcast)."""
-    t = np.asarray(temperature, np.float64)[..., None]
-    a = -energies / t
-    return logsumexp(np.where(mask, a, -np.inf), axis=-1) - logsumexp(
-        np.where(mask, -np.inf, a), axis=-1
-    )
+    t = np.asarray(temperature, np.float64)
+    return _log_z_part(energies[mask], t) - _log_z_part(energies[~mask], t)
 
 
 def training_mass(table: EnergyTable, temperature, data=None):

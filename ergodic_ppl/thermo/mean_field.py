@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import xlogy
 
 from ..basins.landscape import Landscape
@@ -36,6 +37,8 @@ __all__ = ["count_minima", "mean_field_free_energy", "mean_field_minima"]
 FROZEN_TOL = 1e-10
 #: the damped iteration halves its step this many times over ``max_iter`` (see ``_iterate``).
 DAMPING_ROUNDS = 4
+#: Newton steps that finish the direct minimisation of an unconverged start (``_descend``).
+NEWTON_STEPS = 50
 
 
 # --------------------------------------------------------------------------- model in float64
@@ -192,6 +195,65 @@ def _iterate(c: _Couplings, starts, beta, tap, damping, tol, max_iter):
     return m, converged
 
 
+def _free_energy(c: _Couplings, m, beta, tap):
+    f = c.energy(m) - _entropy(m) / beta
+    return f - _onsager(c, m, beta) if tap else f
+
+
+def _gradient(c: _Couplings, m, beta, tap):
+    """``dF/dm_i = -h_i(m) + T atanh(m_i)`` (TAP: ``+ beta m_i sum_j J_ij^2 (1 - m_j^2)``),
+    for ``m`` ``(S, n)`` strictly inside the cube."""
+    h = c.fields(m)
+    if tap:
+        h = h - beta * m * ((1.0 - m * m) @ c.J**2)
+    return np.arctanh(m) / beta - h
+
+
+def _residual(c: _Couplings, m, beta, tap) -> float:
+    h = c.fields(m[None])[0]
+    if tap:
+        h = h - beta * m * ((1.0 - m * m) @ c.J**2)
+    return float(np.abs(np.tanh(beta * h) - m).max())
+
+
+def _descend(c: _Couplings, start, beta, tap, tol, max_iter):
+    """A start the iteration left unconverged (the parallel update oscillates where the TAP
+    reaction field is strong): minimise ``F`` directly, by L-BFGS in ``x = atanh(m)`` and then
+    Newton steps with the exact Hessian. Returns ``(m, converged)``; it can only end at a
+    minimum, so saddles the iteration missed stay missed."""
+    edge = 1.0 - 1e-12
+
+    def fun(x):
+        m = np.tanh(x)[None]
+        grad = _gradient(c, m, beta, tap)[0] * (1.0 - m[0] ** 2)
+        return float(_free_energy(c, m, beta, tap)[0]), grad
+
+    x0 = np.arctanh(np.clip(start, -edge, edge))
+    opt = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    m = np.clip(np.tanh(opt.x), -edge, edge)
+    for _ in range(NEWTON_STEPS):
+        if _residual(c, m, beta, tap) < tol:
+            return m, True
+        free = 1.0 - m * m > FROZEN_TOL
+        hess = _hessian(c, m, beta, tap)[np.ix_(free, free)]
+        grad = _gradient(c, m[None], beta, tap)[0][free]
+        try:
+            step = -np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        f0, t = _free_energy(c, m, beta, tap), 1.0
+        while t > 1e-8:  # backtrack: stay inside the cube and do not climb
+            trial = m.copy()
+            trial[free] = m[free] + t * step
+            if np.abs(trial).max() < 1.0 and _free_energy(c, trial, beta, tap) <= f0 + 1e-12:
+                break
+            t *= 0.5
+        else:
+            break
+        m = trial
+    return m, _residual(c, m, beta, tap) < tol
+
+
 def _dedup(points, free, tol):
     """Leaders of ``points`` in increasing ``free`` energy, grouping those within ``tol``
     (max-abs distance); returns leader rows and the number of points in each group."""
@@ -231,7 +293,10 @@ def mean_field_minima(
     Parameters
     ----------
     model : SpinModel
-        Any model for naive mean field; pairwise only for ``tap=True``.
+        Any model for naive mean field; pairwise only for ``tap=True``. TAP is the
+        second-order (Plefka) expansion: it improves on naive mean field while the reaction
+        term is a small correction; with strong couplings its minima can sit far from the
+        naive ones (compare ``tap=False``).
     beta : float
         Inverse temperature, ``> 0``.
     data, patterns, starts : arrays, optional
@@ -242,9 +307,12 @@ def mean_field_minima(
         ``jax.random.key(0)``).
     damping, tol, max_iter : float, float, int
         The iteration ``m <- (1 - d) m + d tanh(beta h(m))``, ``d = damping`` (halved for the
-        starts left after each quarter of ``max_iter``), stops for a start
-        once ``max_i |tanh(beta h_i) - m_i| < tol``; starts unconverged after ``max_iter``
-        steps are dropped (counted in ``info["num_unconverged"]``).
+        starts left after each quarter of ``max_iter``), stops for a start once
+        ``max_i |tanh(beta h_i) - m_i| < tol``. A start still unconverged after ``max_iter``
+        steps (the parallel update oscillates where the TAP reaction field is strong) is
+        handed to a direct minimisation of ``F`` (L-BFGS in ``atanh(m)``, then Newton steps),
+        counted in ``info["num_descended"]``; if that does not reach ``tol`` either, the
+        start is dropped (``info["num_unconverged"]``).
     dedup_tol : float
         Fixed points within this max-abs distance are one.
     minima_only : bool
@@ -263,7 +331,7 @@ def mean_field_minima(
         ``magnetizations`` ``(K, n)``, ``mean_energy`` ``E(m_a)``, ``min_hessian_eigenvalue``,
         ``stable``, ``overlaps`` ``(K, p)`` ``= m_a . xi / n`` with ``patterns`` (None
         without), ``start_counts`` (starts that reached each), ``num_starts``,
-        ``num_unconverged``.
+        ``num_descended``, ``num_unconverged``.
 
     Examples
     --------
@@ -307,10 +375,11 @@ def mean_field_minima(
     points, converged = _iterate(
         c, all_starts, beta, tap, float(damping), float(tol), int(max_iter)
     )
+    stuck = np.flatnonzero(~converged)
+    for i in stuck:
+        points[i], converged[i] = _descend(c, points[i], beta, tap, float(tol), int(max_iter))
     fixed = points[converged]
-    free = c.energy(fixed) - _entropy(fixed) / beta
-    if tap:
-        free = free - _onsager(c, fixed, beta)
+    free = _free_energy(c, fixed, beta, tap)
     leaders, counts = _dedup(fixed, free, float(dedup_tol))
     mags, f_a = fixed[leaders], free[leaders]
     min_eig = np.array([_min_eigenvalue(_hessian(c, m, beta, tap)) for m in mags])
@@ -339,6 +408,7 @@ def mean_field_minima(
             "overlaps": None if xi is None else mags.reshape(k, n) @ xi.T / n,
             "start_counts": counts,
             "num_starts": len(all_starts),
+            "num_descended": len(stuck),
             "num_unconverged": int((~converged).sum()),
         },
     )
