@@ -1,6 +1,18 @@
 """ergodic_ppl: a NumPyro plugin for binary-spin generative models."""
 
-from . import basins, checks, diagnostics, exact, free_energy, kernels, plots, report, thermo
+from . import (
+    basins,
+    checks,
+    datasets,
+    diagnostics,
+    exact,
+    free_energy,
+    kernels,
+    learning,
+    plots,
+    report,
+    thermo,
+)
 from .basins import basin_graph
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
@@ -20,12 +32,14 @@ __all__ = [
     "bits_to_spins",
     "check_spins",
     "checks",
+    "datasets",
     "diagnose",
     "diagnostics",
     "estimate_log_z",
     "exact",
     "free_energy",
     "kernels",
+    "learning",
     "plots",
     "report",
     "run_chains",

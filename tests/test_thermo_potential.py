@@ -185,8 +185,16 @@ def test_fit_hooks_and_warnings():
         warnings.simplefilter("error")
         thermo.reduce(table, method="fit", data=[[1, -1, 1], [1, 1, -1]], l2=1e-3)
     big = np.where(np.random.default_rng(0).random((30, 21)) < 0.5, -1, 1)
-    with pytest.raises(NotImplementedError, match="persistent-chain"):
+    with pytest.raises(ValueError, match="learn="):
         thermo.reduce(method="fit", data=big)
+    # beyond n = 20 the fit is ep.learning.fit on the kept pairs (tested in test_learning.py)
+    learn = {"key": jax.random.key(0), "steps": 20, "num_chains": 20, "num_ais_chains": 0}
+    pairs = thermo.reduce(method="fit", data=big, orders=(2,), learn=learn)
+    assert pairs.n == 21 and len(pairs.edges) == 210
+    assert np.all(np.asarray(pairs.fields) == 0)  # fields not kept: frozen at zero
+    assert np.any(np.asarray(pairs.edge_weights) != 0)
+    with pytest.raises(ValueError, match="fields and pairs"):
+        thermo.reduce(method="fit", data=big, orders=(1, 3), learn=learn)
     model = thermo.reduce(method="fit", data=big[:, :6], temperature=2.0)
     assert model.n == 6
     for kwargs, match in [

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from ..spins import SpinModel
 from .data import MAX_TABLE_N, as_spin_data, data_weights
 from .gap import EnergyTable, _check_table, _positive
 from .walsh import fwht, to_spin_model, walsh_couplings
@@ -179,6 +180,39 @@ def fit_moments(
     )
 
 
+def _fit_with_chains(spins, n, orders, subsets, t0, l2, learn):
+    """R2 beyond enumeration: maximum likelihood by persistent chains (ep.learning.fit)."""
+    if learn is None or "key" not in learn:
+        raise ValueError(
+            f"The exact R2 fit enumerates 2^n states; n={n} exceeds {MAX_TABLE_N}. Beyond that "
+            "the moments need persistent chains: pass learn={'key': jax.random.key(0), "
+            "'steps': ..., 'optimizer': optax.adam(...)} (the arguments of ep.learning.fit)."
+        )
+    if subsets is None:
+        kept = {int(k) for k in np.atleast_1d(orders)}
+        bad = sorted(kept - {1, 2})
+        subsets = [(i,) for i in range(n)] if 1 in kept else []
+        if 2 in kept:
+            subsets += [(i, j) for i in range(n) for j in range(i + 1, n)]
+    else:
+        subsets = [tuple(sorted(int(i) for i in sub)) for sub in subsets]
+        bad = [sub for sub in subsets if len(sub) > 2]
+    if bad:
+        raise ValueError(
+            f"Beyond n = {MAX_TABLE_N} reduce keeps fields and pairs only; got {bad}. Build the "
+            "model yourself and train it with ep.learning.fit."
+        )
+    from ..learning import fit
+
+    edges = np.array([sub for sub in subsets if len(sub) == 2], np.int64).reshape(-1, 2)
+    model0 = SpinModel.from_edges(n, edges, np.zeros(len(edges)))
+    freeze = None if any(len(sub) == 1 for sub in subsets) else "fields"
+    if len(edges) == 0 and freeze is None:
+        freeze = "couplings"
+    kwargs = {"freeze": freeze, **learn}
+    return fit(model0, spins, 1.0 / t0, l2=l2, **kwargs).model
+
+
 def reduce(
     table: EnergyTable | None = None,
     *,
@@ -190,6 +224,7 @@ def reduce(
     tol: float = 1e-8,
     max_iter: int = 200,
     l2: float = 0.0,
+    learn: dict | None = None,
 ):
     """A reduced description of ``table`` keeping the couplings of ``orders`` (default
     ``(1, 2)``: a Boltzmann machine) or ``subsets`` (THEORY.md A.4).
@@ -199,6 +234,9 @@ def reduce(
       The target is the table's Boltzmann distribution at its ``T0`` (``data=None``), or the
       empirical distribution of ``data`` (with or without a ``table``; ``temperature`` sets
       the energy units without one, default 1). Warns when the tolerance is not reached.
+      Beyond n = 20 (``data`` only) the moments need persistent chains: the fit is
+      ``ep.learning.fit(zero model on the kept pairs, data, beta=1/T0, l2=l2, **learn)``
+      (``learn`` must hold at least ``key``; kept sets of order <= 2).
 
     Returns a :class:`~ergodic_ppl.SpinModel` in the table's energy units, to be used at
     ``beta = 1 / T0``.
@@ -228,14 +266,10 @@ def reduce(
         s = as_spin_data(data)
         n = s.shape[1]
         t0 = 1.0 if temperature is None else _positive(temperature, "temperature")
-        if n > MAX_TABLE_N:
-            raise NotImplementedError(
-                f"The exact R2 fit enumerates 2^n states; n={n} exceeds {MAX_TABLE_N}. Beyond "
-                "that the moments need persistent chains: train with the persistent-chain "
-                "trainer (ep.learning, issue 10), which is not in this version yet."
-            )
     if orders is None and subsets is None:
         orders = (1, 2)
+    if table is None and n > MAX_TABLE_N:
+        return _fit_with_chains(s, n, orders, subsets, t0, l2, learn)
     masks = kept_masks(n, orders, subsets)
     if method == "truncate":
         if data is not None:

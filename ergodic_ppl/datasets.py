@@ -1,0 +1,134 @@
+"""Binary data sets as ``(samples, n) int8`` ±1 spins: bundled digits, files, a train/test split.
+
+Spins follow the package convention (``+1`` for an "on" pixel or a 1 bit). Files of 0/1 bits
+or ±1 values are both accepted and converted once; anything else is an error naming the file
+and the row.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["digits", "load", "train_test_split"]
+
+
+def digits(threshold: float = 8.0, *, return_labels: bool = False):
+    """scikit-learn's bundled 8×8 handwritten digits (1797 images, no download) as 64 spins.
+
+    A pixel (grey level 0..16) is ``+1`` where it exceeds ``threshold``, else ``-1``. With
+    ``return_labels``, also the digit of each image, ``(1797,) int64``.
+
+    >>> import ergodic_ppl as ep
+    >>> ep.datasets.digits().shape
+    (1797, 64)
+    """
+    from sklearn.datasets import load_digits
+
+    threshold = float(threshold)
+    if not 0.0 <= threshold < 16.0:
+        raise ValueError(
+            f"`threshold` must lie in [0, 16) (the digits' grey levels are 0..16); got {threshold}."
+        )
+    bunch = load_digits()
+    spins = np.where(bunch.data > threshold, 1, -1).astype(np.int8)
+    return (spins, bunch.target.astype(np.int64)) if return_labels else spins
+
+
+def _rows_of_text(path: Path, delimiter) -> list[list[str]]:
+    with path.open(newline="") as f:
+        if delimiter is None:
+            return [line.split() for line in f if line.strip()]
+        return [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
+
+
+def load(path) -> np.ndarray:
+    """Rows of binary values from ``.npy``, ``.csv`` (comma-separated) or ``.txt``
+    (whitespace-separated), 0/1 bits or ±1 spins, as ``(samples, n) int8`` ±1 spins.
+
+    Raises ``ValueError`` naming the file (and the row, for text files) for an empty file,
+    ragged rows, non-numeric or non-binary values, or a mixture of the 0/1 and ±1 codings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file.")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        values = np.load(path, allow_pickle=False)
+        if values.ndim != 2 or values.size == 0:
+            raise ValueError(
+                f"{path}: expected a non-empty 2-D array (samples, n); got shape {values.shape}."
+            )
+        rows = None
+    elif suffix in (".csv", ".txt"):
+        rows = _rows_of_text(path, "," if suffix == ".csv" else None)
+        if not rows:
+            raise ValueError(f"{path}: the file has no rows.")
+        width = len(rows[0])
+        for r, row in enumerate(rows, 1):
+            if len(row) != width:
+                raise ValueError(
+                    f"{path}, row {r}: {len(row)} values where row 1 has {width} (ragged rows)."
+                )
+        try:
+            values = np.array([[float(c) for c in row] for row in rows])
+        except ValueError:
+            for r, row in enumerate(rows, 1):
+                for c in row:
+                    try:
+                        float(c)
+                    except ValueError:
+                        raise ValueError(f"{path}, row {r}: {c!r} is not a number.") from None
+            raise
+    else:
+        raise ValueError(f"{path}: unknown file type {suffix!r}; use .npy, .csv or .txt.")
+    return _as_spins(values, path)
+
+
+def _as_spins(values: np.ndarray, path: Path) -> np.ndarray:
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
+        values.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{path}: values must be real numbers; got dtype {values.dtype}.")
+    v = values.astype(np.float64)
+    binary = np.isin(v, (-1.0, 0.0, 1.0))
+    if not binary.all():
+        r, c = np.argwhere(~binary)[0]
+        raise ValueError(
+            f"{path}, row {r + 1}: value {values[r, c]!r} in column {c + 1} is not binary "
+            "(expected 0/1 bits or -1/+1 spins)."
+        )
+    has_zero, has_minus = (v == 0).any(), (v == -1).any()
+    if has_zero and has_minus:
+        r = int(np.flatnonzero((v == 0).any(1))[0])
+        raise ValueError(
+            f"{path}: the file mixes 0 (row {r + 1}) and -1 values; use one coding, 0/1 bits "
+            "or -1/+1 spins."
+        )
+    if has_zero:  # 0/1 bits
+        return np.where(v > 0, 1, -1).astype(np.int8)
+    return v.astype(np.int8)
+
+
+def train_test_split(data, test_fraction: float = 0.2, *, seed: int = 0):
+    """``(train, test)``: a random split of the rows of ``data`` (a seeded permutation), with
+    ``round(test_fraction * samples)`` test rows (at least one of each).
+
+    >>> import numpy as np, ergodic_ppl as ep
+    >>> train, test = ep.datasets.train_test_split(np.ones((10, 3), np.int8), 0.3)
+    >>> train.shape, test.shape
+    ((7, 3), (3, 3))
+    """
+    x = np.asarray(data)
+    if x.ndim != 2:
+        raise ValueError(f"`data` must be (samples, n); got shape {x.shape}.")
+    f = float(test_fraction)
+    if not 0.0 < f < 1.0:
+        raise ValueError(f"`test_fraction` must lie in (0, 1); got {test_fraction}.")
+    num_test = int(round(f * len(x)))
+    if not 1 <= num_test < len(x):
+        raise ValueError(f"{len(x)} rows with test_fraction={f} leave an empty train or test set.")
+    order = np.random.default_rng(seed).permutation(len(x))
+    return x[order[num_test:]], x[order[:num_test]]

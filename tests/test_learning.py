@@ -1,0 +1,247 @@
+"""Tests of maximum-likelihood training (``ep.learning``, THEORY.md B.2).
+
+References: moments from ``tests/oracles.py`` enumeration (``<s_i>``, ``<s_i s_j>``,
+``<prod s_S>``); the maximum-likelihood pairwise model from ``ep.thermo.reduce(method="fit")``
+(damped Newton on exact moments, tested in test_thermo_potential.py); exact ``log Z`` for
+the Jarzynski estimate of the training trajectory.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import optax
+import oracles
+import pytest
+
+import ergodic_ppl as ep
+from ergodic_ppl import learning
+
+
+def noisy_patterns(n, p, samples, flip, seed):
+    rng = np.random.default_rng(seed)
+    xi = rng.choice(np.array([-1, 1], np.int8), size=(p, n))
+    data = xi[rng.integers(0, p, samples)]
+    return np.where(rng.random(data.shape) < flip, -data, data).astype(np.int8)
+
+
+def small_dense(n, scale=0.01):
+    upper = np.triu(np.full((n, n), scale), 1)
+    return ep.SpinModel(fields=np.zeros(n), couplings=upper + upper.T)
+
+
+def mixed_model(seed):
+    """6 spins: fields, 5 sparse edges, two 3-body terms."""
+    rng = np.random.default_rng(seed)
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 5]])
+    model = ep.SpinModel.from_edges(6, edges, rng.normal(size=5) * 0.5, rng.normal(size=6) * 0.3)
+    walsh = model.walsh_couplings()
+    walsh[(0, 2, 4)] = 0.4
+    walsh[(1, 3, 5)] = -0.3
+    return ep.SpinModel.from_walsh(6, walsh)
+
+
+def moments(spins, weights=None):
+    s = np.asarray(spins, np.float64)
+    w = np.full(len(s), 1.0 / len(s)) if weights is None else weights
+    return w @ s, s.T @ (w[:, None] * s)
+
+
+def flat(grad):
+    return [np.asarray(x, np.float64) for x in jax.tree.leaves(grad)]
+
+
+@pytest.mark.parametrize("kind", ["dense", "mixed"])
+def test_energy_gradient_is_minus_the_statistics(kind):
+    model = small_dense(5, 0.2) if kind == "dense" else mixed_model(0)
+    n = model.n
+    rng = np.random.default_rng(1)
+    spins = rng.choice([-1, 1], size=(40, n))
+    g = learning.energy_gradient(model, spins)
+    m1, m2 = moments(spins)
+    np.testing.assert_allclose(np.asarray(g.fields), -m1, atol=1e-6)
+    if kind == "dense":  # per pair, symmetric, zero diagonal
+        expect = -m2 * (1 - np.eye(n))
+        np.testing.assert_allclose(np.asarray(g.pair_weights), expect, atol=1e-6)
+    else:
+        e = model.edges
+        np.testing.assert_allclose(np.asarray(g.pair_weights), -m2[e[:, 0], e[:, 1]], atol=1e-6)
+        for (idx, _), w in zip(model.kbody_terms, g.kbody_weights, strict=True):
+            prods = np.prod(spins[:, np.asarray(idx)], axis=2).mean(0)
+            np.testing.assert_allclose(np.asarray(w), -prods, atol=1e-6)
+
+
+def test_exact_expectation_matches_enumeration():
+    model = mixed_model(2)
+    beta = 0.8
+    p = oracles.boltzmann(oracles.walsh_energies(6, model.walsh_couplings()), beta)
+    st = oracles.states(6)
+    m1, m2 = moments(st, p)
+    g = learning.exact_expectation(model, beta)
+    np.testing.assert_allclose(np.asarray(g.fields), -m1, atol=1e-5)
+    e = model.edges
+    np.testing.assert_allclose(np.asarray(g.pair_weights), -m2[e[:, 0], e[:, 1]], atol=1e-5)
+    (idx, _) = model.kbody_terms[0]
+    prods = p @ np.prod(st[:, np.asarray(idx)], axis=2)
+    np.testing.assert_allclose(np.asarray(g.kbody_weights[0]), -prods, atol=1e-5)
+
+
+def test_chain_statistics_agree_with_exact_within_mcse():
+    """The negative phase of PCD: 4000 independent equilibrated chains. Each component is
+    compared at 5 standard errors (std over chains / sqrt(4000)); with 21 components the
+    false-alarm rate is about 21 x 6e-7."""
+    model = mixed_model(3)
+    trace = ep.run_chains(
+        model, 1.0, jax.random.key(0), num_chains=4000, num_draws=1, num_warmup=50
+    )
+    spins = np.asarray(trace.spins[:, -1], np.float64)
+    g_chain = learning.energy_gradient(model, spins)
+    g_exact = learning.exact_expectation(model, 1.0)
+    e = model.edges
+    stats = [spins, spins[:, e[:, 0]] * spins[:, e[:, 1]]]
+    stats += [np.prod(spins[:, np.asarray(idx)], axis=2) for idx, _ in model.kbody_terms]
+    se = np.concatenate([s.std(0) for s in stats]) / np.sqrt(len(spins))
+    diff = np.concatenate([a - b for a, b in zip(flat(g_chain), flat(g_exact), strict=True)])
+    assert np.all(np.abs(diff) < 5 * se + 1e-6)
+
+
+def test_exact_gradient_reaches_the_maximum_likelihood_fit():
+    data = noisy_patterns(8, 3, 500, 0.1, 0)
+    fit = learning.fit(
+        small_dense(8), data, key=jax.random.key(0), gradient="exact", steps=400,
+        optimizer=optax.adam(5e-2), monitor_every=200,
+    )  # fmt: skip
+    ml = ep.thermo.reduce(orders=(1, 2), method="fit", data=data)
+    target = ep.thermo.training_potential(ml, data, 1.0).cross_entropy
+    assert abs(fit.history.nll.values[-1] - target) < 1e-4
+    assert fit.chains is None and fit.history.sizes["step"] == 400
+    np.testing.assert_allclose(np.asarray(fit.model.couplings), np.asarray(ml.couplings), atol=5e-3)
+
+
+def test_pcd_jarzynski_and_excess_work():
+    """Spectator chains give Delta log Z of the training trajectory within 4 standard errors
+    of the exact value; the work bookkeeping satisfies Delta L_exact - Delta L_PCD = W_ex; and
+    PCD ends within 0.01 nats of the maximum-likelihood NLL (SGD's stationary noise at this
+    rate and 500 chains: 6e-4 measured)."""
+    data = noisy_patterns(8, 3, 500, 0.1, 0)
+    model0 = small_dense(8)
+    fit = learning.fit(
+        model0, data, key=jax.random.key(1), steps=600, num_chains=500,
+        optimizer=optax.sgd(5e-2), monitor_every=300,
+    )  # fmt: skip
+    h = fit.history
+    z0, z1 = ep.exact.log_z(model0, 1.0), ep.exact.log_z(fit.model, 1.0)
+    dlz = h.delta_log_z.values[-1]
+    assert abs(dlz - (z1 - z0)) < 4 * h.delta_log_z_stderr.values[-1]
+    assert bool(h.jarzynski_reliable.values[-1])
+    nll0 = ep.thermo.training_potential(model0, data, 1.0).cross_entropy
+    nll1 = ep.thermo.training_potential(fit.model, data, 1.0).cross_entropy
+    e0 = float(np.mean(model0.energy(data)))
+    d_energy = h.data_energy.values[-1] - e0
+    w_ex_exact = h.total_work.values[-1] + (z1 - z0)
+    d_l_pcd = d_energy - h.total_work.values[-1]
+    assert abs((nll1 - nll0) - d_l_pcd - w_ex_exact) < 1e-5
+    assert h.excess_work.values[-1] > 0  # PCD's bias: the learning chains lag
+    ml = ep.thermo.reduce(orders=(1, 2), method="fit", data=data)
+    assert nll1 - ep.thermo.training_potential(ml, data, 1.0).cross_entropy < 0.01
+    assert fit.chains.spins.shape == (500, 8)
+    J = np.asarray(fit.model.couplings)
+    assert np.all(np.diag(J) == 0) and np.array_equal(J, J.T)
+
+
+def test_freeze_and_l2():
+    data = noisy_patterns(6, 2, 200, 0.1, 1)
+    model0 = mixed_model(4)
+    frozen = learning.fit(
+        model0, data, key=jax.random.key(0), gradient="exact", steps=50,
+        optimizer=optax.sgd(0.1), freeze=("fields", "kbody"),
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(frozen.model.fields), np.asarray(model0.fields))
+    for a, b in zip(frozen.model.kbody_weights, model0.kbody_weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(
+        np.asarray(frozen.model.edge_weights), np.asarray(model0.edge_weights)
+    )
+    plain = learning.fit(model0, data, key=jax.random.key(0), gradient="exact", steps=200)
+    shrunk = learning.fit(model0, data, key=jax.random.key(0), gradient="exact", steps=200, l2=1.0)
+    assert (
+        np.abs(np.asarray(shrunk.model.edge_weights)).sum()
+        < np.abs(np.asarray(plain.model.edge_weights)).sum()
+    )
+
+
+def test_fit_bad_input():
+    model = small_dense(4)
+    data = noisy_patterns(4, 2, 20, 0.1, 0)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="gradient"):
+        learning.fit(model, data, key=key, gradient="cd")
+    with pytest.raises(ValueError, match="optax"):
+        learning.fit(model, data, key=key, optimizer="adam")
+    with pytest.raises(ValueError, match="steps"):
+        learning.fit(model, data, key=key, steps=0)
+    with pytest.raises(ValueError, match="freeze"):
+        learning.fit(model, data, key=key, freeze="biases")
+    with pytest.raises(ValueError, match="l2"):
+        learning.fit(model, data, key=key, l2=-1.0)
+    with pytest.raises(ValueError, match="beta"):
+        learning.fit(model, data, 0.0, key=key)
+    with pytest.raises(ValueError, match="init_spins"):
+        learning.fit(model, data, key=key, num_chains=3, init_spins=data[:2])
+    with pytest.raises(ValueError):
+        learning.fit(model, data[:, :3], key=key)
+    with pytest.raises(ValueError, match="SpinModel"):
+        learning.fit(np.eye(4), data, key=key)
+
+
+# ----------------------------------------------------------------------------- datasets
+def test_digits():
+    x, y = ep.datasets.digits(return_labels=True)
+    assert x.shape == (1797, 64) and x.dtype == np.int8 and set(np.unique(x)) == {-1, 1}
+    assert y.shape == (1797,) and set(np.unique(y)) == set(range(10))
+    assert (ep.datasets.digits(threshold=0.0) == 1).mean() > (x == 1).mean()
+    with pytest.raises(ValueError, match="threshold"):
+        ep.datasets.digits(threshold=16)
+
+
+def test_load_files(tmp_path):
+    bits = np.array([[0, 1, 1], [1, 0, 0]])
+    spins = 2 * bits - 1
+    np.save(tmp_path / "a.npy", bits)
+    (tmp_path / "b.csv").write_text("0,1,1\n1,0,0\n")
+    (tmp_path / "c.txt").write_text("-1 1 1\n\n1 -1 -1\n")
+    for name in ("a.npy", "b.csv", "c.txt"):
+        out = ep.datasets.load(tmp_path / name)
+        assert out.dtype == np.int8
+        np.testing.assert_array_equal(out, spins)
+    bad = {
+        "ragged.csv": ("0,1\n0,1,1\n", "row 2.*ragged"),
+        "value.txt": ("0 1\n1 2\n", "row 2.*not binary"),
+        "word.csv": ("0,1\n1,x\n", "row 2.*not a number"),
+        "empty.txt": ("\n", "no rows"),
+        "mixed.txt": ("0 1\n-1 1\n", "mixes 0"),
+        "data.json": ("[]", "unknown file type"),
+    }
+    for name, (text, match) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=match):
+            ep.datasets.load(tmp_path / name)
+    with pytest.raises(ValueError, match="not a file"):
+        ep.datasets.load(tmp_path / "missing.npy")
+    np.save(tmp_path / "flat.npy", np.ones(3))
+    with pytest.raises(ValueError, match="2-D"):
+        ep.datasets.load(tmp_path / "flat.npy")
+
+
+def test_train_test_split():
+    data = np.arange(40).reshape(20, 2)
+    train, test = ep.datasets.train_test_split(data, 0.25, seed=3)
+    assert train.shape == (15, 2) and test.shape == (5, 2)
+    rows = {tuple(r) for r in np.concatenate([train, test])}
+    assert rows == {tuple(r) for r in data}
+    again, _ = ep.datasets.train_test_split(data, 0.25, seed=3)
+    np.testing.assert_array_equal(train, again)
+    with pytest.raises(ValueError, match="test_fraction"):
+        ep.datasets.train_test_split(data, 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        ep.datasets.train_test_split(data[:1], 0.5)
