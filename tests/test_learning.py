@@ -170,6 +170,33 @@ def test_freeze_and_l2():
     )
 
 
+def test_checkpoint_resume_is_bit_for_bit(tmp_path):
+    data = noisy_patterns(6, 2, 100, 0.1, 2)
+    model0 = small_dense(6)
+    kwargs = dict(key=jax.random.key(3), num_chains=16, num_ais_chains=8, monitor_every=10,
+                  optimizer=optax.adam(1e-2), batch_size=20)  # fmt: skip
+    whole = learning.fit(model0, data, steps=30, checkpoint=tmp_path / "whole.ckpt", **kwargs)
+    path = tmp_path / "run.ckpt"
+    learning.fit(model0, data, steps=20, checkpoint=path, **kwargs)  # "interrupted" after 20
+    with pytest.raises(ValueError, match="resume=True"):
+        learning.fit(model0, data, steps=30, checkpoint=path, **kwargs)
+    resumed = learning.fit(model0, data, steps=30, checkpoint=path, resume=True, **kwargs)
+    for a, b in zip(jax.tree.leaves(whole.model), jax.tree.leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(whole.chains.spins), np.asarray(resumed.chains.spins))
+    assert whole.history.equals(resumed.history)
+    assert resumed.history.sizes["step"] == 30
+    # a different run, or a damaged file, is refused, never silently restarted
+    with pytest.raises(ValueError, match="num_chains"):
+        learning.fit(model0, data, steps=40, checkpoint=path, resume=True,
+                     **{**kwargs, "num_chains": 8})  # fmt: skip
+    with pytest.raises(ValueError, match="data_and_model0"):
+        learning.fit(model0, data[:50], steps=40, checkpoint=path, resume=True, **kwargs)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupt"):
+        learning.fit(model0, data, steps=40, checkpoint=path, resume=True, **kwargs)
+
+
 def test_fit_bad_input():
     model = small_dense(4)
     data = noisy_patterns(4, 2, 20, 0.1, 0)

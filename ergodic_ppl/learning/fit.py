@@ -24,7 +24,9 @@ blocks.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -38,6 +40,7 @@ from ..kernels.driver import run
 from ..kernels.gibbs import SpinGibbsState, cached_kernel, init, random_spins
 from ..spins import SpinModel
 from ..thermo.data import as_spin_data
+from .checkpoint import load_checkpoint, save_checkpoint
 from .gradients import energy_gradient, exact_expectation, exact_log_z
 
 __all__ = ["FitResult", "GRADIENTS", "fit"]
@@ -117,6 +120,27 @@ def _initial_log_z(model0, beta, log_z0, states, key) -> tuple[float, float]:
     return float(est.value), float(est.stderr)
 
 
+def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
+    """What must be equal for a checkpoint to continue this run bit for bit."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(data).tobytes())
+    for leaf in jax.tree.leaves(model0):
+        digest.update(np.asarray(leaf).tobytes())
+    names = ("num_chains", "num_ais_chains", "sweeps_per_update", "batch_size",
+             "monitor_every", "l2", "freeze", "num_warmup")  # fmt: skip
+    out = {name: repr(value) for name, value in zip(names, settings, strict=True)}
+    out.update(
+        {
+            "model": repr(model0),
+            "n": model0.n,
+            "beta": repr(beta),
+            "gradient": gradient,
+            "data_and_model0_sha256": digest.hexdigest(),
+        }
+    )
+    return out
+
+
 def _log_mean_exp(x):
     top = jnp.max(x)
     return top + jnp.log(jnp.mean(jnp.exp(x - top)))
@@ -147,6 +171,9 @@ def fit(
     num_warmup: int = 100,
     init_spins=None,
     log_z0=None,
+    checkpoint=None,
+    resume: bool = False,
+    progress: bool = False,
 ) -> FitResult:
     """Train the weights of ``model0`` on ``data`` by maximum likelihood (THEORY.md B.2).
 
@@ -180,6 +207,14 @@ def fit(
     log_z0 : float or LogZEstimate, optional
         ``log Z`` of ``model0`` at ``beta`` for the NLL curve; default exact for n <= 20,
         else ``ep.estimate_log_z(model0, beta, method="ais")``.
+    checkpoint : path, optional
+        Written atomically after every block of ``monitor_every`` updates: parameters,
+        optimiser state, chains, keys, work and history (:mod:`.checkpoint`). An existing
+        file is never overwritten by a new run: pass ``resume=True`` to continue it (a resumed
+        run equals an uninterrupted one bit for bit; ``steps`` may grow). A corrupt file or one
+        from a different run (data, model0, settings) is an error.
+    progress : bool
+        A tqdm progress bar over updates.
     """
     import optax
     import xarray as xr
@@ -327,14 +362,46 @@ def fit(
         step = exact_step
 
     block = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
-    records = []
+    records: list[dict] = []
     done = 0
+    fingerprint = _fingerprint(
+        model0, x, beta, gradient, num_chains, num_ais_chains, sweeps_per_update, batch_size,
+        monitor_every, l2, freeze, num_warmup,
+    )  # fmt: skip
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if checkpoint.exists() and not resume:
+            raise ValueError(
+                f"`checkpoint` {checkpoint} exists: pass resume=True to continue that run, or "
+                "choose another path (it is never overwritten by a new run)."
+            )
+        if checkpoint.exists():
+            carry, key, done, saved = load_checkpoint(checkpoint, carry, key, fingerprint)
+            if done > steps:
+                raise ValueError(
+                    f"The checkpoint has {done} updates done, more than `steps`={steps}."
+                )
+            if saved:
+                records.append(saved)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=done, desc="fit", unit="update")
     while done < steps:
         size = min(monitor_every, steps - done)
         key, k_block = jax.random.split(key)
         carry, rec = block(carry, jax.random.split(k_block, size))
         records.append(jax.tree.map(np.asarray, rec))
         done += size
+        if bar is not None:
+            bar.update(size)
+        if checkpoint is not None:
+            raw = {name: np.concatenate([r[name] for r in records]) for name in records[0]}
+            records = [raw]
+            save_checkpoint(checkpoint, carry, key, done, raw, fingerprint)
+    if bar is not None:
+        bar.close()
 
     rec = {
         name: np.concatenate([r[name] for r in records]).astype(np.float64) for name in records[0]
