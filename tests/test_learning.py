@@ -8,6 +8,8 @@ the Jarzynski estimate of the training trajectory.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import numpy as np
 import optax
@@ -170,11 +172,36 @@ def test_freeze_and_l2():
     )
 
 
+def test_monitor_names_the_basins_the_chains_miss():
+    """Two stored patterns with barriers of ~30 kT: chains started in one pattern never reach
+    the other, which holds half of the data; started in both, they visit every data basin."""
+    rng = np.random.default_rng(5)
+    xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 24))
+    data = xi[np.arange(200) % 2]
+    model0 = ep.SpinModel.hopfield(xi).scaled(3.0)
+    kwargs = dict(key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
+                  optimizer=optax.sgd(1e-4))  # fmt: skip
+    stuck = np.repeat(xi[:1], 32, axis=0)
+    with pytest.warns(RuntimeWarning, match="visit none of 1 basin"):
+        fit = learning.fit(model0, data, init_spins=stuck, num_chains=32, **kwargs)
+    h = fit.history
+    assert h.monitor_step.values.tolist() == [20, 40]
+    assert h.num_data_basins.values.tolist() == [2, 2]
+    assert h.num_unvisited_data_basins.values.tolist() == [1, 1]
+    np.testing.assert_allclose(h.unvisited_data_share.values, 0.5)
+    both = np.concatenate([stuck[:16], np.repeat(xi[1:], 16, axis=0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = learning.fit(model0, data, init_spins=both, num_chains=32, **kwargs)
+    assert fit.history.num_unvisited_data_basins.values.tolist() == [0, 0]
+    assert fit.history.num_chain_basins.values.tolist() == [2, 2]
+
+
 def test_checkpoint_resume_is_bit_for_bit(tmp_path):
     data = noisy_patterns(6, 2, 100, 0.1, 2)
     model0 = small_dense(6)
     kwargs = dict(key=jax.random.key(3), num_chains=16, num_ais_chains=8, monitor_every=10,
-                  optimizer=optax.adam(1e-2), batch_size=20)  # fmt: skip
+                  optimizer=optax.adam(1e-2), batch_size=20, monitor=False)  # fmt: skip
     whole = learning.fit(model0, data, steps=30, checkpoint=tmp_path / "whole.ckpt", **kwargs)
     path = tmp_path / "run.ckpt"
     learning.fit(model0, data, steps=20, checkpoint=path, **kwargs)  # "interrupted" after 20

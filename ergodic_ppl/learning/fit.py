@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,9 +40,10 @@ from ..free_energy.basins import _log_z_parts
 from ..kernels.driver import run
 from ..kernels.gibbs import SpinGibbsState, cached_kernel, init, random_spins
 from ..spins import SpinModel
-from ..thermo.data import as_spin_data
+from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
 from .gradients import energy_gradient, exact_expectation, exact_log_z
+from .monitor import monitor_chains
 
 __all__ = ["FitResult", "GRADIENTS", "fit"]
 
@@ -49,6 +51,8 @@ GRADIENTS = ("pcd", "exact")
 FREEZABLE = ("fields", "couplings", "kbody")
 #: the Jarzynski estimate is flagged unreliable below this ESS (and this share of the chains)
 MIN_JARZYNSKI_ESS = 30.0
+#: data points quenched by the chain monitor
+MONITOR_DATA_SAMPLE = 500
 MIN_JARZYNSKI_ESS_FRACTION = 0.05
 
 
@@ -66,7 +70,9 @@ class FitResult(NamedTuple):
       ``delta_log_z_stderr`` and ``jarzynski_ess`` (effective sample size of ``exp(-W)``;
       ``jarzynski_reliable`` is False below ``max(30, 0.05 num_chains)``: fast learning drives
       the weights of the trajectory AIS to a few chains, and then ``nll`` is not trustworthy),
-      and ``excess_work`` (``<W> + Delta log Z``). Attributes: ``beta``, ``gradient``,
+      and ``excess_work`` (``<W> + Delta log Z``); with ``monitor``, over ``monitor_step``
+      (the update at the end of each block): ``rhat_energy``, ``num_chain_basins``,
+      ``num_data_basins``, ``num_unvisited_data_basins``, ``unvisited_data_share``. Attributes: ``beta``, ``gradient``,
       ``log_z0`` and ``log_z0_stderr``, ``num_chains``, ``sweeps_per_update``.
     - **opt_state** - the optimiser state; **rng_key** - the key to continue from.
     """
@@ -106,11 +112,11 @@ def _l2_term(model: SpinModel, l2: float) -> SpinModel:
     )
 
 
-def _initial_log_z(model0, beta, log_z0, states, key) -> tuple[float, float]:
+def _initial_log_z(model0, beta, log_z0, key) -> tuple[float, float]:
     """``(log Z_0, stderr)``: given, exact (n <= 20), or AIS."""
     if log_z0 is not None:
         return _log_z_parts(log_z0, beta)
-    if states is not None:
+    if model0.n <= MAX_TABLE_N:
         from ..exact import log_z
 
         return float(log_z(model0, beta)), 0.0
@@ -171,6 +177,7 @@ def fit(
     num_warmup: int = 100,
     init_spins=None,
     log_z0=None,
+    monitor: bool = True,
     checkpoint=None,
     resume: bool = False,
     progress: bool = False,
@@ -207,6 +214,11 @@ def fit(
     log_z0 : float or LogZEstimate, optional
         ``log Z`` of ``model0`` at ``beta`` for the NLL curve; default exact for n <= 20,
         else ``ep.estimate_log_z(model0, beta, method="ais")``.
+    monitor : bool
+        PCD: after every block, diagnose the learning chains (:mod:`.monitor`: R-hat of their
+        energy over the block, basins by quench against the basins of up to 500 data points)
+        into the history's ``monitor_step`` variables, and warn (once) when the chains stop
+        visiting a basin that holds data.
     checkpoint : path, optional
         Written atomically after every block of ``monitor_every`` updates: parameters,
         optimiser state, chains, keys, work and history (:mod:`.checkpoint`). An existing
@@ -256,10 +268,10 @@ def fit(
     dtype = model0.fields.dtype
     data_all = jnp.asarray(x, dtype)
     mask = _trainable_mask(model0, freeze)
-    exact_states = jnp.asarray(all_states(n), dtype) if n <= MAX_EXACT_N else None
+    exact_states = jnp.asarray(all_states(n), dtype) if gradient == "exact" else None
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
     if gradient == "pcd" and num_ais_chains:
-        z0, z0_err = _initial_log_z(model0, beta, log_z0, exact_states, key)
+        z0, z0_err = _initial_log_z(model0, beta, log_z0, key)
 
     key, key_init, key_warm = jax.random.split(key, 3)
     kernel = cached_kernel(model0)
@@ -310,6 +322,7 @@ def fit(
             "grad_norm": norm,
             "work": jnp.mean(work[:num_chains]),
             "total_work": jnp.mean(total[:num_chains]),
+            "chain_energy": state.energy[:num_chains],  # for the monitor, not the history
         }
         if num_ais_chains:
             log_w = -total[num_chains:]
@@ -383,6 +396,8 @@ def fit(
                 )
             if saved:
                 records.append(saved)
+    warned = False
+    data_sample = x[np.random.default_rng(0).permutation(len(x))[:MONITOR_DATA_SAMPLE]]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -392,8 +407,28 @@ def fit(
         size = min(monitor_every, steps - done)
         key, k_block = jax.random.split(key)
         carry, rec = block(carry, jax.random.split(k_block, size))
-        records.append(jax.tree.map(np.asarray, rec))
+        rec = jax.tree.map(np.asarray, rec)
         done += size
+        chain_energy = rec.pop("chain_energy", None)
+        if chain_energy is not None and monitor:
+            learning_spins = np.moveaxis(np.asarray(carry[2].site_spins[:, :num_chains]), 0, -1)
+            check = monitor_chains(carry[0], learning_spins, chain_energy, data_sample)
+            rec["monitor_step"] = np.array([done])
+            rec.update({f"monitor_{k}": np.array([v]) for k, v in check.items()})
+            if check["num_unvisited_data_basins"] and not warned:
+                warned = True
+                warnings.warn(
+                    f"After {done} updates the persistent chains visit none of "
+                    f"{check['num_unvisited_data_basins']} basin(s) holding "
+                    f"{check['unvisited_data_share']:.0%} of the data: the negative phase "
+                    "misses them (broken ergodicity), so the model's weight there is "
+                    "unchecked. Remedies: more chains (`num_chains`) or sweeps "
+                    "(`sweeps_per_update`), chains started from data (`init_spins`), or one "
+                    "model per basin (the per-basin mixture).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        records.append(rec)
         if bar is not None:
             bar.update(size)
         if checkpoint is not None:
@@ -406,6 +441,7 @@ def fit(
     rec = {
         name: np.concatenate([r[name] for r in records]).astype(np.float64) for name in records[0]
     }
+    checks = {k: rec.pop(k) for k in list(rec) if k.startswith("monitor_")}
     if gradient == "pcd" and num_ais_chains:
         rec["excess_work"] = rec["total_work"] + rec["delta_log_z"]
         rec["nll"] = rec["data_energy"] + z0 + rec["delta_log_z"]
@@ -417,9 +453,14 @@ def fit(
     elif gradient == "exact":
         rec["nll"] = rec["data_energy"] + rec.pop("log_z")
         rec["nll_stderr"] = np.zeros(steps)
+    variables = {name: ("step", values) for name, values in rec.items()}
+    coords = {"step": np.arange(1, steps + 1)}
+    if checks:
+        coords["monitor_step"] = checks.pop("monitor_step").astype(np.int64)
+        variables.update({k[len("monitor_") :]: ("monitor_step", v) for k, v in checks.items()})
     history = xr.Dataset(
-        {name: ("step", values) for name, values in rec.items()},
-        coords={"step": np.arange(1, steps + 1)},
+        variables,
+        coords=coords,
         attrs={
             "beta": beta,
             "gradient": gradient,
