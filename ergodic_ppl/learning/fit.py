@@ -44,10 +44,12 @@ from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
 from .gradients import energy_gradient, exact_expectation, exact_log_z
 from .monitor import monitor_chains
+from .natural import NaturalGradient
 
 __all__ = ["FitResult", "GRADIENTS", "fit"]
 
 GRADIENTS = ("pcd", "exact")
+SCHEDULES = (None, "natural_gradient")
 FREEZABLE = ("fields", "couplings", "kbody")
 #: the Jarzynski estimate is flagged unreliable below this ESS (and this share of the chains)
 MIN_JARZYNSKI_ESS = 30.0
@@ -133,7 +135,7 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
     for leaf in jax.tree.leaves(model0):
         digest.update(np.asarray(leaf).tobytes())
     names = ("num_chains", "num_ais_chains", "sweeps_per_update", "batch_size",
-             "monitor_every", "l2", "freeze", "num_warmup")  # fmt: skip
+             "monitor_every", "l2", "freeze", "num_warmup", "schedule", "fisher_damping")  # fmt: skip
     out = {name: repr(value) for name, value in zip(names, settings, strict=True)}
     out.update(
         {
@@ -171,6 +173,8 @@ def fit(
     steps: int = 1000,
     batch_size: int | None = None,
     optimizer=None,
+    schedule: str | None = None,
+    fisher_damping: float = 1e-3,
     l2: float = 0.0,
     freeze=None,
     monitor_every: int = 100,
@@ -207,6 +211,11 @@ def fit(
     optimizer : optax.GradientTransformation
         Default ``optax.sgd(1e-2)``. It receives the NLL gradient (plus ``l2 * J`` on the
         couplings and k-body weights) as a SpinModel-shaped pytree.
+    schedule : None or ``"natural_gradient"``
+        None: the optimiser's own rates (optax schedules go inside it). ``"natural_gradient"``
+        preconditions the gradient by the Fisher matrix ``beta^2 Cov(phi) + fisher_damping``
+        measured over the learning chains (exact for ``gradient="exact"``)
+        (:class:`.natural.NaturalGradient`, THEORY.md B.4) before the optimiser.
     freeze : str or sequence of ``"fields"``, ``"couplings"``, ``"kbody"``
         Weight groups kept at their initial values.
     monitor_every : int
@@ -265,6 +274,11 @@ def fit(
             f'gradient="exact" enumerates 2^n states; n={n} > {MAX_EXACT_N}. Use gradient="pcd".'
         )
 
+    if schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}; got {schedule!r}.")
+    natural = None
+    if schedule == "natural_gradient":
+        natural = NaturalGradient(model0, beta, damping=fisher_damping)
     dtype = model0.fields.dtype
     data_all = jnp.asarray(x, dtype)
     mask = _trainable_mask(model0, freeze)
@@ -293,9 +307,11 @@ def fit(
         rows = jax.random.randint(k, (batch_size,), 0, len(x))
         return energy_gradient(model, data_all[rows])
 
-    def apply(model, opt_state, grad):
+    def apply(model, opt_state, grad, spins, weights=None):
         if l2:
             grad = jax.tree.map(jnp.add, grad, _l2_term(model, l2))
+        if natural is not None:
+            grad = natural(grad, model, spins, weights)
         grad = jax.tree.map(jnp.multiply, grad, mask)
         updates, opt_state = optimizer.update(grad, opt_state, model)
         updates = jax.tree.map(jnp.multiply, updates, mask)
@@ -311,7 +327,7 @@ def fit(
             positive_phase(model, k_batch),
             energy_gradient(model, spins[:num_chains]),
         )
-        new_model, opt_state, norm = apply(model, opt_state, grad)
+        new_model, opt_state, norm = apply(model, opt_state, grad, spins[:num_chains])
         e_new = new_model._energy(spins)
         work = beta * (e_new - state.energy)
         total = total + work
@@ -339,7 +355,8 @@ def fit(
             positive_phase(model, k),
             exact_expectation(model, beta, exact_states),
         )
-        new_model, opt_state, norm = apply(model, opt_state, grad)
+        p = jax.nn.softmax(-beta * model._energy(exact_states)) if natural is not None else None
+        new_model, opt_state, norm = apply(model, opt_state, grad, exact_states, p)
         record = {
             "data_energy": beta * jnp.mean(new_model._energy(data_all)),
             "grad_norm": norm,
@@ -379,7 +396,7 @@ def fit(
     done = 0
     fingerprint = _fingerprint(
         model0, x, beta, gradient, num_chains, num_ais_chains, sweeps_per_update, batch_size,
-        monitor_every, l2, freeze, num_warmup,
+        monitor_every, l2, freeze, num_warmup, schedule, fisher_damping,
     )  # fmt: skip
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
