@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ..checks import check_beta
 from ..free_energy.basins import BasinFreeEnergies, basin_free_energies
@@ -219,9 +220,7 @@ class Landscape:
         if beta == 0:
             raise ValueError("`beta` must be > 0 for free energies (F = -log Z / beta).")
         logw = self.basin_log_weights(beta)
-        top = logw.max()
-        log_z_exact = top + np.log(np.sum(np.exp(logw - top)))
-        log_p = logw - log_z_exact
+        log_p = logw - logsumexp(logw)
         return BasinFreeEnergies(
             occupancy=None,
             probability=np.exp(log_p),
@@ -251,7 +250,7 @@ class Landscape:
             empty = np.zeros(0)
             return BasinFreeEnergies(None, empty, empty, empty, None)
         logw = -beta * f
-        log_p = logw - (logw.max() + np.log(np.sum(np.exp(logw - logw.max()))))
+        log_p = logw - logsumexp(logw)
         return BasinFreeEnergies(
             occupancy=None,
             probability=np.exp(log_p),

@@ -49,6 +49,7 @@ class _Couplings:
         self.n = model.n
         self.h = np.asarray(model.fields, np.float64)
         self.J = np.asarray(model.couplings, np.float64)
+        self.J2 = self.J**2  # the Onsager term's weights, used at every TAP step
         self.terms = [
             (np.asarray(idx, np.int64), np.asarray(w, np.float64)) for idx, w in model.kbody_terms
         ]
@@ -69,6 +70,12 @@ class _Couplings:
                 others = np.prod(np.delete(factors, p, axis=2), axis=2) * w
                 np.add.at(h, (slice(None), idx[:, p]), others)
         return h
+
+    def effective_fields(self, m, beta, tap: bool):
+        """Local fields of the stationarity condition ``m = tanh(beta h)``: :meth:`fields`,
+        minus TAP's reaction field ``beta m_i sum_j J_ij^2 (1 - m_j^2)``."""
+        h = self.fields(m)
+        return h - beta * m * ((1.0 - m * m) @ self.J2) if tap else h
 
     def field_jacobian(self, m):
         """``dh_i/dm_j`` at one point ``m`` ``(n,)``: ``J`` plus the k-body terms."""
@@ -92,7 +99,7 @@ def _entropy(m):
 def _onsager(c: _Couplings, m, beta):
     """``(beta / 2) sum_{i<j} J_ij^2 (1 - m_i^2)(1 - m_j^2)`` for ``m`` ``(..., n)``."""
     v = 1.0 - m * m
-    return 0.25 * beta * ((v @ c.J**2) * v).sum(-1)
+    return 0.25 * beta * ((v @ c.J2) * v).sum(-1)
 
 
 def _check_tap(model, tap: bool) -> None:
@@ -126,12 +133,8 @@ def mean_field_free_energy(model, magnetizations, beta, *, tap: bool = False) ->
     check_spin_model(model)
     _check_tap(model, tap)
     beta = _positive_beta(beta)
-    c = _Couplings(model)
     m = _check_magnetizations(magnetizations, model.n, "magnetizations")
-    f = c.energy(m) - _entropy(m) / beta
-    if tap:
-        f = f - _onsager(c, m, beta)
-    return f
+    return _free_energy(_Couplings(model), m, beta, tap)
 
 
 def _positive_beta(beta) -> float:
@@ -149,9 +152,8 @@ def _hessian(c: _Couplings, m, beta, tap: bool):
     with np.errstate(divide="ignore"):
         diag = np.where(v > FROZEN_TOL, 1.0 / (beta * np.where(v > FROZEN_TOL, v, 1.0)), np.inf)
     if tap:
-        j2 = c.J**2
-        hess = hess - 2.0 * beta * j2 * np.outer(m, m)
-        diag = diag + beta * (j2 @ v)
+        hess = hess - 2.0 * beta * c.J2 * np.outer(m, m)
+        diag = diag + beta * (c.J2 @ v)
     np.fill_diagonal(hess, diag)
     return hess
 
@@ -174,7 +176,6 @@ def _iterate(c: _Couplings, starts, beta, tap, damping, tol, max_iter):
     two-cycle of the parallel update) continue from where they are with a smaller step.
     """
     m = starts.copy()
-    j2 = c.J**2 if tap else None
     active = np.arange(len(m))
     converged = np.zeros(len(m), bool)
     per_round = max(1, -(-max_iter // DAMPING_ROUNDS))
@@ -183,10 +184,7 @@ def _iterate(c: _Couplings, starts, beta, tap, damping, tol, max_iter):
             break
         d = damping * 0.5 ** (it // per_round)
         ma = m[active]
-        h = c.fields(ma)
-        if tap:
-            h = h - beta * ma * ((1.0 - ma * ma) @ j2)
-        target = np.tanh(beta * h)
+        target = np.tanh(beta * c.effective_fields(ma, beta, tap))
         done = np.abs(target - ma).max(1) < tol
         converged[active[done]] = True
         keep = ~done
@@ -203,16 +201,11 @@ def _free_energy(c: _Couplings, m, beta, tap):
 def _gradient(c: _Couplings, m, beta, tap):
     """``dF/dm_i = -h_i(m) + T atanh(m_i)`` (TAP: ``+ beta m_i sum_j J_ij^2 (1 - m_j^2)``),
     for ``m`` ``(S, n)`` strictly inside the cube."""
-    h = c.fields(m)
-    if tap:
-        h = h - beta * m * ((1.0 - m * m) @ c.J**2)
-    return np.arctanh(m) / beta - h
+    return np.arctanh(m) / beta - c.effective_fields(m, beta, tap)
 
 
 def _residual(c: _Couplings, m, beta, tap) -> float:
-    h = c.fields(m[None])[0]
-    if tap:
-        h = h - beta * m * ((1.0 - m * m) @ c.J**2)
+    h = c.effective_fields(m[None], beta, tap)[0]
     return float(np.abs(np.tanh(beta * h) - m).max())
 
 
