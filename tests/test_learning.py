@@ -205,12 +205,14 @@ def test_freeze_and_l2():
 
 
 def test_monitor_names_the_basins_the_chains_miss():
-    """Two stored patterns with barriers of ~30 kT: chains started in one pattern never reach
-    the other, which holds half of the data; started in both, they visit every data basin."""
+    """Two stored patterns, scaled until the direct path between them climbs 36 kT (at scale 3,
+    18 kT, a chain crossed within 140 sweeps under one seed): chains started in one pattern
+    never reach the other, which holds half of the data; started in both, they visit every
+    data basin."""
     rng = np.random.default_rng(5)
     xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 24))
     data = xi[np.arange(200) % 2]
-    model0 = ep.SpinModel.hopfield(xi).scaled(3.0)
+    model0 = ep.SpinModel.hopfield(xi).scaled(6.0)
     kwargs = dict(key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
                   optimizer=optax.sgd(1e-4))  # fmt: skip
     stuck = np.repeat(xi[:1], 32, axis=0)

@@ -38,19 +38,24 @@ from jax.scipy.special import logsumexp
 from ..checks import check_beta, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
+from ..kernels import tempering
 from ..kernels.driver import run
 from ..kernels.gibbs import SpinGibbsState, cached_kernel, init, random_spins
+from ..kernels.ladder import check_ladder, geometric_ladder
 from ..spins import SpinModel
 from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
+from .dissipation import predicted_excess_work, relaxation_factor
 from .gradients import energy_gradient, exact_expectation, exact_log_z, per_pair
+from .hidden import ClampedSweep, HiddenSpins, _free_energy
 from .monitor import monitor_chains
 from .natural import NaturalGradient
 
 __all__ = ["FitResult", "GRADIENTS", "fit"]
 
 GRADIENTS = ("pcd", "exact")
-SCHEDULES = (None, "natural_gradient")
+SCHEDULES = (None, "natural_gradient", "min_dissipation")
+SAMPLERS = ("gibbs", "tempering")
 FREEZABLE = ("fields", "couplings", "kbody")
 #: the Jarzynski estimate is flagged unreliable below this ESS (and this share of the chains)
 MIN_JARZYNSKI_ESS = 30.0
@@ -64,19 +69,30 @@ class FitResult(NamedTuple):
 
     - **model** - the trained :class:`~ergodic_ppl.SpinModel` (same structure as ``model0``).
     - **chains** - the persistent chains' final :class:`~ergodic_ppl.kernels.gibbs.SpinGibbsState`
-      (``chains.spins`` ``(num_chains, n) int8``); None for ``gradient="exact"``.
-    - **history** - an ``xarray.Dataset`` over ``step`` (1..steps): ``nll`` (mean NLL per data
-      point, nats: exact for ``gradient="exact"``, the Jarzynski estimate with spectator
-      chains, absent for PCD without them) and ``nll_stderr``; ``data_energy`` (``beta <E>`` over all data);
-      ``grad_norm``; PCD only: ``work`` (mean work of the update on the learning chains),
-      ``total_work`` (their mean accumulated ``W``); with spectators: ``delta_log_z`` (Jarzynski ``log <exp(-W)>``) with
-      ``delta_log_z_stderr`` and ``jarzynski_ess`` (effective sample size of ``exp(-W)``;
-      ``jarzynski_reliable`` is False below ``max(30, 0.05 num_chains)``: fast learning drives
-      the weights of the trajectory AIS to a few chains, and then ``nll`` is not trustworthy),
-      and ``excess_work`` (``<W> + Delta log Z``); with ``monitor``, over ``monitor_step``
-      (the update at the end of each block): ``rhat_energy``, ``num_chain_basins``,
-      ``num_data_basins``, ``num_unvisited_data_basins``, ``unvisited_data_share``. Attributes: ``beta``, ``gradient``,
-      ``log_z0`` and ``log_z0_stderr``, ``num_chains``, ``sweeps_per_update``.
+      (``chains.spins`` ``(num_chains, n) int8``; the target rung with tempering); None for
+      ``gradient="exact"``.
+    - **history** - an ``xarray.Dataset`` over ``step`` (1..steps):
+
+      - ``nll`` (mean NLL per data point, nats: exact for ``gradient="exact"``, the Jarzynski
+        estimate with spectator chains, absent for PCD without them or with interacting
+        hidden spins) and ``nll_stderr``; ``data_energy`` (``beta <E>`` over all data,
+        ``beta <F(v)>`` with hidden spins: then, for PCD, evaluated at the last update of
+        each block and NaN between);
+      - ``grad_norm``; ``predicted_excess_work`` (``tau Var(w)``, :mod:`.dissipation`) and
+        ``step_scale`` (the min-dissipation rescaling, else 1);
+      - PCD: ``work`` (mean work of the update on the learning chains), ``total_work``
+        (their mean accumulated ``W``); with spectators: ``delta_log_z`` (Jarzynski
+        ``log <exp(-W)>``) with ``delta_log_z_stderr`` and ``jarzynski_ess`` (effective sample
+        size of ``exp(-W)``; ``jarzynski_reliable`` is False below ``max(30, 0.05 chains)``:
+        fast learning drives the weights of the trajectory AIS to a few chains, and then
+        ``nll`` is not trustworthy), and ``excess_work`` (``<W> + Delta log Z``);
+      - with ``monitor``, over ``monitor_step`` (the update at the end of each block):
+        ``rhat_energy``, ``num_chain_basins``, ``num_data_basins``,
+        ``num_unvisited_data_basins``, ``unvisited_data_share``.
+
+      Attributes: ``beta``, ``gradient``, ``sampler``, ``schedule``, ``log_z0`` and
+      ``log_z0_stderr``, ``num_chains``, ``num_ais_chains``, ``sweeps_per_update``,
+      ``num_hidden``. :func:`~ergodic_ppl.plots.plot_fit` (``fit.plot()``) draws it.
     - **opt_state** - the optimiser state; **rng_key** - the key to continue from.
     """
 
@@ -85,6 +101,12 @@ class FitResult(NamedTuple):
     history: Any
     opt_state: Any
     rng_key: jax.Array
+
+    def plot(self, **kwargs):
+        """The training curves: :func:`ergodic_ppl.plots.plot_fit`."""
+        from ..plots import plot_fit
+
+        return plot_fit(self.history, **kwargs)
 
 
 def _trainable_mask(model: SpinModel, freeze) -> SpinModel:
@@ -95,8 +117,12 @@ def _trainable_mask(model: SpinModel, freeze) -> SpinModel:
     fields = jnp.zeros_like(model.fields) if "fields" in names else jnp.ones_like(model.fields)
     pairs = model.pair_weights
     pairs = jnp.zeros_like(pairs) if "couplings" in names else jnp.ones_like(pairs)
-    if model.is_dense:  # the diagonal of a dense J is not a parameter (see per_pair)
-        pairs = pairs * (1.0 - jnp.eye(model.n, dtype=pairs.dtype))
+    if model.is_dense:  # only the structure's pairs are parameters (not the diagonal, see
+        # per_pair, nor the zeros of the matrix: the colouring of the sweep relies on them)
+        e = model.edges
+        inside = np.zeros((model.n, model.n))
+        inside[e[:, 0], e[:, 1]] = inside[e[:, 1], e[:, 0]] = 1.0
+        pairs = pairs * jnp.asarray(inside, pairs.dtype)
     kbody = tuple(
         jnp.zeros_like(w) if "kbody" in names else jnp.ones_like(w) for w in model.kbody_weights
     )
@@ -136,7 +162,8 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
     for leaf in jax.tree.leaves(model0):
         digest.update(np.asarray(leaf).tobytes())
     names = ("num_chains", "num_ais_chains", "sweeps_per_update", "batch_size",
-             "monitor_every", "l2", "freeze", "num_warmup", "schedule", "fisher_damping")  # fmt: skip
+             "monitor_every", "l2", "freeze", "num_warmup", "schedule", "fisher_damping",
+             "sampler", "visible", "dissipation_rate", "tempering_betas")  # fmt: skip
     out = {name: repr(value) for name, value in zip(names, settings, strict=True)}
     out.update(
         {
@@ -163,6 +190,8 @@ def fit(
     *,
     key,
     gradient: str = "pcd",
+    sampler: str = "gibbs",
+    visible=None,
     num_chains: int = 100,
     num_ais_chains: int | None = None,
     sweeps_per_update: int = 1,
@@ -171,6 +200,8 @@ def fit(
     optimizer=None,
     schedule: str | None = None,
     fisher_damping: float = 1e-3,
+    dissipation_rate: float | None = None,
+    tempering_betas=None,
     l2: float = 0.0,
     freeze=None,
     monitor_every: int = 100,
@@ -189,15 +220,28 @@ def fit(
     model0 : SpinModel
         The initial model; its interaction structure (which fields, pairs and k-body terms
         exist) is kept, its weights are trained.
-    data : array ``(samples, n)``
+    data : array ``(samples, n)`` (``(samples, len(visible))`` with hidden spins)
         ±1 spins or 0/1 bits.
     beta : float
         Inverse temperature of the model, ``p ∝ exp(-beta E)`` (> 0).
     key : jax.random key
     gradient : ``"pcd"`` or ``"exact"``
-        Persistent chains (``num_chains``, ``sweeps_per_update`` heat-bath sweeps between
-        updates, ``num_warmup`` sweeps at ``model0`` first, from ``init_spins`` or uniform
-        spins), or enumeration (n <= 20).
+        Persistent chains (``num_chains``, ``sweeps_per_update`` sweeps between updates,
+        ``num_warmup`` sweeps at ``model0`` first, from ``init_spins`` or uniform spins), or
+        enumeration (n <= 20).
+    sampler : ``"gibbs"`` or ``"tempering"``
+        How the learning chains move: chromatic heat-bath sweeps, or parallel tempering
+        (each chain a ladder ``tempering_betas``, default 8 rungs geometric from ``beta`` to
+        ``beta / 10``; a step sweeps every rung and proposes DEO swaps; the chain is the
+        target rung). The spectator chains are always Gibbs (Jarzynski needs a kernel that
+        leaves ``p_theta`` itself invariant).
+    visible : index sequence, optional
+        The visible spins (data columns in this order); the others are hidden. When no term
+        couples two hidden spins (an RBM, :meth:`SpinModel.rbm`) the positive phase is the
+        exact conditional expectation and the data term the exact visible free energy
+        (:mod:`.hidden`); otherwise the hidden spins of every data point are sampled by
+        ``sweeps_per_update`` clamped Gibbs sweeps per update (persistent), and there is no
+        NLL curve.
     num_ais_chains : int
         Spectator chains for the Jarzynski ``Delta log Z`` (default ``num_chains``; 0: no
         log-likelihood curve, no excess work).
@@ -206,12 +250,15 @@ def fit(
         replacement; default all data, exactly).
     optimizer : optax.GradientTransformation
         Default ``optax.sgd(1e-2)``. It receives the NLL gradient (plus ``l2 * J`` on the
-        couplings and k-body weights) as a SpinModel-shaped pytree.
-    schedule : None or ``"natural_gradient"``
-        None: the optimiser's own rates (optax schedules go inside it). ``"natural_gradient"``
-        preconditions the gradient by the Fisher matrix ``beta^2 Cov(phi) + fisher_damping``
-        measured over the learning chains (exact for ``gradient="exact"``)
-        (:class:`.natural.NaturalGradient`, THEORY.md B.4) before the optimiser.
+        couplings and k-body weights) as a SpinModel-shaped pytree; decaying rates are optax
+        schedules inside it.
+    schedule : None, ``"natural_gradient"`` or ``"min_dissipation"``
+        None: the optimiser's own rates. ``"natural_gradient"`` preconditions the gradient by
+        the Fisher matrix ``beta^2 Cov(phi) + fisher_damping`` measured over the learning
+        chains (exact for ``gradient="exact"``) (:class:`.natural.NaturalGradient`, B.4)
+        before the optimiser. ``"min_dissipation"`` rescales every update so that its
+        slow-driving excess work ``dtheta^T zeta dtheta`` equals ``dissipation_rate`` (equal
+        thermodynamic-length steps, B.4; :mod:`.dissipation`).
     freeze : str or sequence of ``"fields"``, ``"couplings"``, ``"kbody"``
         Weight groups kept at their initial values.
     monitor_every : int
@@ -234,7 +281,6 @@ def fit(
         A tqdm progress bar over updates.
     """
     import optax
-    import xarray as xr
 
     check_spin_model(model0, "model0")
     beta = float(check_beta(beta))
@@ -242,8 +288,18 @@ def fit(
         raise ValueError(f"`beta` must be > 0 to train; got {beta}.")
     if gradient not in GRADIENTS:
         raise ValueError(f"`gradient` must be one of {GRADIENTS}; got {gradient!r}.")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"`sampler` must be one of {SAMPLERS}; got {sampler!r}.")
+    if sampler == "tempering" and gradient != "pcd":
+        raise ValueError('`sampler="tempering"` moves persistent chains: use gradient="pcd".')
     n = model0.n
-    x = as_spin_data(data, n)
+    split = None if visible is None else HiddenSpins(model0, visible)
+    if split is not None and split.num_hidden == 0:  # a permutation of the spins
+        x = np.zeros((len(np.asarray(data)), n), np.int8)
+        x[:, split.visible] = as_spin_data(data, n)
+        split = None
+    else:
+        x = as_spin_data(data, n if split is None else len(split.visible))
     _check_counts(
         steps=(steps, 1),
         num_chains=(num_chains, 1),
@@ -255,6 +311,8 @@ def fit(
     if batch_size is not None:
         _check_counts(batch_size=(batch_size, 1))
     num_ais_chains = num_chains if num_ais_chains is None else int(num_ais_chains)
+    if gradient == "exact":
+        num_ais_chains = 0
     l2 = float(l2)
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"`l2` must be finite and >= 0; got {l2}.")
@@ -269,9 +327,37 @@ def fit(
         raise ValueError(
             f'gradient="exact" enumerates 2^n states; n={n} > {MAX_EXACT_N}. Use gradient="pcd".'
         )
-
+    if gradient == "exact" and split is not None and not split.independent:
+        raise ValueError(
+            'gradient="exact" with hidden spins needs hidden spins that do not interact with '
+            'each other (an RBM); use gradient="pcd" (clamped Gibbs positive phase).'
+        )
     if schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be one of {SCHEDULES}; got {schedule!r}.")
+    if schedule == "min_dissipation":
+        if dissipation_rate is None or not (
+            math.isfinite(float(dissipation_rate)) and float(dissipation_rate) > 0
+        ):
+            raise ValueError(
+                '`schedule="min_dissipation"` needs `dissipation_rate` > 0: the excess work '
+                f"(kT) each update may cost, e.g. 1e-3; got {dissipation_rate!r}."
+            )
+        dissipation_rate = float(dissipation_rate)
+    elif dissipation_rate is not None:
+        raise ValueError('`dissipation_rate` is only used with schedule="min_dissipation".')
+    if sampler == "tempering":
+        ladder = (
+            geometric_ladder(beta, beta / 10, 8)
+            if tempering_betas is None
+            else check_ladder(tempering_betas, "tempering_betas")
+        )
+        if not np.isclose(ladder[0], beta):
+            raise ValueError(
+                f"`tempering_betas` must start at the target `beta`={beta}; got {ladder[0]}."
+            )
+    elif tempering_betas is not None:
+        raise ValueError('`tempering_betas` is only used with sampler="tempering".')
+
     natural = None
     if schedule == "natural_gradient":
         natural = NaturalGradient(model0, beta, damping=fisher_damping)
@@ -279,41 +365,58 @@ def fit(
     data_all = jnp.asarray(x, dtype)
     mask = _trainable_mask(model0, freeze)
     exact_states = jnp.asarray(all_states(n), dtype) if gradient == "exact" else None
+    has_nll = split is None or split.independent
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
-    if gradient == "pcd" and num_ais_chains:
+    if gradient == "pcd" and num_ais_chains and has_nll:
         z0, z0_err = _initial_log_z(model0, beta, log_z0, key)
 
     key, key_init, key_warm = jax.random.split(key, 3)
     kernel = cached_kernel(model0)
+    clamped_sweep = None if split is None or split.independent else ClampedSweep(model0, split)
+    if sampler == "tempering":
+        tempering_kernel = tempering.build_kernel(model0)
 
     def sweeps(model, state, chain_keys, count):
-        out = run(
-            lambda k, s: kernel(k, s, model, beta),
-            state,
-            chain_keys,
-            num_draws=1,
-            num_warmup=count - 1,
-            observers={},
-        )
+        if isinstance(state, tempering.TemperingState):
+            step = lambda k, s: tempering_kernel(k, s, model)  # noqa: E731
+        else:
+            step = lambda k, s: kernel(k, s, model, beta)  # noqa: E731
+        out = run(step, state, chain_keys, num_draws=1, num_warmup=count - 1, observers={})
         return out.state, out.rng_key
 
-    # E is linear in the weights, so <dE/dtheta>_data does not change during training and
-    # E_theta(s) = theta . dE/dtheta(s): both data terms come from one pass over the data
-    data_slope = jax.grad(lambda m: jnp.mean(m._energy(data_all)))(model0)
-    data_grad = per_pair(model0, data_slope)
+    # visible models: E is linear in the weights, so <dE/dtheta>_data does not change during
+    # training and E_theta(s) = theta . dE/dtheta(s): both data terms from one pass over the data
+    data_slope = None
+    if split is None:
+        data_slope = jax.grad(lambda m: jnp.mean(m._energy(data_all)))(model0)
+        data_grad = per_pair(model0, data_slope)
 
     def data_energy(model):
-        """``beta <E_theta>`` over all data."""
-        terms = jax.tree.map(jnp.vdot, model, data_slope)
-        return beta * sum(jax.tree.leaves(terms))
+        """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data."""
+        if split is None:
+            terms = jax.tree.map(jnp.vdot, model, data_slope)
+            return beta * sum(jax.tree.leaves(terms))
+        return jnp.mean(_free_energy(model, split, beta, data_all))
 
-    def positive_phase(model, k):
-        if batch_size is None:
-            return data_grad
-        rows = jax.random.randint(k, (batch_size,), 0, len(x))
-        return energy_gradient(model, data_all[rows])
+    def positive_phase(model, carry, k):
+        """``<dE/dtheta>`` over (a batch of) the data, and the carry (clamped hidden spins)."""
+        k_rows, k_sweep = jax.random.split(k)
+        rows = None if batch_size is None else jax.random.randint(k_rows, (batch_size,), 0, len(x))
+        if split is None:
+            if rows is None:
+                return data_grad, carry
+            return energy_gradient(model, data_all[rows]), carry
+        v = data_all if rows is None else data_all[rows]
+        if split.independent:
+            return energy_gradient(model, split.mean_states(model, beta, v)), carry
+        full = carry["clamped"] if rows is None else carry["clamped"][rows]
+        full = clamped_sweep(k_sweep, full, model, beta, sweeps_per_update)
+        clamped = full if rows is None else carry["clamped"].at[rows].set(full)
+        return energy_gradient(model, full), {**carry, "clamped": clamped}
 
-    def apply(model, opt_state, grad, spins, weights=None):
+    def apply(model, opt_state, grad, spins, weights, tau):
+        """Optimiser step; returns the new model, state, gradient norm and the update's
+        predicted excess work ``tau Var(w)`` (and the step scale of min_dissipation)."""
         if l2:
             grad = jax.tree.map(jnp.add, grad, _l2_term(model, l2))
         if natural is not None:
@@ -321,56 +424,105 @@ def fit(
         grad = jax.tree.map(jnp.multiply, grad, mask)
         updates, opt_state = optimizer.update(grad, opt_state, model)
         updates = jax.tree.map(jnp.multiply, updates, mask)
+        q = predicted_excess_work(model, updates, spins, beta, tau, weights)
+        scale = jnp.ones((), dtype)
+        if schedule == "min_dissipation":
+            scale = jnp.sqrt(dissipation_rate / jnp.maximum(q, 1e-30))
+            updates = jax.tree.map(lambda u: scale * u, updates)
+            q = scale**2 * q
         norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
-        return optax.apply_updates(model, updates), opt_state, norm
+        return optax.apply_updates(model, updates), opt_state, norm, q, scale
+
+    def target(state):
+        """Site-major spins ``(n, C)`` and energies of the learning chains' target rung."""
+        if isinstance(state, tempering.TemperingState):
+            return state.rungs.site_spins[..., 0], state.rungs.energy[..., 0]
+        return state.site_spins, state.energy
+
+    def rebook(model, state):
+        """``state`` with its energies recomputed under ``model`` (every rung)."""
+        rungs = state.rungs if isinstance(state, tempering.TemperingState) else state
+        e = model._energy(jnp.moveaxis(rungs.site_spins, 0, -1))
+        rungs = SpinGibbsState(rungs.site_spins, e)
+        if isinstance(state, tempering.TemperingState):
+            return state._replace(rungs=rungs)
+        return rungs
 
     def pcd_step(carry, k):
-        model, opt_state, state, chain_keys, total = carry
-        k_batch, _ = jax.random.split(k)
-        spins = jnp.moveaxis(state.site_spins, 0, -1)  # (C + A, n): learning, then spectators
-        grad = jax.tree.map(
-            lambda a, b: beta * (a - b),
-            positive_phase(model, k_batch),
-            energy_gradient(model, spins[:num_chains]),
+        model = carry["model"]
+        k_pos, _ = jax.random.split(k)
+        site, e_old = target(carry["chains"])
+        spins = jnp.moveaxis(site, 0, -1)  # (C, n)
+        positive, carry = positive_phase(model, carry, k_pos)
+        grad = jax.tree.map(lambda a, b: beta * (a - b), positive, energy_gradient(model, spins))
+        new_model, opt_state, norm, q, scale = apply(
+            model, carry["opt_state"], grad, spins, None, carry["tau"]
         )
-        new_model, opt_state, norm = apply(model, opt_state, grad, spins[:num_chains])
-        e_new = new_model._energy(spins)
-        work = beta * (e_new - state.energy)
-        total = total + work
-        state = SpinGibbsState(state.site_spins, e_new)
-        state, chain_keys = sweeps(new_model, state, chain_keys, sweeps_per_update)
-        record = {
-            "data_energy": data_energy(new_model),
-            "grad_norm": norm,
-            "work": jnp.mean(work[:num_chains]),
-            "total_work": jnp.mean(total[:num_chains]),
-            "chain_energy": state.energy[:num_chains],  # for the monitor, not the history
+        chains = rebook(new_model, carry["chains"])
+        work = beta * (target(chains)[1] - e_old)
+        chains, chain_keys = sweeps(new_model, chains, carry["chain_keys"], sweeps_per_update)
+        out = {
+            **carry,
+            "model": new_model,
+            "opt_state": opt_state,
+            "chains": chains,
+            "chain_keys": chain_keys,
+            "work": carry["work"] + work,
         }
+        record = {
+            "grad_norm": norm,
+            "work": jnp.mean(work),
+            "total_work": jnp.mean(out["work"]),
+            "predicted_excess_work": q,
+            "step_scale": scale,
+            "chain_energy": target(chains)[1],  # for the monitor, not the history
+        }
+        if split is None:
+            record["data_energy"] = data_energy(new_model)
         if num_ais_chains:
-            log_w = -total[num_chains:]
+            spectators = carry["spectators"]
+            e_new = new_model._energy(jnp.moveaxis(spectators.site_spins, 0, -1))
+            total = carry["spectator_work"] + beta * (e_new - spectators.energy)
+            spectators, spectator_keys = sweeps(
+                new_model,
+                SpinGibbsState(spectators.site_spins, e_new),
+                carry["spectator_keys"],
+                sweeps_per_update,
+            )
+            out.update(spectators=spectators, spectator_keys=spectator_keys)
+            out["spectator_work"] = total
+            log_w = -total
             w = jnp.exp(log_w - jnp.max(log_w))
             record["delta_log_z"] = logsumexp(log_w) - jnp.log(num_ais_chains)
             record["delta_log_z_stderr"] = jnp.std(w / jnp.mean(w)) / jnp.sqrt(num_ais_chains)
             record["jarzynski_ess"] = jnp.sum(w) ** 2 / jnp.sum(w**2)
-        return (new_model, opt_state, state, chain_keys, total), record
+        return out, record
 
     def exact_step(carry, k):
-        model, opt_state = carry
+        model = carry["model"]
+        positive, carry = positive_phase(model, carry, k)
         grad = jax.tree.map(
-            lambda a, b: beta * (a - b),
-            positive_phase(model, k),
-            exact_expectation(model, beta, exact_states),
+            lambda a, b: beta * (a - b), positive, exact_expectation(model, beta, exact_states)
         )
-        p = jax.nn.softmax(-beta * model._energy(exact_states)) if natural is not None else None
-        new_model, opt_state, norm = apply(model, opt_state, grad, exact_states, p)
+        p = jax.nn.softmax(-beta * model._energy(exact_states))
+        new_model, opt_state, norm, q, scale = apply(
+            model, carry["opt_state"], grad, exact_states, p, carry["tau"]
+        )
         record = {
             "data_energy": data_energy(new_model),
             "grad_norm": norm,
+            "predicted_excess_work": q,
+            "step_scale": scale,
             "log_z": exact_log_z(new_model, beta, exact_states),
         }
-        return (new_model, opt_state), record
+        return {**carry, "model": new_model, "opt_state": opt_state}, record
 
-    opt_state = optimizer.init(model0)
+    # tau: relaxation factor of the friction tensor (zeta = tau * Fisher), 1/2 for exact
+    # equilibrium averages; for chains measured after every block (dissipation.relaxation_factor)
+    carry = {"model": model0, "opt_state": optimizer.init(model0), "tau": jnp.asarray(0.5, dtype)}
+    if clamped_sweep is not None:
+        hidden0 = random_spins(jax.random.fold_in(key_init, 2), (len(x), split.num_hidden))
+        carry["clamped"] = split.complete(data_all, hidden0.astype(dtype))
     if gradient == "pcd":
         if init_spins is None:
             start = random_spins(key_init, (num_chains, n))
@@ -381,28 +533,46 @@ def fit(
                     f"`init_spins` must have shape (num_chains, n) = ({num_chains}, {n}); "
                     f"got {tuple(start.shape)}."
                 )
-        if num_ais_chains:  # spectators start like the learning chains, independently
-            spectators = random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
-            start = jnp.concatenate([start, spectators.astype(start.dtype)])
-        chain_keys = jax.random.split(key_warm, num_chains + num_ais_chains)
-        state = init(model0, start)
+        k_chains, k_spectators = jax.random.split(key_warm)
+        chain_keys = jax.random.split(k_chains, num_chains)
+        if sampler == "tempering":
+            rung_start = random_spins(jax.random.fold_in(key_init, 3), (num_chains, len(ladder), n))
+            rung_start = rung_start.at[:, 0].set(start.astype(jnp.int8))
+            chains = tempering.init(model0, rung_start, ladder)
+        else:
+            chains = init(model0, start)
+        warm = jax.jit(sweeps, static_argnums=3)
         if num_warmup:
-            state, chain_keys = jax.jit(sweeps, static_argnums=3)(
-                model0, state, chain_keys, num_warmup
+            chains, chain_keys = warm(model0, chains, chain_keys, num_warmup)
+        carry.update(
+            chains=chains, chain_keys=chain_keys, work=jnp.zeros(num_chains, dtype),
+            tau=jnp.asarray(1.0, dtype),
+        )  # fmt: skip
+        if num_ais_chains:  # spectators start like the learning chains, independently
+            spectators = init(
+                model0, random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
             )
-        total = jnp.zeros(num_chains + num_ais_chains, dtype)
-        carry = (model0, opt_state, state, chain_keys, total)
+            spectator_keys = jax.random.split(k_spectators, num_ais_chains)
+            if num_warmup:
+                spectators, spectator_keys = warm(model0, spectators, spectator_keys, num_warmup)
+            carry.update(
+                spectators=spectators,
+                spectator_keys=spectator_keys,
+                spectator_work=jnp.zeros(num_ais_chains, dtype),
+            )
         step = pcd_step
     else:
-        carry = (model0, opt_state)
         step = exact_step
 
     block = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
+    block_data_energy = jax.jit(data_energy)
     records: list[dict] = []
     done = 0
     fingerprint = _fingerprint(
         model0, x, beta, gradient, num_chains, num_ais_chains, sweeps_per_update, batch_size,
-        monitor_every, l2, freeze, num_warmup, schedule, fisher_damping,
+        monitor_every, l2, freeze, num_warmup, schedule, fisher_damping, sampler,
+        None if visible is None else np.asarray(visible).tolist(), dissipation_rate,
+        None if sampler != "tempering" else ladder.tolist(),
     )  # fmt: skip
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
@@ -420,7 +590,7 @@ def fit(
             if saved:
                 records.append(saved)
     warned = False
-    data_sample = x[np.random.default_rng(0).permutation(len(x))[:MONITOR_DATA_SAMPLE]]
+    sample_rows = np.random.default_rng(0).permutation(len(x))[:MONITOR_DATA_SAMPLE]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -433,9 +603,22 @@ def fit(
         rec = jax.tree.map(np.asarray, rec)
         done += size
         chain_energy = rec.pop("chain_energy", None)
+        if split is not None and gradient == "pcd" and has_nll:
+            # the visible free energy needs a pass over the data: once per block
+            rec["data_energy"] = np.full(size, np.nan, dtype)
+            rec["data_energy"][-1] = block_data_energy(carry["model"])
+        if chain_energy is not None:
+            carry["tau"] = jnp.asarray(relaxation_factor(chain_energy), dtype)
         if chain_energy is not None and monitor:
-            learning_spins = np.moveaxis(np.asarray(carry[2].site_spins[:, :num_chains]), 0, -1)
-            check = monitor_chains(carry[0], learning_spins, chain_energy, data_sample)
+            model = carry["model"]
+            learning_spins = np.moveaxis(np.asarray(target(carry["chains"])[0]), 0, -1)
+            if split is None:
+                data_sample = x[sample_rows]
+            elif split.independent:
+                data_sample = split.likely_states(model, data_all[sample_rows])
+            else:
+                data_sample = carry["clamped"][sample_rows]
+            check = monitor_chains(model, learning_spins, chain_energy, np.asarray(data_sample))
             rec["monitor_step"] = np.array([done])
             rec.update({f"monitor_{k}": np.array([v]) for k, v in check.items()})
             if check["num_unvisited_data_basins"] and not warned:
@@ -445,9 +628,10 @@ def fit(
                     f"{check['num_unvisited_data_basins']} basin(s) holding "
                     f"{check['unvisited_data_share']:.0%} of the data: the negative phase "
                     "misses them (broken ergodicity), so the model's weight there is "
-                    "unchecked. Remedies: more chains (`num_chains`) or sweeps "
-                    "(`sweeps_per_update`), chains started from data (`init_spins`), or one "
-                    "model per basin (the per-basin mixture).",
+                    'unchecked. Remedies: the tempering sampler (`sampler="tempering"`), '
+                    "more chains (`num_chains`) or sweeps (`sweeps_per_update`), chains "
+                    "started from data (`init_spins`), or one model per basin (the per-basin "
+                    "mixture).",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -461,14 +645,40 @@ def fit(
     if bar is not None:
         bar.close()
 
+    history = _history(records, gradient, steps, has_nll, z0, z0_err, num_ais_chains)
+    history.attrs.update(
+        {
+            "beta": beta,
+            "gradient": gradient,
+            "sampler": sampler if gradient == "pcd" else "exact",
+            "schedule": str(schedule),
+            "log_z0": z0,
+            "log_z0_stderr": z0_err,
+            "num_chains": num_chains if gradient == "pcd" else 0,
+            "num_ais_chains": num_ais_chains,
+            "sweeps_per_update": sweeps_per_update if gradient == "pcd" else 0,
+            "num_hidden": 0 if split is None else split.num_hidden,
+        }
+    )
+    chains = None
+    if gradient == "pcd":  # the learning chains' target rung (spectators are dropped)
+        chains = SpinGibbsState(*target(carry["chains"]))
+    return FitResult(carry["model"], chains, history, carry["opt_state"], key)
+
+
+def _history(records, gradient, steps, has_nll, z0, z0_err, num_ais_chains):
+    """The per-update records of all blocks as an ``xarray.Dataset`` (see :class:`FitResult`)."""
+    import xarray as xr
+
     rec = {
         name: np.concatenate([r[name] for r in records]).astype(np.float64) for name in records[0]
     }
     checks = {k: rec.pop(k) for k in list(rec) if k.startswith("monitor_")}
     if gradient == "pcd" and num_ais_chains:
         rec["excess_work"] = rec["total_work"] + rec["delta_log_z"]
-        rec["nll"] = rec["data_energy"] + z0 + rec["delta_log_z"]
-        rec["nll_stderr"] = np.sqrt(z0_err**2 + rec["delta_log_z_stderr"] ** 2)
+        if has_nll:
+            rec["nll"] = rec["data_energy"] + z0 + rec["delta_log_z"]
+            rec["nll_stderr"] = np.sqrt(z0_err**2 + rec["delta_log_z_stderr"] ** 2)
         # the delta-method error is itself unreliable once few chains carry the weight
         rec["jarzynski_reliable"] = rec["jarzynski_ess"] >= max(
             MIN_JARZYNSKI_ESS, MIN_JARZYNSKI_ESS_FRACTION * num_ais_chains
@@ -481,22 +691,4 @@ def fit(
     if checks:
         coords["monitor_step"] = checks.pop("monitor_step").astype(np.int64)
         variables.update({k[len("monitor_") :]: ("monitor_step", v) for k, v in checks.items()})
-    history = xr.Dataset(
-        variables,
-        coords=coords,
-        attrs={
-            "beta": beta,
-            "gradient": gradient,
-            "log_z0": z0,
-            "log_z0_stderr": z0_err,
-            "num_chains": num_chains if gradient == "pcd" else 0,
-            "num_ais_chains": num_ais_chains if gradient == "pcd" else 0,
-            "sweeps_per_update": sweeps_per_update if gradient == "pcd" else 0,
-        },
-    )
-    model = carry[0]
-    chains = None
-    if gradient == "pcd":  # the learning chains (spectators are dropped)
-        st = carry[2]
-        chains = SpinGibbsState(st.site_spins[:, :num_chains], st.energy[:num_chains])
-    return FitResult(model, chains, history, carry[1], key)
+    return xr.Dataset(variables, coords=coords)

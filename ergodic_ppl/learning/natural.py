@@ -7,7 +7,8 @@ enumeration, for ``gradient="exact"``). The update direction becomes
 conjugate gradient beyond (``I v = beta^2 Phi_c^T (Phi_c v) / C`` with the centred statistics
 ``Phi_c``), never forming the matrix. For an exponential family the Fisher is the Hessian of
 the NLL, so a unit step is a Newton step. Parameters are the model's independent weights:
-fields, each pair once (the two mirror entries of a dense matrix share one), k-body weights.
+fields, each pair of the structure once (the two mirror entries of a dense matrix share one),
+k-body weights.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class NaturalGradient:
         if model.is_dense:
             n = model.n
             offset = n  # fields come first in the pytree
-            iu, ju = np.triu_indices(n, 1)
+            iu, ju = model.edges[:, 0], model.edges[:, 1]  # the structure's pairs, i < j
             pair_slot = np.full((n, n), -1)
             pair_slot[iu, ju] = offset + np.arange(len(iu))
             pair_slot[ju, iu] = pair_slot[iu, ju]

@@ -445,6 +445,86 @@ class SpinModel:
         return cls(fields=fields, n=n, _edges=canon, _edge_weights=w)
 
     @classmethod
+    def _dense_with_edges(cls, n: int, pairs: np.ndarray, couplings, fields) -> SpinModel:
+        """Dense couplings whose interaction structure is the given pairs ``i < j`` (which
+        may carry zero weight: a model to be trained keeps its structure)."""
+        J = np.zeros((n, n)) if couplings is None else np.asarray(couplings, float)
+        outside = np.ones((n, n), bool)
+        outside[pairs[:, 0], pairs[:, 1]] = outside[pairs[:, 1], pairs[:, 0]] = False
+        if np.any(J[outside] != 0):
+            raise ValueError("`couplings` is non-zero on a pair outside the model's structure.")
+        fields = jnp.zeros(n) if fields is None else fields
+        model = cls(fields=fields, n=n)  # validates the fields
+        leaves = (model.fields, jnp.asarray(J, dtype=jnp.result_type(float)), ())
+        return cls.tree_unflatten(_build_structure(n, True, pairs.astype(np.int32), ()), leaves)
+
+    @classmethod
+    def fully_connected(cls, n: int, couplings=None, fields=None) -> SpinModel:
+        """Fully visible Boltzmann machine: every pair ``i < j`` coupled, dense storage.
+
+        ``E(s) = -sum_i h_i s_i - sum_{i<j} J_ij s_i s_j``. Weights default to zero (the
+        starting point of :func:`ergodic_ppl.learning.fit`); all ``n (n - 1) / 2`` pairs are
+        part of the structure even while their weight is zero.
+
+        >>> SpinModel.fully_connected(64)
+        SpinModel(n=64, pairwise=dense)
+        """
+        n = as_count(n, "n", minimum=2)
+        if couplings is not None:
+            couplings = cls(couplings=couplings).couplings  # symmetric, zero-diagonal check
+        return cls._dense_with_edges(n, np.stack(np.triu_indices(n, 1), 1), couplings, fields)
+
+    @classmethod
+    def rbm(
+        cls, n_visible: int, n_hidden: int, *, key=None, scale: float = 0.01, weights=None,
+        visible_fields=None, hidden_fields=None,
+    ) -> SpinModel:  # fmt: skip
+        """Restricted Boltzmann machine on ``n_visible + n_hidden`` spins: visible spins are
+        ``0..n_visible-1``, hidden spins follow; only visible-hidden pairs interact.
+
+        ``E(v, t) = -a.v - b.t - v^T W t`` (±1 units). ``weights`` ``(n_visible, n_hidden)``
+        gives ``W``; else ``W ~ Normal(0, scale^2)`` from ``key`` (scikit-learn's
+        BernoulliRBM starts at scale 0.01), or zeros without a key. Stored dense (two colour
+        classes: a sweep is two matrix products). Train it with
+        ``ep.learning.fit(model, data, visible=range(n_visible))``.
+
+        >>> SpinModel.rbm(64, 32)
+        SpinModel(n=96, pairwise=dense)
+        """
+        nv, nh = as_count(n_visible, "n_visible"), as_count(n_hidden, "n_hidden")
+        n = nv + nh
+        if weights is None:
+            w = (
+                np.zeros((nv, nh))
+                if key is None
+                else scale * np.asarray(jax.random.normal(key, (nv, nh)), float)
+            )
+        else:
+            w = np.asarray(weights, float)
+            if w.shape != (nv, nh):
+                raise ValueError(
+                    f"`weights` must have shape (n_visible, n_hidden) = ({nv}, {nh}); "
+                    f"got {w.shape}."
+                )
+            _finite(w, "weights")
+        J = np.zeros((n, n))
+        J[:nv, nv:] = w
+        J[nv:, :nv] = w.T
+        fields = np.zeros(n)
+        for part, value, size, name in (
+            (slice(0, nv), visible_fields, nv, "visible_fields"),
+            (slice(nv, n), hidden_fields, nh, "hidden_fields"),
+        ):
+            if value is not None:
+                value = np.asarray(value, float)
+                if value.shape != (size,):
+                    raise ValueError(f"`{name}` must have shape ({size},); got {value.shape}.")
+                fields[part] = value
+        iv, ih = np.meshgrid(np.arange(nv), np.arange(nv, n), indexing="ij")
+        pairs = np.stack([iv.reshape(-1), ih.reshape(-1)], 1)
+        return cls._dense_with_edges(n, pairs, J, fields)
+
+    @classmethod
     def ising_chain(cls, n: int, coupling=1.0, field=0.0, periodic: bool = True) -> SpinModel:
         """1-D Ising chain of ``n >= 2`` spins with uniform coupling and field.
 

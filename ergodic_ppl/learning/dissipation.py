@@ -1,0 +1,65 @@
+"""Excess work of parameter updates in slow driving, and the minimal-dissipation rescaling
+(THEORY.md B.4).
+
+For slow driving the excess work of an update ``dtheta`` is ``dtheta^T zeta dtheta`` with the
+friction tensor ``zeta`` = integrated autocovariance of the conjugate forces ``dE/dtheta``
+under the chain dynamics; for chains with K sweeps between updates
+``zeta = C(0)/2 + sum_{k>=1} sym C(k)`` (lags in updates). When all modes relax alike,
+``zeta = tau I`` with the Fisher matrix ``I = beta^2 Cov(phi)`` and the relaxation factor
+``tau = 1/2 + sum_{k>=1} rho(k)``. Two facts make this cheap:
+
+- ``dtheta^T I dtheta = Var(w)``: the work ``w = beta (E_theta'(x) - E_theta(x)) =
+  -beta dtheta . phi(x)`` of the update on each chain is already booked, so the Fisher form
+  along the update is the variance of the work over the chains (or the exact distribution);
+- ``tau`` is measured after every block from the autocorrelation of the learning chains'
+  energies (``tau = tau_int / 2`` with ``tau_int`` = draws x chains / ESS, ArviZ).
+
+``schedule="min_dissipation"`` scales every update so that ``tau Var(w) = dissipation_rate``:
+equal thermodynamic length per update, the discrete form of the minimal-dissipation schedule.
+The exact optimum beyond Gaussian energies is open (B.4); :mod:`.harmonic_trap` has the
+Gaussian case in closed form.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..spins import SpinModel
+
+__all__ = ["predicted_excess_work", "relaxation_factor"]
+
+
+def predicted_excess_work(model: SpinModel, update: SpinModel, spins, beta, tau, weights=None):
+    """``tau Var(w)`` for the update ``update`` (a SpinModel-shaped pytree of weight changes)
+    over ``spins (C, n)`` (probability ``weights``, default uniform): the slow-driving excess
+    work ``dtheta^T zeta dtheta`` with ``zeta = tau I``."""
+    delta = SpinModel.tree_unflatten(model._structure, update.tree_flatten()[0])
+    w = beta * delta._energy(spins)  # E is linear in the weights: E_theta' - E_theta = E_dtheta
+    if weights is None:
+        var = jnp.var(w)
+    else:
+        mean = weights @ w
+        var = weights @ (w - mean) ** 2
+    return tau * var
+
+
+def relaxation_factor(chain_energy) -> float:
+    """``tau = 1/2 + sum_{k>=1} rho(k)`` of the chains' energy ``(draws, chains)`` between
+    updates, from ArviZ's ESS: ``tau = draws * chains / (2 ESS)``, clipped to
+    ``[1/2, draws / 2]``. 1 (one update of memory) with fewer than 4 draws or constant energies.
+    """
+    import arviz as az
+
+    energy = np.asarray(chain_energy, np.float64).T  # (chains, draws)
+    draws = energy.shape[1]
+    if draws < 4 or not np.all(np.isfinite(energy)) or np.ptp(energy) == 0:
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ess = float(az.ess(energy, method="mean"))
+    if not np.isfinite(ess) or ess <= 0:
+        return 1.0
+    return float(np.clip(energy.size / (2 * ess), 0.5, draws / 2))
