@@ -1,11 +1,32 @@
 """Training SpinModels by maximum likelihood with persistent chains (THEORY.md Part B).
 
+- :mod:`.fit` - :func:`fit`: PCD (Gibbs or tempering chains) or exact gradients, hidden
+  spins, optax optimisers, schedules (natural gradient, minimal dissipation), work, Jarzynski
+  ``Delta log Z`` and excess work per update, chain monitor, checkpoints; the history as an
+  ``xarray.Dataset``;
 - :mod:`.gradients` - ``dE/dtheta`` over data, chains or the exact distribution;
-- :mod:`.fit` - :func:`fit`: PCD or exact gradients, optax optimisers, work, Jarzynski
-  ``Delta log Z`` and excess work per update, history as an ``xarray.Dataset``.
+- :mod:`.hidden` - visible/hidden spins: exact conditional positive phase and the visible free
+  energy of RBMs (:func:`visible_free_energy`), clamped Gibbs otherwise;
+- :mod:`.natural` - the Fisher preconditioner; :mod:`.dissipation` - the slow-driving excess
+  work of an update and the minimal-dissipation rescaling;
+- :mod:`.harmonic_trap` - the Gaussian case in closed form (B.3) and its Langevin reference;
+- :mod:`.monitor`, :mod:`.checkpoint` - chain diagnostics and atomic checkpoints.
 """
 
-from .fit import GRADIENTS, FitResult, fit
+from . import harmonic_trap
+from .fit import GRADIENTS, SAMPLERS, SCHEDULES, FitResult, fit
 from .gradients import energy_gradient, exact_expectation, exact_log_z
+from .hidden import visible_free_energy
 
-__all__ = ["GRADIENTS", "FitResult", "energy_gradient", "exact_expectation", "exact_log_z", "fit"]
+__all__ = [
+    "GRADIENTS",
+    "SAMPLERS",
+    "SCHEDULES",
+    "FitResult",
+    "energy_gradient",
+    "exact_expectation",
+    "exact_log_z",
+    "fit",
+    "harmonic_trap",
+    "visible_free_energy",
+]
