@@ -245,7 +245,9 @@ def test_checkpoint_resume_is_bit_for_bit(tmp_path):
     for a, b in zip(jax.tree.leaves(whole.model), jax.tree.leaves(resumed.model), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(np.asarray(whole.chains.spins), np.asarray(resumed.chains.spins))
-    assert whole.history.equals(resumed.history)
+    clock = "wall_time"  # the only record that is not bit for bit
+    assert whole.history.drop_vars(clock).equals(resumed.history.drop_vars(clock))
+    assert np.all(np.diff(resumed.history[clock].values) >= 0)
     assert resumed.history.sizes["step"] == 30
     # a different run, or a damaged file, is refused, never silently restarted
     with pytest.raises(ValueError, match="num_chains"):
@@ -338,12 +340,13 @@ def test_train_test_split():
 def test_pcd_pairwise_model_reaches_the_held_out_nll_of_the_ml_fit():
     """n = 16, 4 random patterns with weights 0.55/0.25/0.15/0.05 and 5 % bit noise, 2000
     training and 2000 held-out points. A fully connected model trained by PCD (400 chains, one
-    sweep per update, adam with a cosine-decayed rate, 1000 updates) has an exact held-out NLL
-    (enumeration of 2^16 states) within 0.05 nats of the exact maximum-likelihood pairwise fit
-    (damped Newton on exact moments). The tolerance: the decayed rate leaves the weights
-    within the chains' gradient noise of the optimum, about 1/sqrt(400) per moment; near the
-    optimum the NLL excess is quadratic, 0.5 d^T I d, measured at 0.01 nats for this seed (and
-    0.13 nats after 600 updates, so the test sees an unconverged trainer)."""
+    sweep per update, adam with a cosine-decayed rate from 0.03, 1500 updates) has an exact
+    held-out NLL (enumeration of 2^16 states) within 0.05 nats of the exact maximum-likelihood
+    pairwise fit (damped Newton on exact moments). The tolerance: the decayed rate leaves the
+    weights within the chains' gradient noise of the optimum, about 1/sqrt(400) per moment,
+    and near the optimum the NLL excess is quadratic, 0.5 d^T I d; measured over four keys:
+    0.011-0.020 nats (from 0.05 over 1000 updates: 0.024-0.068, so the test sees a trainer
+    that stops short)."""
     rng = np.random.default_rng(0)
     xi = rng.choice(np.array([-1, 1], np.int8), size=(4, 16))
 
@@ -357,11 +360,11 @@ def test_pcd_pairwise_model_reaches_the_held_out_nll_of_the_ml_fit():
         return float(np.mean(np.asarray(model.energy(test))) + ep.exact.log_z(model, 1.0))
 
     ml = ep.thermo.reduce(data=train, orders=(1, 2), method="fit")
-    steps = 1000
+    steps = 1500
     out = learning.fit(
         ep.SpinModel.fully_connected(16), train, key=jax.random.key(0), steps=steps,
         num_chains=400, num_ais_chains=0, monitor=False, monitor_every=250,
-        optimizer=optax.adam(optax.cosine_decay_schedule(0.05, steps, alpha=0.05)),
+        optimizer=optax.adam(optax.cosine_decay_schedule(0.03, steps, alpha=0.05)),
     )  # fmt: skip
     gap = held_out_nll(out.model) - held_out_nll(ml)
     assert abs(gap) < 0.05

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,6 +79,8 @@ class FitResult(NamedTuple):
         hidden spins) and ``nll_stderr``; ``data_energy`` (``beta <E>`` over all data,
         ``beta <F(v)>`` with hidden spins: then, for PCD, evaluated at the last update of
         each block and NaN between);
+      - ``wall_time``: seconds from the start of this call to the end of the update's block
+        (the first block includes compilation; a resumed run continues the saved clock);
       - ``grad_norm``; ``predicted_excess_work`` (``tau Var(w)``, :mod:`.dissipation`) and
         ``step_scale`` (the min-dissipation rescaling, else 1);
       - PCD: ``work`` (mean work of the update on the learning chains), ``total_work``
@@ -596,11 +599,15 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=done, desc="fit", unit="update")
+    started = time.perf_counter()
+    if records:  # a resumed run continues the clock of the saved blocks
+        started -= float(records[-1]["wall_time"][-1])
     while done < steps:
         size = min(monitor_every, steps - done)
         key, k_block = jax.random.split(key)
         carry, rec = block(carry, jax.random.split(k_block, size))
         rec = jax.tree.map(np.asarray, rec)
+        rec["wall_time"] = np.full(size, time.perf_counter() - started)
         done += size
         chain_energy = rec.pop("chain_energy", None)
         if split is not None and gradient == "pcd" and has_nll:

@@ -41,11 +41,23 @@ def per_pair(model: SpinModel, grad: SpinModel) -> SpinModel:
 def energy_gradient(model: SpinModel, spins) -> SpinModel:
     """``<dE/dtheta>`` over ``spins`` ``(batch, n)``, as a SpinModel-shaped pytree.
 
-    ``dE/dh_i = -s_i``, ``dE/dJ_ij = -s_i s_j``, ``dE/dJ_S = -prod_{k in S} s_k``.
+    ``dE/dh_i = -s_i``, ``dE/dJ_ij = -s_i s_j`` (per pair: a dense matrix gets ``-<s s^T>``
+    off the diagonal, both mirror entries), ``dE/dJ_S = -prod_{k in S} s_k``. Written out
+    rather than by autodiff: the dense pair term is one matrix product (``jax.grad`` of the
+    quadratic form took 3x longer in the training step).
     """
     s = jnp.asarray(spins, model.fields.dtype)
-    grad = jax.grad(lambda m: jnp.mean(m._energy(s)))(model)
-    return per_pair(model, grad)
+    count = s.shape[0]
+    fields = -jnp.mean(s, axis=0)
+    st = model._structure
+    if st.dense:
+        off_diagonal = 1.0 - jnp.eye(model.n, dtype=s.dtype)
+        pairs = -(s.T @ s) / count * off_diagonal
+    else:
+        e = st.edges
+        pairs = -jnp.mean(s[:, e[:, 0]] * s[:, e[:, 1]], axis=0)
+    kbody = tuple(-jnp.mean(jnp.prod(s[:, idx], axis=-1), axis=0) for _, idx in st.orders)
+    return SpinModel.tree_unflatten(st, (fields, pairs.astype(s.dtype), kbody))
 
 
 def exact_log_z(model: SpinModel, beta, states=None):

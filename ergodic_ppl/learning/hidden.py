@@ -56,6 +56,8 @@ class HiddenSpins:
         is_hidden[self.hidden] = True
         edges = model._structure.graph_edges
         self.independent = not np.any(is_hidden[edges[:, 0]] & is_hidden[edges[:, 1]])
+        # position of every spin in concatenate([v, t]): one gather assembles a full state
+        self._assemble = np.argsort(np.concatenate([self.visible, self.hidden])).astype(np.int32)
 
     @property
     def num_hidden(self) -> int:
@@ -63,8 +65,10 @@ class HiddenSpins:
 
     def complete(self, v, t) -> jax.Array:
         """Full states ``(batch, n)`` from visible ``v (batch, n_v)`` and hidden ``t (batch, n_h)``."""
-        full = jnp.zeros(v.shape[:-1] + (self.n,), v.dtype)
-        return full.at[..., self.visible].set(v).at[..., self.hidden].set(t.astype(v.dtype))
+        both = jnp.concatenate([v, t.astype(v.dtype)], axis=-1)
+        if np.array_equal(self._assemble, np.arange(self.n)):
+            return both
+        return both[..., self._assemble]
 
     def hidden_fields(self, model: SpinModel, v) -> jax.Array:
         """Local fields ``h_j(v)`` of the hidden spins (``independent`` models only)."""
