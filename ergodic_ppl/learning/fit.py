@@ -79,8 +79,9 @@ class FitResult(NamedTuple):
         hidden spins) and ``nll_stderr``; ``data_energy`` (``beta <E>`` over all data,
         ``beta <F(v)>`` with hidden spins: then, for PCD, evaluated at the last update of
         each block and NaN between);
-      - ``wall_time``: seconds from the start of this call to the end of the update's block
-        (the first block includes compilation; a resumed run continues the saved clock);
+      - ``wall_time``: seconds from the start of the loop to the end of the update's block,
+        its monitoring included (the first block includes compilation; a resumed run
+        continues the saved clock);
       - ``grad_norm``; ``predicted_excess_work`` (``tau Var(w)``, :mod:`.dissipation`) and
         ``step_scale`` (the min-dissipation rescaling, else 1);
       - PCD: ``work`` (mean work of the update on the learning chains), ``total_work``
@@ -607,7 +608,6 @@ def fit(
         key, k_block = jax.random.split(key)
         carry, rec = block(carry, jax.random.split(k_block, size))
         rec = jax.tree.map(np.asarray, rec)
-        rec["wall_time"] = np.full(size, time.perf_counter() - started)
         done += size
         chain_energy = rec.pop("chain_energy", None)
         if split is not None and gradient == "pcd" and has_nll:
@@ -642,6 +642,7 @@ def fit(
                     RuntimeWarning,
                     stacklevel=2,
                 )
+        rec["wall_time"] = np.full(size, time.perf_counter() - started)
         records.append(rec)
         if bar is not None:
             bar.update(size)
