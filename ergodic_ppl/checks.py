@@ -9,8 +9,11 @@ Rules:
 - **beta** (inverse temperature): a finite, non-negative real scalar. ``beta = 0`` is the
   uniform distribution. A negative ``beta`` is refused everywhere; flip the sign of the energy
   instead with ``model.scaled(-1.0, -1.0)``. Where an entry point accepts one ``beta`` per chain
-  or per rung it says so and passes ``allow_vector=True``.
+  or per rung it says so and passes ``allow_vector=True``. Computations that need
+  ``beta > 0`` (free energies ``-log Z / beta``, training, mean field) pass ``positive=``.
 - **model**: a :class:`ergodic_ppl.SpinModel`, not a NumPyro model function or an array.
+- **counts** (draws, chains, steps, sweeps): a Python or NumPy integer at or above its
+  minimum; a bool or a float (even 5.0) is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numbers
 import jax
 import numpy as np
 
-__all__ = ["check_beta", "check_spin_model", "is_concrete"]
+__all__ = ["check_beta", "check_count", "check_spin_model", "is_concrete"]
 
 
 def is_concrete(x) -> bool:
@@ -28,8 +31,11 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def check_beta(beta, name: str = "beta", *, allow_vector: bool = False):
+def check_beta(beta, name: str = "beta", *, allow_vector: bool = False, positive: str = ""):
     """Validate an inverse temperature: finite, ``>= 0``, a scalar unless ``allow_vector``.
+
+    ``positive``: a reason (e.g. ``"to train"``) makes ``beta = 0`` an error too, for the
+    computations that divide by it or need a non-uniform distribution.
 
     Returns ``beta`` unchanged when traced; otherwise a Python ``float`` for a scalar, or a
     float64 NumPy array when ``allow_vector`` and ``beta`` has dimensions.
@@ -59,9 +65,19 @@ def check_beta(beta, name: str = "beta", *, allow_vector: bool = False):
             f"`{name}` must be non-negative (beta = 0 is the uniform distribution); got "
             f"{beta!r}. To flip the sign of the energy use `model.scaled(-1.0, -1.0)`."
         )
+    if positive and np.any(arr == 0):
+        raise ValueError(f"`{name}` must be > 0 {positive}; got {beta!r}.")
     if arr.ndim:
         return arr.astype(np.float64)
     return float(arr) if not isinstance(beta, numbers.Real) else float(beta)
+
+
+def check_count(name: str, value, low: int) -> int:
+    """Return ``value`` as an ``int`` if it is an integer ``>= low`` (Python or NumPy integer;
+    a bool or a float such as 5.0 is refused); else raise a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    return int(value)
 
 
 def check_spin_model(model, name: str = "model"):

@@ -14,7 +14,7 @@ import pytest
 
 import ergodic_ppl as ep
 from ergodic_ppl import exact
-from ergodic_ppl.checks import check_beta, check_spin_model
+from ergodic_ppl.checks import check_beta, check_count, check_spin_model
 
 
 def _models():
@@ -363,6 +363,26 @@ def test_check_beta_rule():
         check_beta([0.5, np.nan], "betas", allow_vector=True)
     traced = jax.jit(lambda b: check_beta(b) * 2.0)(-1.0)  # cannot be inspected: passes
     assert float(traced) == -2.0
+    # positive=: beta = 0 refused with the reason, for computations that divide by beta
+    assert check_beta(0.5, positive="to train") == 0.5
+    with pytest.raises(ValueError, match=r"`beta` must be > 0 to train; got 0"):
+        check_beta(0, positive="to train")
+    with pytest.raises(ValueError, match=r"`beta` must be > 0 \(the potential is in units"):
+        ep.thermo.training_potential(ep.SpinModel.ising_chain(3), np.ones((2, 3)), beta=0.0)
+
+
+def test_check_count_rule():
+    """Python or NumPy integers at or above the minimum; bools and floats (even 5.0) refused,
+    by every entry point that takes counts (one rule, in checks.py)."""
+    assert check_count("num_draws", np.int64(5), 0) == 5
+    for bad in (5.0, True, -1, "5"):
+        with pytest.raises(ValueError, match="`num_draws` must be an integer >= 0"):
+            check_count("num_draws", bad, 0)
+    model = ep.SpinModel.ising_chain(4)
+    with pytest.raises(ValueError, match="`num_draws` must be an integer"):
+        ep.kernels.gibbs.run_chains(model, 0.5, jax.random.key(0), num_draws=5.0)
+    with pytest.raises(ValueError, match="`steps` must be an integer"):
+        ep.learning.fit(model, np.array([[1, -1, 1, -1]]), key=jax.random.key(0), steps=10.0)
 
 
 def test_check_spin_model_returns_the_model():

@@ -148,9 +148,7 @@ def basin_free_energies(
         if log_z is not None:
             raise ValueError("`log_z` needs `beta` (F_a = -(log Z + log p_a) / beta).")
         return BasinFreeEnergies(occupancy, probability, None, None, None)
-    beta = check_beta(beta)
-    if beta == 0:
-        raise ValueError("`beta` must be > 0 for free energies (F = -log Z / beta).")
+    beta = check_beta(beta, positive="for free energies (F = -log Z / beta)")
     lz, lz_se = (0.0, 0.0) if log_z is None else _log_z_parts(log_z, beta)
     with np.errstate(divide="ignore"):
         log_p = np.log(probability)

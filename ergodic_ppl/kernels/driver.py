@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..checks import check_count
+
 __all__ = [
     "Observer",
     "RunResult",
@@ -138,12 +140,6 @@ def split_keys(rng_key):
         return pairs[:, 0], pairs[:, 1]
     key, step_key = jax.random.split(rng_key)
     return key, step_key
-
-
-def check_count(name: str, value, low: int) -> None:
-    """Raise a ``ValueError`` naming ``name`` unless ``value`` is an integer ``>= low``."""
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
 
 
 def _check_schedule(num_draws, num_warmup, thinning) -> None:

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ..checks import check_beta, check_spin_model
+from ..checks import check_beta, check_count, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
 from ..kernels import tempering
@@ -181,12 +181,6 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
     return out
 
 
-def _check_counts(**counts):
-    for name, (value, low) in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-
-
 def fit(
     model0: SpinModel,
     data,
@@ -287,9 +281,7 @@ def fit(
     import optax
 
     check_spin_model(model0, "model0")
-    beta = float(check_beta(beta))
-    if not beta > 0:
-        raise ValueError(f"`beta` must be > 0 to train; got {beta}.")
+    beta = float(check_beta(beta, positive="to train"))
     if gradient not in GRADIENTS:
         raise ValueError(f"`gradient` must be one of {GRADIENTS}; got {gradient!r}.")
     if sampler not in SAMPLERS:
@@ -304,16 +296,15 @@ def fit(
         split = None
     else:
         x = as_spin_data(data, n if split is None else len(split.visible))
-    _check_counts(
-        steps=(steps, 1),
-        num_chains=(num_chains, 1),
-        num_ais_chains=(num_chains if num_ais_chains is None else num_ais_chains, 0),
-        sweeps_per_update=(sweeps_per_update, 1),
-        monitor_every=(monitor_every, 1),
-        num_warmup=(num_warmup, 0),
-    )
-    if batch_size is not None:
-        _check_counts(batch_size=(batch_size, 1))
+    for name, value, low in (
+        ("steps", steps, 1),
+        ("num_chains", num_chains, 1),
+        ("num_ais_chains", num_chains if num_ais_chains is None else num_ais_chains, 0),
+        ("sweeps_per_update", sweeps_per_update, 1),
+        ("monitor_every", monitor_every, 1),
+        ("num_warmup", num_warmup, 0),
+    ) + ((("batch_size", batch_size, 1),) if batch_size is not None else ()):
+        check_count(name, value, low)
     num_ais_chains = num_chains if num_ais_chains is None else int(num_ais_chains)
     if gradient == "exact":
         num_ais_chains = 0

@@ -138,10 +138,7 @@ def mean_field_free_energy(model, magnetizations, beta, *, tap: bool = False) ->
 
 
 def _positive_beta(beta) -> float:
-    beta = float(check_beta(beta))
-    if not beta > 0:
-        raise ValueError(f"`beta` must be > 0 for mean-field free energies; got {beta}.")
-    return beta
+    return float(check_beta(beta, positive="for mean-field free energies"))
 
 
 def _hessian(c: _Couplings, m, beta, tap: bool):

@@ -60,10 +60,7 @@ class TrainingPotential(NamedTuple):
 
 
 def _positive_beta(beta) -> float:
-    beta = check_beta(beta)
-    if beta == 0:
-        raise ValueError("`beta` must be > 0 (the potential is in units of T = 1 / beta).")
-    return beta
+    return check_beta(beta, positive="(the potential is in units of T = 1 / beta)")
 
 
 def _log_z_of(model, beta, log_z, key, log_z_method) -> tuple[float, float, bool]:
