@@ -9,6 +9,7 @@ from . import (
     free_energy,
     kernels,
     learning,
+    mixture,
     plots,
     report,
     thermo,
@@ -18,9 +19,11 @@ from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z
 from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering
+from .mixture import BasinMixture
 from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
 __all__ = [
+    "BasinMixture",
     "BoltzmannSpins",
     "ErgodicityReport",
     "LogZEstimate",
@@ -40,6 +43,7 @@ __all__ = [
     "free_energy",
     "kernels",
     "learning",
+    "mixture",
     "plots",
     "report",
     "run_chains",

@@ -270,3 +270,26 @@ def test_min_dissipation_dissipates_less_than_constant_sgd():
         log_z = float(ep.exact.log_z(out.model, 1.0))
         excess[name] = float(out.history.total_work[-1]) + log_z - log_z0
     assert 0 < excess["min_dissipation"] < 0.5 * excess["sgd"]
+
+
+def test_hidden_and_schedule_bad_input():
+    model = ep.SpinModel.rbm(4, 2)
+    data = noisy_patterns(4, 2, 20, 0.1, seed=9)
+    key = jax.random.key(0)
+    for visible, message in [
+        ([0, 0, 1, 2], "twice"),
+        ([0, 1, 2, 9], "outside"),
+        ([0.0, 1.0], "spin indices"),
+        ([], "non-empty"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            learning.fit(model, data, key=key, visible=visible, steps=1)
+    with pytest.raises(ValueError, match="data"):
+        learning.fit(model, data[:, :3], key=key, visible=range(4), steps=1)
+    with pytest.raises(ValueError, match="only used with sampler"):
+        learning.fit(model, data, key=key, visible=range(4), tempering_betas=[1.0, 0.5])
+    with pytest.raises(ValueError, match="only used with schedule"):
+        learning.fit(model, data, key=key, visible=range(4), dissipation_rate=1e-3)
+    with pytest.raises(ValueError, match="tempering"):
+        learning.fit(model, data, key=key, visible=range(4), gradient="exact",
+                     sampler="tempering")  # fmt: skip
