@@ -109,7 +109,8 @@ class BasinMixture:
         """Fit one reduced model per basin of ``data`` (±1 or 0/1, ``(samples, n)``, n <= 20).
 
         ``labels="basins"``: quench every point under ``base`` (default: the maximum-likelihood
-        model of ``orders`` fitted to all the data, ``ep.thermo.reduce(method="fit")``) and
+        model of ``orders`` fitted to all the data with the same ``l2``,
+        ``ep.thermo.reduce(method="fit")``) and
         group the minima by overlap (:func:`basin_labels`); or an integer array of labels.
         Clusters with fewer than ``min_size`` points are merged into the large cluster whose
         mean spin they overlap most (the rule: a model of ``orders`` needs enough points for
