@@ -475,17 +475,14 @@ def fit(
         if split is None:
             record["data_energy"] = data_energy(new_model)
         if num_ais_chains:
-            spectators = carry["spectators"]
-            e_new = new_model._energy(jnp.moveaxis(spectators.site_spins, 0, -1))
-            total = carry["spectator_work"] + beta * (e_new - spectators.energy)
-            spectators, spectator_keys = sweeps(
-                new_model,
-                SpinGibbsState(spectators.site_spins, e_new),
-                carry["spectator_keys"],
-                sweeps_per_update,
+            spectators = rebook(new_model, carry["spectators"])
+            total = carry["spectator_work"] + beta * (
+                spectators.energy - carry["spectators"].energy
             )
-            out.update(spectators=spectators, spectator_keys=spectator_keys)
-            out["spectator_work"] = total
+            spectators, spectator_keys = sweeps(
+                new_model, spectators, carry["spectator_keys"], sweeps_per_update
+            )
+            out.update(spectators=spectators, spectator_keys=spectator_keys, spectator_work=total)
             log_w = -total
             w = jnp.exp(log_w - jnp.max(log_w))
             record["delta_log_z"] = logsumexp(log_w) - jnp.log(num_ais_chains)
