@@ -101,6 +101,7 @@ def fit_moments(
     tol: float = 1e-8,
     max_iter: int = 200,
     l2: float = 0.0,
+    l2_fields: float | None = None,
     solver: str = "newton",
 ) -> MomentFit:
     """Maximum likelihood of the weights ``target`` ``(2^n,)`` (sum 1) within the couplings
@@ -109,6 +110,8 @@ def fit_moments(
     ``l2`` adds ``(l2 / 2) |theta|^2`` to the negative log-likelihood (``theta = J / T``):
     the fit then matches ``m_a + l2 theta_a = d_a``, which has a finite solution even when
     the target sits on the boundary of the model's moments (a few noiseless patterns).
+    ``l2_fields`` is the penalty of the order-1 weights (the fields; default ``l2``): a ridge
+    on the couplings only leaves the fields at their maximum-likelihood values.
     ``solver="gradient"`` takes steepest-descent steps with the same line search; it is here
     to measure how much slower it is (``benchmarks/bench_thermo.py``).
     """
@@ -127,9 +130,14 @@ def fit_moments(
     l2 = float(l2)
     if not l2 >= 0:
         raise ValueError(f"`l2` must be >= 0; got {l2}.")
+    l2_fields = l2 if l2_fields is None else float(l2_fields)
+    if not l2_fields >= 0:
+        raise ValueError(f"`l2_fields` must be >= 0; got {l2_fields}.")
     if solver not in ("newton", "gradient"):
         raise ValueError(f"`solver` must be 'newton' or 'gradient'; got {solver!r}.")
     d = fwht(q)[masks]
+    is_field = np.array([bin(int(mask)).count("1") == 1 for mask in masks], bool)
+    penalty = np.where(is_field, l2_fields, l2)  # per kept weight
     pair = masks[:, None] ^ masks[None, :]
     theta = np.zeros(q.size)
 
@@ -137,21 +145,21 @@ def fit_moments(
         theta[:] = 0.0
         theta[masks] = th_s
         log_p, log_z = _log_weights(theta)
-        return log_z - th_s @ d + 0.5 * l2 * th_s @ th_s, log_p
+        return log_z - th_s @ d + 0.5 * th_s @ (penalty * th_s), log_p
 
     th = np.zeros(len(masks))
     value, log_p = objective(th)
     iterations = 0
     while True:
         m = fwht(np.exp(log_p))
-        grad = m[masks] - d + l2 * th
+        grad = m[masks] - d + penalty * th
         mismatch = float(np.abs(grad).max())
         if mismatch <= tol or iterations >= max_iter:
             break
         iterations += 1
         if solver == "newton":
             fisher = m[pair] - np.outer(m[masks], m[masks])
-            fisher[np.diag_indices_from(fisher)] += l2 + 1e-12 * max(1.0, fisher.trace())
+            fisher[np.diag_indices_from(fisher)] += penalty + 1e-12 * max(1.0, fisher.trace())
             step = -np.linalg.solve(fisher, grad)
         else:
             step = -grad
@@ -224,6 +232,7 @@ def reduce(
     tol: float = 1e-8,
     max_iter: int = 200,
     l2: float = 0.0,
+    l2_fields: float | None = None,
     learn: dict | None = None,
 ):
     """A reduced description of ``table`` keeping the couplings of ``orders`` (default
@@ -237,6 +246,8 @@ def reduce(
       Beyond n = 20 (``data`` only) the moments need persistent chains: the fit is
       ``ep.learning.fit(zero model on the kept pairs, data, beta=1/T0, l2=l2, **learn)``
       (``learn`` must hold at least ``key``; kept sets of order <= 2).
+    - ``l2`` is a ridge penalty (:func:`fit_moments`); ``l2_fields`` that of the fields
+      (default ``l2``; the chain path never penalises fields).
 
     Returns a :class:`~ergodic_ppl.SpinModel` in the table's energy units, to be used at
     ``beta = 1 / T0``.
@@ -284,7 +295,9 @@ def reduce(
         target = np.exp(log_w - logsumexp(log_w))
     else:
         target = data_weights(data, n)
-    fit = fit_moments(target, masks, temperature=t0, tol=tol, max_iter=max_iter, l2=l2)
+    fit = fit_moments(
+        target, masks, temperature=t0, tol=tol, max_iter=max_iter, l2=l2, l2_fields=l2_fields
+    )
     if not fit.converged:
         warnings.warn(
             f"The R2 fit stopped after {fit.iterations} iterations with moment mismatch "
