@@ -15,6 +15,7 @@ from . import (
     thermo,
 )
 from .basins import basin_graph
+from .compare import Comparison, compare
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z
@@ -25,6 +26,7 @@ from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 __all__ = [
     "BasinMixture",
     "BoltzmannSpins",
+    "Comparison",
     "ErgodicityReport",
     "LogZEstimate",
     "ParallelTempering",
@@ -35,6 +37,7 @@ __all__ = [
     "bits_to_spins",
     "check_spins",
     "checks",
+    "compare",
     "datasets",
     "diagnose",
     "diagnostics",
