@@ -204,8 +204,9 @@ class BasinMixture:
             ``(1,)``; any Walsh orders for n <= 20.
         l2 : float
             Ridge penalty on the couplings (keeps them finite where a spin never flips
-            within a cluster). n <= 20: fields are penalised too (``reduce(l2=...)``); beyond,
-            each field starts at its smoothed maximum-likelihood value
+            within a cluster). The fields are not shrunk with them: n <= 20 gives them only
+            :data:`FIELD_L2` (``reduce(l2_fields=...)``); beyond, each field starts at its
+            smoothed maximum-likelihood value
             ``atanh(m_i) / beta`` with ``m_i`` from ``(k + 1) / (N + 2)`` counts.
         min_size : int
             Clusters with fewer points join the large cluster whose mean spin they overlap
