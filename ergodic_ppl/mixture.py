@@ -327,8 +327,10 @@ class BasinMixture:
         and weights (the error of the model, not the data's sampling spread):
         ``sqrt(sum_a rbar_a^2 var_a)``, ``rbar_a`` the mean responsibility (the same
         ``log Z_a`` enters every point)."""
-        r = np.asarray(self.responsibilities(data), np.float64).mean(0)
-        value = float(np.mean(np.asarray(self.log_prob(data), np.float64)))
+        parts = self.component_log_probs(data)
+        log_p = logsumexp(parts, axis=-1)
+        r = np.asarray(jnp.exp(parts - log_p[..., None]), np.float64).mean(0)
+        value = float(np.mean(np.asarray(log_p, np.float64)))
         return value, float(np.sqrt((r**2 * self._log_term_variances()).sum()))
 
     def _log_term_variances(self) -> np.ndarray:
