@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import optax
 import pytest
 from scipy.special import logsumexp
 
@@ -171,3 +172,41 @@ def test_from_report(four_patterns):
     mix = BasinMixture.from_report(report, train)
     assert len(mix.components) == 4
     np.testing.assert_allclose(np.sort(mix.weights)[::-1], freq, atol=0.03)
+
+
+def _mass_within_two_flips(log_p, states, patterns):
+    p = np.exp(log_p - logsumexp(log_p))
+    flips = (states.shape[1] - states.astype(np.float64) @ patterns.T.astype(np.float64)) / 2
+    return np.array([p[flips[:, k] <= 2].sum() for k in range(len(patterns))])
+
+
+@pytest.mark.slow
+def test_few_persistent_chains_misrepresent_the_patterns_the_mixture_does_not(four_patterns):
+    """Issue 11's "broken single model", measured by enumeration at n = 16: one pairwise model
+    trained by PCD (``ep.learning.fit``, SGD 0.05, 1000 updates, batch 200) with 4 persistent
+    chains collapses onto one or two patterns. Its worst per-pattern error of the mass within 2
+    flips was 0.47 / 0.47 / 0.69 for keys 0 / 1 / 2 (0.21-0.77 over keys 0-4), and the 5 %
+    pattern got 0.001 / 0.002 / 0.053; with 1000 chains the same training errs by 0.06 / 0.13 /
+    0.08 (PCD's own noise at this learning rate) and the mixture by 0.002. Asserted: worst
+    error above 0.15 for every key with 4 chains and below it on average with 1000; the rare
+    pattern below a fifth of its data mass in at least one of the 4-chain runs (where it holds:
+    it survives in one of the three); the mixture within the issue's 0.02."""
+    xi, _, train, _ = four_patterns
+    states = np.asarray(ep.exact.all_states(16))
+    data_mass = _mass_within_two_flips(np.zeros(len(train)), train, xi)
+    worst, rare = {}, {}
+    for num_chains in (4, 1000):
+        for seed in range(3):
+            out = ep.learning.fit(ep.SpinModel.fully_connected(16), train, 1.0,
+                                  key=jax.random.key(seed), num_chains=num_chains, steps=1000,
+                                  batch_size=200, optimizer=optax.sgd(0.05), monitor=False,
+                                  num_ais_chains=0)  # fmt: skip
+            mass = _mass_within_two_flips(-np.asarray(out.model.energy(states)), states, xi)
+            worst[num_chains, seed] = np.max(np.abs(mass - data_mass))
+            rare[num_chains, seed] = mass[3]
+    assert all(worst[4, seed] > 0.15 for seed in range(3)), worst
+    assert np.mean([worst[1000, seed] for seed in range(3)]) < 0.15, worst
+    assert min(rare[4, seed] for seed in range(3)) < data_mass[3] / 5, rare
+    mix = BasinMixture.fit(train)
+    mix_mass = _mass_within_two_flips(np.asarray(mix.log_prob(states), np.float64), states, xi)
+    assert np.max(np.abs(mix_mass - data_mass)) < 0.02
