@@ -123,8 +123,10 @@ def diagnose(
     ...)`` arrays, or a ``(chains, draws, n)`` array of ±1 spins (0/1 bits are converted).
     ``model``: the :class:`SpinModel` (or the NumPyro model function, whose ``BoltzmannSpins``
     site is found by tracing); with an MCMC object it is found automatically.  Energies the
-    kernel recorded (MCMC extra field / ``sample_stats`` ``energy``) are reused when a few
-    draws match ``model.energy``; otherwise they are recomputed and ``warnings`` says so.
+    kernel recorded (MCMC extra field / ``sample_stats`` ``energy``) are checked against
+    ``model.energy`` on a few draws (``warnings`` says when they belong to another model) and
+    recomputed from the spins: the kernels' float32 running sums drift by ~1e-5 over a run,
+    which the rank-normalised R-hat would read as a trend.
     Without a ``SpinModel`` the energy comes from the recorded field and basins are skipped.
     ``beta``: the inverse temperature, recorded in the report (found on the model's
     ``BoltzmannSpins`` site when not given; a different value there is an error).
