@@ -1,4 +1,4 @@
-"""Tests of the per-basin mixture (``ep.mixture``, THEORY.md A.6; issue 11, in progress).
+"""Tests of the per-basin mixture (``ep.mixture``, THEORY.md A.6; issue 11).
 
 Reference: exact enumeration of the 2^16 states for the normalisation and for the single
 maximum-likelihood pairwise model's held-out NLL.
