@@ -356,7 +356,8 @@ class BasinMixture:
     def sample(self, key, num: int, *, num_warmup: int = 200) -> np.ndarray:
         """``num`` draws ``(num, n) int8``: a component by its weight, then ``num_warmup``
         heat-bath sweeps within it from its centre (independent chains, vectorised per
-        component). Exact in the limit of long warm-up as long as each component is one
+        component, in power-of-two batches so that repeated calls reuse the compiled
+        sweeps). Exact in the limit of long warm-up as long as each component is one
         basin (the point of the mixture); tests check it by chi-square against
         :meth:`log_prob`."""
         from .kernels.gibbs import run_chains
@@ -371,12 +372,15 @@ class BasinMixture:
             rows = np.flatnonzero(picks == a)
             if not len(rows):
                 continue
+            # Chains in power-of-two buckets: the compiled shapes repeat from call to call
+            # (a component's count varies with the key), at most twice the sweeps needed.
+            chains = 1 << max(3, int(len(rows) - 1).bit_length())
             trace = run_chains(
-                c.model, self.beta, jax.random.fold_in(key_run, a), num_chains=len(rows),
+                c.model, self.beta, jax.random.fold_in(key_run, a), num_chains=chains,
                 num_draws=1, num_warmup=num_warmup,
-                init_spins=np.repeat(c.centre[None], len(rows), 0),
+                init_spins=np.repeat(c.centre[None], chains, 0),
             )  # fmt: skip
-            out[rows] = np.asarray(trace.spins)[:, -1]
+            out[rows] = np.asarray(trace.spins)[: len(rows), -1]
         return out
 
     def as_distribution(self, *, num_warmup: int = 200, validate_args=None):
