@@ -39,6 +39,7 @@ from ..checks import check_beta
 from ..spins import SpinModel, check_spins
 from .conditionals import UPDATES, local_fields, sample_spins
 from .driver import _check_schedule, check_count, energy_observer, key_is_batched, observer, run
+from .sharding import shard_chains
 
 __all__ = [
     "SpinGibbsState",
@@ -384,6 +385,8 @@ def run_chains(
     init_spins=None,
     scan: str = "chromatic",
     update: str = "heat_bath",
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> GibbsTrace:
     """Run many chains with the functional fast path (no NumPyro), vectorised over chains.
 
@@ -393,7 +396,10 @@ def run_chains(
     whose only latent site is ``BoltzmannSpins(model, beta)``: the two give **identical** chains
     for the same key, for every ``chain_method``. ``num_warmup`` sweeps are discarded; then
     ``num_draws`` draws are kept, ``thinning`` sweeps apart. ``init_spins`` ``(num_chains, n)``
-    (±1) starts the chains; by default uniformly random.
+    (±1) starts the chains; by default uniformly random. ``mesh`` (a ``jax.sharding.Mesh``)
+    splits the chains over its devices along ``chain_axis`` (its only axis by default;
+    ``num_chains`` a multiple of that axis' size): the same chains as on one device, for the
+    same key (:mod:`ergodic_ppl.kernels.sharding`).
 
     Returns a :class:`GibbsTrace` with ``spins (chains, draws, n) int8`` and ``energy (chains,
     draws)``.
@@ -423,7 +429,11 @@ def run_chains(
             )
     kernel = cached_kernel(model, scan=scan, update=update)
     beta = jnp.asarray(beta, model.fields.dtype)  # one compiled run for any scalar type
-    return _run(model, beta, keys, jnp.asarray(init_spins), kernel, num_draws, num_warmup, thinning)
+    init_spins = jnp.asarray(init_spins)
+    if mesh is not None:
+        keys = shard_chains(mesh, keys, chain_axis=chain_axis)
+        init_spins = shard_chains(mesh, init_spins, chain_axis=chain_axis)
+    return _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
 
 
 # draws are recorded in the state's site-major layout and transposed once at the end

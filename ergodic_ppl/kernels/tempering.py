@@ -38,6 +38,7 @@ from ..spins import SpinModel, check_spins
 from . import gibbs, ladder
 from .driver import Observer, check_count, key_is_batched, mean_observer, observer, run
 from .ladder import check_ladder, geometric_ladder
+from .sharding import shard_chains
 
 __all__ = [
     "RoundTrips",
@@ -295,13 +296,17 @@ def run_tempering(
     keep_all_rungs: bool = True,
     scan: str = "chromatic",
     update: str = "heat_bath",
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> TemperingTrace:
     """Functional fast path: ``num_chains`` independent ladders, vectorised.
 
     ``betas``: ladder ``(R,)`` (``betas[0]`` the target, strictly decreasing). With ``adapt``,
     the ladder is re-spaced during ``num_warmup`` (doubling rounds, see
     :mod:`~ergodic_ppl.kernels.ladder`) from the swap statistics pooled over all chains, so
-    every chain ends on the same ladder. Returns a :class:`TemperingTrace`.
+    every chain ends on the same ladder. ``mesh`` / ``chain_axis``: the chains split over a
+    ``jax.sharding.Mesh``, as in :func:`~ergodic_ppl.kernels.gibbs.run_chains` (the pooled
+    swap statistics become one cross-device sum). Returns a :class:`TemperingTrace`.
     """
     start = check_ladder(betas)
     check_count("num_chains", num_chains, 1)
@@ -309,6 +314,8 @@ def run_tempering(
     check_count("num_warmup", num_warmup, 0)
     kernel = build_kernel(model, scan, update)
     keys = gibbs.chain_keys(rng_key, num_chains)
+    if mesh is not None:
+        keys = shard_chains(mesh, keys, chain_axis=chain_axis)
     return _run_tempering(
         model, jnp.asarray(start, model.fields.dtype), keys, kernel, num_draws, num_warmup,
         adapt, keep_all_rungs,
