@@ -150,6 +150,8 @@ def test_mixture_beyond_enumeration():
     data = np.where(rng.random(data.shape) < 0.05, -data, data).astype(np.int8)
     with pytest.raises(ValueError, match="key"):
         BasinMixture.fit(data)
+    with pytest.raises(ValueError, match="learning_rate_decay"):
+        BasinMixture.fit(data, key=jax.random.key(0), fit_options={"learning_rate_decay": "exp"})
     mix = BasinMixture.fit(data, key=jax.random.key(0), fit_options={"steps": 300})
     assert len(mix.components) == 2 and not mix.exact
     c = mix.components[1]
