@@ -15,7 +15,7 @@ from . import (
     thermo,
 )
 from .basins import basin_graph
-from .compare import Comparison, compare
+from .comparison import Comparison, compare
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z

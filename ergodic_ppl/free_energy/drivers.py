@@ -20,6 +20,7 @@ import numpy as np
 from .. import exact
 from ..checks import check_beta, check_spin_model
 from ..kernels import driver, gibbs, ladder, tempering
+from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
 from .estimators import MIN_OVERLAP, LogZEstimate, ais_from_log_weights
 from .integration import thermodynamic_integration
@@ -50,6 +51,8 @@ def ais_log_weights(
     reference: str = "uniform",
     sweeps_per_step: int = 1,
     scan: str = "chromatic",
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> tuple[jax.Array, float]:
     """Run AIS and return ``(log_weights (num_chains,), log Z_0)``.
 
@@ -58,7 +61,8 @@ def ais_log_weights(
     model's own fields alone (independent spins, ``log Z_0 = sum log 2cosh(beta h_i)``) by
     switching the interactions on linearly. The schedule is ``lam_k = (k / K)^2`` (denser near
     the reference, where the first steps cost most) — weights accumulate
-    ``-(u_k(x) - u_{k-1}(x))`` before each sweep at ``lam_k``.
+    ``-(u_k(x) - u_{k-1}(x))`` before each sweep at ``lam_k``. ``mesh`` / ``chain_axis``
+    split the chains over devices (:mod:`ergodic_ppl.kernels.sharding`).
     """
     if reference not in ("uniform", "independent"):
         raise ValueError(f"`reference` must be 'uniform' or 'independent'; got {reference!r}.")
@@ -76,9 +80,12 @@ def ais_log_weights(
         ref_fields = model.fields
     kernel = gibbs.cached_kernel(model, scan, "heat_bath")
     lams = jnp.asarray((np.arange(num_steps + 1) / num_steps) ** 2, model.fields.dtype)
+    keys = jax.random.split(rng_key, num_chains)
+    if mesh is not None:
+        keys = shard_chains(mesh, keys, chain_axis=chain_axis)
     lw = _ais_run(
-        model, jnp.asarray(beta, model.fields.dtype), ref_fields, lams,
-        jax.random.split(rng_key, num_chains), kernel, sweeps_per_step,
+        model, jnp.asarray(beta, model.fields.dtype), ref_fields, lams, keys, kernel,
+        sweeps_per_step,
     )  # fmt: skip
     return lw, log_z0
 
@@ -121,7 +128,14 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
 
 
 def estimate_log_z(
-    model: SpinModel, beta: float, *, method: str = "exact", key=None, **budget
+    model: SpinModel,
+    beta: float,
+    *,
+    method: str = "exact",
+    key=None,
+    mesh=None,
+    chain_axis: str | None = None,
+    **budget,
 ) -> LogZEstimate:
     """Estimate ``log Z(beta)`` of ``model``.
 
@@ -136,6 +150,9 @@ def estimate_log_z(
       all rungs. The error bar is the larger of the estimator's asymptotic one and the spread
       of the independent per-chain estimates (``std / sqrt(chains)``): swaps correlate rungs,
       which the asymptotic formulas do not see.
+
+    ``mesh`` / ``chain_axis``: the sampling methods' chains split over the devices of a
+    ``jax.sharding.Mesh`` (same chains as on one device, for the same key).
 
     Examples
     --------
@@ -155,12 +172,14 @@ def estimate_log_z(
     if method == "ais":
         allowed = {"num_chains", "num_steps", "reference", "sweeps_per_step", "scan"}
         _check_budget(budget, allowed, method)
-        lw, log_z0 = ais_log_weights(model, beta, key, **budget)
+        lw, log_z0 = ais_log_weights(model, beta, key, mesh=mesh, chain_axis=chain_axis, **budget)
         return ais_from_log_weights(np.asarray(lw), log_z0, beta=beta)
     if method in ("ti", "mbar"):
         allowed = {"num_rungs", "num_chains", "num_draws", "num_warmup", "scan"}
         _check_budget(budget, allowed, method)
-        return _ladder_estimate(model, beta, key, method, **budget)
+        return _ladder_estimate(
+            model, beta, key, method, mesh=mesh, chain_axis=chain_axis, **budget
+        )
     raise ValueError(f"`method` must be 'exact', 'ti', 'ais' or 'mbar'; got {method!r}.")
 
 
@@ -187,7 +206,7 @@ def _check_budget(budget, allowed, method):
 
 def _ladder_estimate(
     model, beta, key, method, *, num_rungs=32, num_chains=8, num_draws=1000, num_warmup=512,
-    scan="chromatic",
+    scan="chromatic", mesh=None, chain_axis=None,
 ):  # fmt: skip
     if beta == 0:
         return LogZEstimate(model.n * math.log(2.0), 0.0, method, beta=0.0)
@@ -195,7 +214,7 @@ def _ladder_estimate(
     start = ladder.geometric_ladder(beta, 0.0, num_rungs)
     trace = tempering.run_tempering(
         model, start, key, num_chains=num_chains, num_draws=num_draws, num_warmup=num_warmup,
-        keep_all_rungs=False, scan=scan,
+        keep_all_rungs=False, scan=scan, mesh=mesh, chain_axis=chain_axis,
     )  # fmt: skip
     betas = np.asarray(trace.betas, np.float64)
     energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)

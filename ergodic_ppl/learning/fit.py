@@ -43,6 +43,7 @@ from ..kernels import tempering
 from ..kernels.driver import run
 from ..kernels.gibbs import SpinGibbsState, cached_kernel, init, random_spins
 from ..kernels.ladder import check_ladder, geometric_ladder
+from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
 from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -210,6 +211,8 @@ def fit(
     checkpoint=None,
     resume: bool = False,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> FitResult:
     """Train the weights of ``model0`` on ``data`` by maximum likelihood (THEORY.md B.2).
 
@@ -277,6 +280,11 @@ def fit(
         from a different run (data, model0, settings) is an error.
     progress : bool
         A tqdm progress bar over updates.
+    mesh, chain_axis : jax.sharding.Mesh, str, optional
+        Split the learning and spectator chains over the mesh's devices along ``chain_axis``
+        (:mod:`ergodic_ppl.kernels.sharding`; ``num_chains`` and ``num_ais_chains`` multiples
+        of its size). Each chain keeps its key; the chain averages become cross-device sums,
+        so the result equals the single-device one up to float32 summation order.
     """
     import optax
 
@@ -527,6 +535,9 @@ def fit(
                 )
         k_chains, k_spectators = jax.random.split(key_warm)
         chain_keys = jax.random.split(k_chains, num_chains)
+        if mesh is not None:
+            start = shard_chains(mesh, start, chain_axis=chain_axis)
+            chain_keys = shard_chains(mesh, chain_keys, chain_axis=chain_axis)
         if sampler == "tempering":
             rung_start = random_spins(jax.random.fold_in(key_init, 3), (num_chains, len(ladder), n))
             rung_start = rung_start.at[:, 0].set(start.astype(jnp.int8))
@@ -541,10 +552,12 @@ def fit(
             tau=jnp.asarray(1.0, dtype),
         )  # fmt: skip
         if num_ais_chains:  # spectators start like the learning chains, independently
-            spectators = init(
-                model0, random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
-            )
+            spectator_start = random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
             spectator_keys = jax.random.split(k_spectators, num_ais_chains)
+            if mesh is not None:
+                spectator_start = shard_chains(mesh, spectator_start, chain_axis=chain_axis)
+                spectator_keys = shard_chains(mesh, spectator_keys, chain_axis=chain_axis)
+            spectators = init(model0, spectator_start)
             if num_warmup:
                 spectators, spectator_keys = warm(model0, spectators, spectator_keys, num_warmup)
             carry.update(

@@ -27,9 +27,8 @@ Not done here: a test of whole energy distributions (KS), corrections for testin
 runs at different temperatures (a warning says their tests compare different distributions).
 Energies of sample runs are recomputed from the spins (kernels cache float32 energies that
 drift by ~1e-5 over a run, which breaks ties between equal energies and fakes a trend in
-rank-normalised R-hat/ESS); a report's energies are used as it holds them.  The function
-``ep.compare`` shadows this module as an attribute of ``ergodic_ppl``;
-``importlib.import_module("ergodic_ppl.compare")`` reaches the module.
+rank-normalised R-hat/ESS); a report's energies are used as it holds them.  The module is
+named ``comparison`` so that the function ``ep.compare`` does not shadow it.
 """
 
 from __future__ import annotations
