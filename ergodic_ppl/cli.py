@@ -14,6 +14,15 @@ statistics, R-hat/ESS with constant chains handled as in ``ep.diagnose``, throug
 ``idata.nc``; its default is a 16x16 periodic Ising
 ferromagnet at beta = 0.3 and 0.6.
 
+``ergodic-ppl train [DATA] [--model pairwise|rbm:H|FILE.py] [--out DIR] [--resume]`` runs the
+whole loop on binary data (:mod:`ergodic_ppl.pipeline`): persistent-chain training with a
+checkpoint, held-out log-likelihood, diagnosis of the final chains, basin graph, per-basin
+mixture and samples, into a report folder.  ``DATA`` is a ``.npy``/``.csv``/``.txt`` file of
+0/1 bits or ±1 spins (``ep.datasets.load``); without it, scikit-learn's binarised digits.  A
+bad data file, an existing checkpoint without ``--resume`` or a bad model exit with status 2;
+an interrupted run (Ctrl-C) exits with 130 and is continued by the same command with
+``--resume``.
+
 ``MODEL_FILE`` is a Python file defining a callable ``model`` (a NumPyro model whose latent
 sites are binary) and optionally a dict ``model_kwargs`` and, for ``analyze``, an array
 ``patterns`` (P, n) of ±1 patterns whose overlaps are diagnosed.  Errors in the file, a
@@ -237,9 +246,135 @@ def _add_common(p, default_chains: int) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
 
 
+def _image_shape(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 8x8; got {text!r}") from None
+    return h, w
+
+
+def _add_train(sub) -> None:
+    from .pipeline import DEFAULTS
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on binary data, diagnose it, fit the per-basin mixture, report",
+        description="Train a spin model on binary data with persistent chains (monitored, "
+        "checkpointed), score it on held-out data, diagnose its final chains, build the basin "
+        "graph, fit one model per basin (BasinMixture) and write a report folder. Without "
+        "DATA: scikit-learn's 8x8 digits, binarised.",
+    )
+    p.add_argument(
+        "data",
+        nargs="?",
+        type=Path,
+        help=".npy, .csv or .txt file of rows of 0/1 bits or -1/+1 spins; default: the digits",
+    )
+    p.add_argument(
+        "--model",
+        default="pairwise",
+        help='"pairwise" (fully visible Boltzmann machine), "rbm:H" (H hidden spins) or a '
+        "Python file defining a NumPyro `model` with a BoltzmannSpins site (optional "
+        "`model_kwargs`) whose spin model is the initial model (%(default)s)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("ergodic-ppl-train"), help="report folder (%(default)s)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out's checkpoint")
+    p.add_argument("--image-shape", type=_image_shape, help="draw states as HxW images")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="updates (%(default)s)")
+    p.add_argument(
+        "--chains", type=int, default=DEFAULTS["num_chains"], help="persistent chains (%(default)s)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS["batch_size"],
+        help="rows per update (%(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        help="adam's initial rate, decayed to 0 by a cosine (1e-2; 1e-3 with hidden spins)",
+    )
+    p.add_argument("--no-mixture", dest="mixture", action="store_false", help="skip the mixture")
+    p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def _train_spec(args):
+    """``(data, name, source, image_shape, model, beta)`` from the ``train`` arguments."""
+    from . import datasets
+
+    if args.data is None:
+        data, name, source, shape = datasets.digits(), "digits", "scikit-learn digits", (8, 8)
+    else:
+        data, name, source, shape = datasets.load(args.data), args.data.stem, str(args.data), None
+    shape = args.image_shape or shape
+    model, beta = args.model, 1.0
+    if args.model.endswith(".py"):
+        from .diagnostics.inputs import spin_model_of
+
+        [(_, fn, kwargs, _)] = _load_model_file(Path(args.model))
+        try:
+            found = spin_model_of(fn, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's model is reported
+            raise ModelFileError(f"tracing `model` of {args.model!r} failed: {exc}") from exc
+        if found is None or np.ndim(found[2]):
+            raise ModelFileError(
+                f"`model` in {args.model!r} needs one BoltzmannSpins site with a scalar beta."
+            )
+        _, model, beta = found
+    return data, name, source, shape, model, float(beta)
+
+
+def _train(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from .pipeline import train_and_report
+
+    checkpoint = args.out / "checkpoint.npz"
+    data, name, source, shape, model, beta = _train_spec(args)
+    if checkpoint.exists() and not args.resume:
+        raise ModelFileError(
+            f"{checkpoint} holds an earlier run: continue it with --resume, or choose another "
+            "--out (or delete the checkpoint)."
+        )
+    options = {"steps": args.steps, "num_chains": args.chains, "batch_size": args.batch_size,
+               "learning_rate": args.learning_rate}  # fmt: skip
+    try:
+        result = train_and_report(
+            data, model=model, beta=beta, image_shape=shape, name=name, source=source,
+            seed=args.seed, checkpoint=checkpoint, resume=args.resume, progress=args.progress,
+            mixture=args.mixture, stage=lambda m: _stage(m, not args.progress), **options,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(
+            f"ergodic-ppl: interrupted; {checkpoint} keeps the updates done so far: continue "
+            "with the same command and --resume.",
+            file=sys.stderr,
+        )
+        return 130
+    _stage(f"writing the report to {args.out}", not args.progress)
+    result.write(args.out)
+    h, m = result.held_out, result.mixture_held_out
+    line = f"{name}: held-out log-likelihood per row {h['log_likelihood']:.3f}"
+    if m is not None:
+        line += (
+            f", mixture of {len(result.mixture.components)} basins {m['log_likelihood']:.3f} "
+            f"({m['minus_single_model']:+.3f} ± {m['minus_single_model_paired_stderr']:.3f})"
+        )
+    print(f"{line}; chains: {result.analysis.report.status}")
+    print(f"report written to {args.out}/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("sample", "analyze", "-h", "--help"):
+    if not argv or argv[0] not in ("sample", "analyze", "train", "-h", "--help"):
         argv = ["analyze", *argv]
     parser = argparse.ArgumentParser(
         prog="ergodic-ppl",
@@ -260,7 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     sample = sub.add_parser("sample", help="only sample a model and write a report folder")
     _add_common(sample, default_chains=8)
     sample.add_argument("--progress", action="store_true", help="show NumPyro progress bars")
+    _add_train(sub)
     args = parser.parse_args(argv)
+    if args.command == "train":
+        try:
+            check_writable(args.out)
+            return _train(args)
+        except (ModelFileError, ValueError) as exc:
+            print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
+            return 2
     for name in ("chains", "draws"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")

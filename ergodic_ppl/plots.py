@@ -10,7 +10,9 @@
   another, joins are horizontal lines at the saddle energy, in the single-linkage order of
   ``landscape.merges`` (THEORY.md A.6);
 * :func:`plot_basin_graph` - the network of :func:`ergodic_ppl.basins.basin_graph`;
-* :func:`plot_fit` - the training curves of :func:`ergodic_ppl.learning.fit` (``fit.plot()``).
+* :func:`plot_fit` - the training curves of :func:`ergodic_ppl.learning.fit` (``fit.plot()``);
+* :func:`plot_spin_grid` - spin states (samples, basin minima, mixture centres) as a grid of
+  images, or as one raster of rows when they are not images.
 
 Every function draws into ``ax`` when given (a new figure otherwise), returns the Axes and
 never calls ``plt.show()``.  matplotlib is imported only when a function runs.
@@ -31,6 +33,7 @@ __all__ = [
     "plot_fit",
     "plot_occupancy",
     "plot_ranks",
+    "plot_spin_grid",
     "plot_traces",
     "revealing_observables",
 ]
@@ -461,4 +464,48 @@ def plot_fit(history, axes=None):
         empty(ax, "chain monitor")
     for ax in axes:
         ax.set_xlabel("update")
+    return axes
+
+
+def plot_spin_grid(states, image_shape=None, *, titles=None, columns: int = 8, axes=None):
+    """Spin states ``(k, n)`` (±1; only the first ``prod(image_shape)`` spins of each are drawn,
+    e.g. the visible ones) as a grid of ``image_shape`` images, ``+1`` black, ``-1`` white,
+    ``columns`` per row, each titled by ``titles[i]`` when given.  Without ``image_shape``:
+    one raster, a row per state.  Returns the Axes (an array for the grid).
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(states)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"`states` must be a non-empty (k, n) array; got shape {x.shape}.")
+    if titles is not None and len(titles) != len(x):
+        raise ValueError(f"`titles` has {len(titles)} entries for {len(x)} states.")
+    if image_shape is None:
+        ax = _axes(axes, (8, 0.25 * len(x) + 1.5))
+        ax.imshow(x, cmap="gray_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+        ax.set_xlabel("spin")
+        ax.set_ylabel("state")
+        if titles is not None:
+            ax.set_yticks(range(len(x)), [str(t) for t in titles], fontsize=7)
+        return ax
+    h, w = (int(v) for v in image_shape)
+    if h * w > x.shape[1]:
+        raise ValueError(
+            f"`image_shape` {h}x{w} needs {h * w} spins; the states have {x.shape[1]}."
+        )
+    columns = max(1, min(int(columns), len(x)))
+    rows = -(-len(x) // columns)
+    if axes is None:
+        size = (1.1 * columns, 1.1 * rows + (0.25 * rows if titles is not None else 0))
+        axes = plt.subplots(rows, columns, figsize=size, squeeze=False)[1]
+    axes = np.asarray(axes).reshape(-1)
+    if axes.size < len(x):
+        raise ValueError(f"{axes.size} Axes given for {len(x)} states.")
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < len(x):
+            ax.imshow(x[i, : h * w].reshape(h, w), cmap="gray_r", vmin=-1, vmax=1,
+                      interpolation="nearest")  # fmt: skip
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
     return axes

@@ -1,0 +1,590 @@
+"""The whole loop on a data set, as one call and one report folder (``ergodic-ppl train``).
+
+:func:`train_and_report` takes binary data and a model and runs, in order:
+
+1. **split** the rows into training and held-out data (``ep.datasets.train_test_split``);
+2. **train** the model by maximum likelihood with persistent chains
+   (:func:`ergodic_ppl.learning.fit`, THEORY.md B.2): the Jarzynski log-likelihood curve with
+   its error bar, the work and excess work of the updates, and the chain monitor (R-hat of the
+   chains' energy, data basins the chains miss) every ``monitor_every`` updates; a checkpoint
+   after every block, so that ``resume=True`` continues an interrupted run bit for bit;
+3. **score** the trained model on the held-out data: ``log p(x) = -beta E(x) - log Z``
+   (``-beta F(v)`` for visible spins of a model with hidden ones), with ``log Z`` exact for
+   n <= 20 and by AIS beyond (its standard error reported apart from the data's spread);
+4. **diagnose** a continuation of the final persistent chains (``ep.diagnose``, THEORY.md
+   A.4-A.5) and build the basin graph and disconnectivity of what they visit (A.6);
+5. **fit the mixture** of one model per free-energy minimum (:class:`ep.BasinMixture`, A.6),
+   quenching the data under the trained model (a fully visible one; a model with hidden spins
+   lets the mixture fit its own pairwise base), and score it on the same held-out data;
+6. **sample** both the single model and the mixture.
+
+The result, a :class:`TrainingReport`, writes a folder (:meth:`TrainingReport.write`):
+``summary.json``, a self-contained ``report.html`` (training curves with error bars, basin
+graph and disconnectivity, the mixture's components as images when the data are images, sample
+grids), the figures as PNG files, ``idata.nc`` (the diagnosed chains as ArviZ
+``InferenceData`` with each draw's basin, plus the training history as its ``training``
+group), the checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodic_ppl.report`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .report import STYLE, _table, check_writable, to_jsonable
+
+__all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
+
+#: the recipe of ``ergodic-ppl train`` (that of ``benchmarks/bench_mixture.py``: 1000 adam
+#: updates of 128 persistent chains started at data points, batches of 100, the rate decayed to
+#: 0 by a cosine, ridge 1e-2 on the couplings); ``learning_rate`` None: 1e-2 for a fully visible
+#: model, 1e-3 with hidden spins (the RBM's best in that benchmark)
+DEFAULTS = {
+    "steps": 1000,
+    "num_chains": 128,
+    "batch_size": 100,
+    "learning_rate": None,
+    "l2": 1e-2,
+    "num_warmup": 100,
+    "monitor_every": 50,
+    "test_fraction": 0.2,
+    "num_ais_chains": 256,
+    "num_ais_steps": 1000,
+    "num_diagnosis_chains": 8,
+    "num_diagnosis_draws": 500,
+    "num_samples": 64,
+    "sample_sweeps": 200,
+}
+FIGURE_DPI = 100
+#: log Z is enumerated up to this many spins (the mixture's own limit), AIS beyond
+EXACT_LOG_Z_N = 20
+
+
+def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
+    """``(SpinModel, visible or None, description)`` of a model specification for ``n`` data
+    columns: ``"pairwise"`` (a fully visible Boltzmann machine, every field and pair, its fields
+    started at the smoothed independent-spin values ``atanh(m_i) / beta`` of ``train``),
+    ``"rbm:H"`` (``H`` hidden spins, :meth:`SpinModel.rbm`, weights ``N(0, 0.01^2)``), or a
+    :class:`SpinModel` (its first ``n`` spins visible when it has more)."""
+    import jax
+
+    from .spins import SpinModel
+
+    if isinstance(spec, SpinModel):
+        if spec.n < n:
+            raise ValueError(f"the model has {spec.n} spins; the data have {n} columns.")
+        visible = None if spec.n == n else np.arange(n)
+        return spec, visible, f"SpinModel(n={spec.n})"
+    if not isinstance(spec, str):
+        raise ValueError(f'`model` must be "pairwise", "rbm:H" or a SpinModel; got {spec!r}.')
+    if spec == "pairwise":
+        fields = None
+        if train is not None:
+            m = 2 * ((np.asarray(train) > 0).sum(0) + 1) / (len(train) + 2) - 1
+            fields = (np.arctanh(m) / beta).astype(np.float32)
+        return SpinModel.fully_connected(n, fields=fields), None, f"pairwise BM on {n} spins"
+    if spec.startswith("rbm:"):
+        try:
+            hidden = int(spec[4:])
+        except ValueError:
+            hidden = 0
+        if hidden < 1:
+            raise ValueError(f'`model` "rbm:H" needs a positive integer H; got {spec!r}.')
+        model = SpinModel.rbm(n, hidden, key=jax.random.key(10_000 + seed))
+        return model, np.arange(n), f"RBM {n} visible x {hidden} hidden"
+    raise ValueError(
+        f'`model` must be "pairwise", "rbm:H" (H hidden spins) or a model file; got {spec!r}.'
+    )
+
+
+@dataclasses.dataclass
+class TrainingReport:
+    """Everything :func:`train_and_report` found; :meth:`write` makes the report folder."""
+
+    name: str
+    model_description: str
+    beta: float
+    visible: np.ndarray | None
+    fit: object  # learning.FitResult
+    data: dict  # sizes, image shape, source
+    held_out: dict  # single model: log-likelihood per point, its errors, log Z
+    analysis: object  # report.AnalysisReport of the diagnosed chains
+    mixture: object = None  # BasinMixture or None
+    mixture_held_out: dict | None = None
+    model_samples: np.ndarray | None = None
+    mixture_samples: np.ndarray | None = None
+    seconds: dict = dataclasses.field(default_factory=dict)
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def model(self):
+        """The trained :class:`~ergodic_ppl.SpinModel`."""
+        return self.fit.model
+
+    def training_summary(self) -> dict:
+        """The last values of the training curves (NLL with its error, work, excess work,
+        chain R-hat, data basins the chains miss) and the run's length."""
+        h = self.fit.history
+        last = {"steps": int(h.step.values[-1]), "wall_time": float(h.wall_time.values[-1])}
+        for name in ("nll", "nll_stderr", "jarzynski_ess", "jarzynski_reliable", "total_work",
+                     "excess_work", "delta_log_z", "delta_log_z_stderr", "grad_norm"):  # fmt: skip
+            if name in h:
+                value = h[name].values[-1]
+                last[name] = bool(value) if value.dtype == bool else float(value)
+        for name in ("rhat_energy", "num_unvisited_data_basins", "num_data_basins"):
+            if name in h:
+                last[name] = float(h[name].values[-1])
+        return last
+
+    def mixture_components(self) -> list[dict]:
+        """One row per mixture component: weight, size, ``log Z`` and its error, and the
+        component's free energy ``F_a = -log Z_a / beta``."""
+        if self.mixture is None:
+            return []
+        return [
+            {"component": a, "weight": c.weight, "size": c.size, "log_z": c.log_z,
+             "log_z_stderr": c.log_z_stderr, "free_energy": -c.log_z / self.beta}
+            for a, c in enumerate(self.mixture.components)
+        ]  # fmt: skip
+
+    def to_dict(self) -> dict:
+        """Everything in the report, JSON-safe."""
+        return to_jsonable(
+            {
+                "name": self.name,
+                "model": self.model_description,
+                "beta": self.beta,
+                "n_visible": self.data["n"],
+                "n_spins": self.model.n,
+                "data": self.data,
+                "options": self.options,
+                "training": self.training_summary(),
+                "held_out": self.held_out,
+                "mixture": None
+                if self.mixture is None
+                else {
+                    "num_components": len(self.mixture.components),
+                    "exact": self.mixture.exact,
+                    "components": self.mixture_components(),
+                    "held_out": self.mixture_held_out,
+                },
+                "diagnosis": self.analysis.to_dict(),
+                "seconds": self.seconds,
+            }
+        )
+
+    def figures(self) -> dict:
+        """``{file name: matplotlib Figure}`` (caller closes): ``training.png``, the
+        diagnosis' ``disconnectivity.png``, ``basin_graph.png`` and ``traces.png``,
+        ``components.png`` and the sample grids ``samples_model.png`` /
+        ``samples_mixture.png``."""
+        from . import plots
+
+        axes = plots.plot_fit(self.fit.history)
+        # the trustworthy end point: a fresh AIS log Z (the Jarzynski curve may be unreliable)
+        last = int(self.fit.history.step.values[-1])
+        for value, label, colour in (
+            (-self.held_out["train_log_likelihood"], "train", "C2"),
+            (-self.held_out["log_likelihood"], "held-out", "C1"),
+        ):
+            axes[0].errorbar([last], [value], yerr=[2 * self.held_out["log_z_stderr"]], fmt="D",
+                             color=colour, label=f"{label} NLL, AIS log Z")  # fmt: skip
+        axes[0].legend()
+        figs = {"training.png": axes[0].figure}
+        diagnosis = self.analysis.figures()
+        for name in ("traces.png", "disconnectivity.png", "basin_graph.png"):
+            if name in diagnosis:
+                figs[name] = diagnosis.pop(name)
+        _close(diagnosis.values())
+        shape = self.data.get("image_shape")
+        if self.mixture is not None:
+            centres = np.stack([c.centre for c in self.mixture.components])
+            titles = [f"{a}: w={c.weight:.2f}" for a, c in enumerate(self.mixture.components)]
+            figs["components.png"] = _grid(centres, shape, titles, "mixture components (centres)")
+        if self.model_samples is not None:
+            figs["samples_model.png"] = _grid(self.model_samples, shape, None, "single model")
+        if self.mixture_samples is not None:
+            figs["samples_mixture.png"] = _grid(self.mixture_samples, shape, None, "mixture")
+        return figs
+
+    def write(self, folder) -> Path:
+        """Write the report folder (module docstring) and return its path.  The checkpoint
+        is the training run's own file (written there when ``checkpoint`` pointed into it)."""
+        import matplotlib.pyplot as plt
+
+        folder = check_writable(folder)
+        images = {}
+        for name, fig in self.figures().items():
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+            plt.close(fig)
+            (folder / name).write_bytes(buf.getvalue())
+            images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+        summary = {**self.to_dict(), "figures": list(images)}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+        (folder / "report.html").write_text(self.to_html(images))
+        dataclasses.replace(self.analysis, idata=None).write(folder / "diagnosis")
+        self.idata().to_netcdf(str(folder / "idata.nc"))
+        return folder
+
+    def idata(self):
+        """The diagnosed chains (``posterior`` spins, ``sample_stats`` energy and basin) with
+        the training history as the ``training`` group."""
+        idata = self.analysis.idata.copy()
+        history = self.fit.history.copy()
+        history.attrs = {k: _attr(v) for k, v in history.attrs.items()}
+        idata.add_groups({"training": history})
+        return idata
+
+    def to_html(self, images: dict | None = None) -> str:
+        """The self-contained page; ``images`` ``{name: base64 PNG}`` (rendered when None)."""
+        if images is None:
+            import matplotlib.pyplot as plt
+
+            images = {}
+            for name, fig in self.figures().items():
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+                plt.close(fig)
+                images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+        return _page(self, images)
+
+
+def _attr(value):
+    """An attribute netCDF can store (None and booleans become strings)."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return str(value)
+    return value
+
+
+def _close(figures) -> None:
+    import matplotlib.pyplot as plt
+
+    for fig in figures:
+        plt.close(fig)
+
+
+def _grid(states, image_shape, titles, title):
+    from . import plots
+
+    axes = plots.plot_spin_grid(states, image_shape, titles=titles, columns=8)
+    fig = np.atleast_1d(axes).ravel()[0].figure
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _held_out(per_point, log_z, log_z_stderr) -> dict:
+    """Mean held-out log-likelihood per point, its standard errors (the estimated ``log Z``;
+    the spread over the held-out points), and ``log Z``."""
+    per_point = np.asarray(per_point, np.float64)
+    return {
+        "log_likelihood": float(per_point.mean()),
+        "log_z_stderr": float(log_z_stderr),
+        "data_stderr": float(per_point.std(ddof=1) / math.sqrt(len(per_point)))
+        if len(per_point) > 1
+        else float("nan"),
+        "log_z": float(log_z),
+        "num_points": len(per_point),
+    }
+
+
+def _log_z(model, beta, key, num_chains, num_steps):
+    """``(log Z, stderr)``: enumerated for n <= 20, AIS beyond."""
+    from .exact import log_z
+    from .free_energy import estimate_log_z
+
+    if model.n <= EXACT_LOG_Z_N:
+        return float(log_z(model, beta)), 0.0
+    est = estimate_log_z(
+        model, beta, method="ais", key=key, num_chains=num_chains, num_steps=num_steps
+    )
+    return float(est.value), float(est.stderr)
+
+
+def _minus_beta_energy(model, visible, x, beta):
+    """``-beta E(x)`` per row, or ``-beta F(v)`` (hidden spins summed out) with ``visible``."""
+    from .learning import visible_free_energy
+
+    if visible is None:
+        return -beta * np.asarray(model.energy(x), np.float64)
+    return -np.asarray(visible_free_energy(model, visible, x, beta), np.float64)
+
+
+def train_and_report(
+    data,
+    *,
+    model="pairwise",
+    beta: float = 1.0,
+    image_shape=None,
+    name: str = "train",
+    source: str = "array",
+    seed: int = 0,
+    checkpoint=None,
+    resume: bool = False,
+    progress: bool = False,
+    mixture: bool = True,
+    stage: Callable[[str], None] | None = None,
+    **options,
+) -> TrainingReport:
+    """Split, train, score, diagnose, fit the per-basin mixture and sample (module docstring).
+
+    Parameters
+    ----------
+    data : array ``(samples, n)``
+        ±1 spins or 0/1 bits (``ep.datasets.load`` reads files).
+    model : ``"pairwise"``, ``"rbm:H"`` or SpinModel
+        See :func:`parse_model`; a SpinModel with more than ``n`` spins has its first ``n``
+        visible.
+    beta : float
+        Inverse temperature of the model (1 for a model learned from data).
+    image_shape : (h, w), optional
+        Draw states as ``h x w`` images (the digits: ``(8, 8)``).
+    seed : int
+        Seeds the split, the initial weights, every chain and every estimate.
+    checkpoint, resume : path, bool
+        ``learning.fit``'s checkpoint after every block; ``resume=True`` continues it.
+    progress : bool
+        A progress bar over the training updates.
+    mixture : bool
+        Fit and sample the :class:`~ergodic_ppl.BasinMixture`.
+    stage : callable, optional
+        Called with a one-line message at the start of every stage.
+    **options
+        Overrides of :data:`DEFAULTS`.
+    """
+    import jax
+    import optax
+
+    from . import learning
+    from .checks import check_count
+    from .datasets import train_test_split
+    from .mixture import BasinMixture
+    from .thermo.data import as_spin_data
+
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; the options are {list(DEFAULTS)}.")
+    o = {**DEFAULTS, **options}
+    for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
+                          ("num_warmup", 0), ("num_ais_chains", 1), ("num_ais_steps", 1),
+                          ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
+                          ("num_samples", 1), ("sample_sweeps", 0)):  # fmt: skip
+        check_count(key_name, o[key_name], low)
+    if o["num_diagnosis_chains"] > o["num_chains"]:
+        raise ValueError(
+            f"`num_diagnosis_chains`={o['num_diagnosis_chains']} continues that many of the "
+            f"`num_chains`={o['num_chains']} persistent chains: use at most `num_chains`."
+        )
+    say = stage or (lambda message: None)
+    x = np.asarray(as_spin_data(data))
+    n = x.shape[1]
+    if image_shape is not None:
+        image_shape = tuple(int(v) for v in image_shape)
+        if len(image_shape) != 2 or math.prod(image_shape) != n:
+            raise ValueError(
+                f"`image_shape` {image_shape} must be (h, w) with h * w = {n}, the data's columns."
+            )
+    train, test = train_test_split(x, o["test_fraction"], seed=seed)
+    model0, visible, description = parse_model(model, n, seed=seed, beta=beta, train=train)
+    rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)
+    keys = jax.random.split(jax.random.key(seed), 8)
+    seconds = {}
+
+    say(f"training {description} on {len(train)} rows ({o['steps']} updates, "
+        f"{o['num_chains']} persistent chains)")  # fmt: skip
+    start = time.perf_counter()
+    log_z0 = None
+    if (
+        isinstance(model, str) and model == "pairwise"
+    ):  # starts with fields only: log Z = sum_i log 2 cosh(beta h_i)
+        h = beta * np.asarray(model0.fields, np.float64)
+        log_z0 = float(np.sum(np.logaddexp(h, -h)))
+    rng = np.random.default_rng(seed)
+    fit = learning.fit(
+        model0, train, beta, key=keys[0], visible=visible,
+        optimizer=optax.adam(optax.cosine_decay_schedule(rate, o["steps"])),
+        steps=o["steps"], num_chains=o["num_chains"], num_ais_chains=o["num_chains"],
+        batch_size=min(o["batch_size"], len(train)), num_warmup=o["num_warmup"], l2=o["l2"],
+        init_spins=_chain_starts(train, model0.n, o["num_chains"], rng), log_z0=log_z0,
+        monitor=True, monitor_every=o["monitor_every"], checkpoint=checkpoint, resume=resume,
+        progress=progress,
+    )  # fmt: skip
+    seconds["training"] = time.perf_counter() - start
+    trained = fit.model
+
+    say(f"held-out log-likelihood of {len(test)} rows (log Z by AIS, "
+        f"{o['num_ais_chains']} x {o['num_ais_steps']})")  # fmt: skip
+    start = time.perf_counter()
+    log_z, log_z_se = _log_z(trained, beta, keys[1], o["num_ais_chains"], o["num_ais_steps"])
+    model_points = _minus_beta_energy(trained, visible, test, beta) - log_z
+    held_out = _held_out(model_points, log_z, log_z_se)
+    held_out["train_log_likelihood"] = float(
+        np.mean(_minus_beta_energy(trained, visible, train, beta)) - log_z
+    )
+    seconds["held_out"] = time.perf_counter() - start
+
+    say(f"diagnosing {o['num_diagnosis_chains']} continued chains and their basins")
+    start = time.perf_counter()
+    analysis = _diagnose(trained, beta, fit, keys[2], o, name)
+    seconds["diagnosis"] = time.perf_counter() - start
+
+    say(f"sampling {o['num_samples']} states of the trained model")
+    model_samples = _sample_model(trained, beta, keys[3], o, n)
+
+    mix = mixture_held_out = mixture_samples = None
+    if mixture:
+        say("fitting one model per basin of the training data (BasinMixture)")
+        start = time.perf_counter()
+        mix = BasinMixture.fit(
+            train, base=trained if visible is None else None, beta=beta, key=keys[4], l2=o["l2"]
+        )
+        seconds["mixture"] = time.perf_counter() - start
+        points = np.asarray(mix.log_prob(test), np.float64)
+        mixture_held_out = _held_out(points, float("nan"), mix.mean_log_prob(test)[1])
+        del mixture_held_out["log_z"]
+        diff = points - model_points
+        mixture_held_out["minus_single_model"] = float(diff.mean())
+        mixture_held_out["minus_single_model_paired_stderr"] = float(
+            diff.std(ddof=1) / math.sqrt(len(diff))
+        )
+        mixture_held_out["train_log_likelihood"] = mix.mean_log_prob(train)[0]
+        mixture_samples = mix.sample(keys[5], o["num_samples"], num_warmup=o["sample_sweeps"])
+    return TrainingReport(
+        name=name, model_description=description, beta=float(beta),
+        visible=visible, fit=fit,
+        data={"source": source, "samples": len(x), "train": len(train), "test": len(test),
+              "n": n, "image_shape": image_shape, "seed": seed},
+        held_out=held_out, analysis=analysis, mixture=mix, mixture_held_out=mixture_held_out,
+        model_samples=model_samples, mixture_samples=mixture_samples, seconds=seconds,
+        options={**o, "learning_rate": rate},
+    )  # fmt: skip
+
+
+def _chain_starts(train, n_spins, num, rng):
+    """Persistent chains start at random training rows (hidden spins at random)."""
+    rows = train[rng.integers(len(train), size=num)]
+    if n_spins == train.shape[1]:
+        return rows
+    hidden = rng.choice(np.array([-1, 1], np.int8), size=(num, n_spins - train.shape[1]))
+    return np.concatenate([rows, hidden], axis=1)
+
+
+def _diagnose(trained, beta, fit, key, o, name):
+    """Continue the first persistent chains, diagnose them and build the report."""
+    import arviz as az
+
+    from .diagnostics import diagnose
+    from .kernels.gibbs import run_chains
+    from .report import build
+
+    k = o["num_diagnosis_chains"]
+    trace = run_chains(trained, beta, key, num_chains=k, num_draws=o["num_diagnosis_draws"],
+                       init_spins=np.asarray(fit.chains.spins)[:k])  # fmt: skip
+    report = diagnose(trace, model=trained, beta=beta)
+    idata = az.from_dict(
+        posterior={"s": np.asarray(trace.spins)},
+        sample_stats={"energy": np.asarray(trace.energy)},
+    )
+    meta = {"chains": k, "draws": o["num_diagnosis_draws"], "started_from": "persistent chains"}
+    return build(report, name=name, idata=idata, meta=meta)
+
+
+def _sample_model(model, beta, key, o, n):
+    """``num_samples`` independent draws (visible part), each after ``sample_sweeps`` sweeps
+    from uniform spins."""
+    from .kernels.gibbs import run_chains
+
+    trace = run_chains(model, beta, key, num_chains=o["num_samples"], num_draws=1,
+                       num_warmup=o["sample_sweeps"])  # fmt: skip
+    return np.asarray(trace.spins)[:, -1, :n]
+
+
+def _fmt(value, stderr=None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.3f}" if stderr is None else f"{value:.3f} ± {stderr:.3f}"
+
+
+def _page(r: TrainingReport, images: dict) -> str:
+    from .diagnostics.ergodicity_report import STATUS_COLOURS
+
+    a = r.analysis.report
+    title = f"ergodic-ppl training report: {r.name}"
+    d = r.data
+    t = r.training_summary()
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(r.model_description)} at beta = {r.beta:g}, trained on {d['train']} "
+        f"of {d['samples']} rows of {html.escape(str(d['source']))} ({d['n']} columns; "
+        f"{d['test']} held out), {t['steps']} updates in {t['wall_time']:.1f} s.</p>",
+        "<h2>Held-out log-likelihood per row (nats)</h2>",
+    ]
+    rows = [
+        {"model": "single model", "held-out": _fmt(r.held_out["log_likelihood"]),
+         "± (log Z)": _fmt(r.held_out["log_z_stderr"]),
+         "± (held-out rows)": _fmt(r.held_out["data_stderr"]),
+         "train": _fmt(r.held_out["train_log_likelihood"])}
+    ]  # fmt: skip
+    if r.mixture_held_out is not None:
+        m = r.mixture_held_out
+        rows.append(
+            {"model": f"mixture ({len(r.mixture.components)} components)",
+             "held-out": _fmt(m["log_likelihood"]), "± (log Z)": _fmt(m["log_z_stderr"]),
+             "± (held-out rows)": _fmt(m["data_stderr"]), "train": _fmt(m["train_log_likelihood"])}
+        )  # fmt: skip
+    parts.append(_table(rows, list(rows[0])))
+    if r.mixture_held_out is not None:
+        parts.append(
+            f"<p>mixture − single model: {_fmt(m['minus_single_model'])} ± "
+            f"{m['minus_single_model_paired_stderr']:.3f} (paired over the held-out rows)</p>"
+        )
+    parts.append("<h2>Training</h2>")
+    parts.append(
+        "<p>The NLL curve is the Jarzynski estimate from spectator chains (THEORY.md B.2); "
+        "hollow points have too small an effective sample size to be trusted. The diamonds "
+        "at the end use a fresh AIS estimate of log Z (the figures in the table above).</p>"
+    )
+    parts.append(_table([{k: v for k, v in t.items()}], list(t)))
+    parts.append(_img(images, "training.png"))
+    parts += [
+        "<h2>Diagnosis of the final chains</h2>",
+        f'<p style="color:{STATUS_COLOURS[a.status]};font-weight:bold">status: {a.status}</p>',
+        f"<p>{html.escape(a.verdict)}</p>",
+    ]
+    basins = r.analysis.basins
+    if basins:
+        from .report import BASIN_COLUMNS
+
+        cols = ["basin", *[c for c in BASIN_COLUMNS if any(c in b for b in basins)], "chains"]
+        parts.append(_table(basins, cols))
+    for name in ("disconnectivity.png", "basin_graph.png", "traces.png"):
+        parts.append(_img(images, name))
+    if r.mixture is not None:
+        parts.append("<h2>Mixture of per-basin models</h2>")
+        comps = r.mixture_components()
+        parts.append(_table(comps, list(comps[0])))
+        parts.append(_img(images, "components.png"))
+    parts.append("<h2>Samples</h2>")
+    parts += [_img(images, "samples_model.png"), _img(images, "samples_mixture.png")]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        + "".join(parts)
+        + "</body></html>\n"
+    )
+
+
+def _img(images: dict, name: str) -> str:
+    if name not in images:
+        return ""
+    return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{images[name]}">'

@@ -1,0 +1,149 @@
+"""``ergodic-ppl train`` and ``ep.pipeline.train_and_report`` (issue 12): the whole loop on a
+small enumerable data set (n = 16, 4 noisy patterns), so that every held-out figure can be
+checked against exact enumeration; the report folder; bad input; an interrupted run continued
+with ``--resume`` equals an uninterrupted one."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+
+import ergodic_ppl as ep
+from ergodic_ppl import exact
+from ergodic_ppl.cli import main
+from ergodic_ppl.pipeline import parse_model, train_and_report
+
+N = 16
+SMALL = {"steps": 30, "num_chains": 16, "batch_size": 50, "monitor_every": 10,
+         "num_diagnosis_draws": 60, "num_samples": 8, "sample_sweeps": 20}  # fmt: skip
+
+
+def pattern_data(num=300, seed=0):
+    rng = np.random.default_rng(seed)
+    patterns = rng.choice(np.array([-1, 1], np.int8), size=(4, N))
+    which = rng.choice(4, size=num, p=[0.55, 0.25, 0.15, 0.05])
+    flips = np.where(rng.random((num, N)) < 0.05, -1, 1).astype(np.int8)
+    return patterns[which] * flips
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    return train_and_report(pattern_data(), image_shape=(4, 4), name="patterns", **SMALL)
+
+
+def test_held_out_figures_equal_exact_enumeration(small_run):
+    r = small_run
+    x = pattern_data()
+    train, test = ep.datasets.train_test_split(x, 0.2, seed=0)
+    log_z = exact.log_z(r.model, 1.0)
+    expected = float(np.mean(-np.asarray(r.model.energy(test), np.float64))) - log_z
+    # n = 16 is enumerated: the same numbers up to float32 energies (1e-4 nats)
+    assert r.held_out["log_likelihood"] == pytest.approx(expected, abs=1e-4)
+    assert r.held_out["log_z_stderr"] == 0.0
+    assert r.mixture.exact
+    mixture = float(np.mean(np.asarray(r.mixture.log_prob(test), np.float64)))
+    assert r.mixture_held_out["log_likelihood"] == pytest.approx(mixture, abs=1e-6)
+    diff = r.mixture_held_out["minus_single_model"]
+    assert diff == pytest.approx(mixture - expected, abs=1e-3)
+    assert r.data == {"source": "array", "samples": 300, "train": 240, "test": 60, "n": N,
+                      "image_shape": (4, 4), "seed": 0}  # fmt: skip
+    assert r.model_samples.shape == (8, N) and r.model_samples.dtype == np.int8
+    assert r.mixture_samples.shape == (8, N) and r.mixture_samples.dtype == np.int8
+
+
+def test_report_folder(small_run, tmp_path):
+    folder = small_run.write(tmp_path / "out")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["training"]["steps"] == SMALL["steps"]
+    assert summary["mixture"]["num_components"] == len(small_run.mixture.components)
+    assert summary["diagnosis"]["status"] == small_run.analysis.report.status
+    for name in ("training.png", "components.png", "samples_model.png", "samples_mixture.png"):
+        assert name in summary["figures"] and (folder / name).stat().st_size > 0
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(summary["figures"])
+    assert 'src="http' not in page  # self-contained
+    idata = az.from_netcdf(str(folder / "idata.nc"))
+    assert {"posterior", "sample_stats", "training"} <= set(idata.groups())
+    np.testing.assert_array_equal(
+        idata.training["grad_norm"].values, small_run.fit.history["grad_norm"].values
+    )
+    assert (folder / "diagnosis" / "report.txt").exists()
+
+
+def test_parse_model():
+    model, visible, _ = parse_model("rbm:5", N)
+    assert model.n == N + 5 and list(visible) == list(range(N))
+    model, visible, _ = parse_model("pairwise", N, train=pattern_data())
+    assert model.n == N and visible is None
+    for bad in ("rbm:0", "rbm:x", "ising", 3):
+        with pytest.raises(ValueError, match="`model`"):
+            parse_model(bad, N)
+    with pytest.raises(ValueError, match="unknown option"):
+        train_and_report(pattern_data(), stepz=3)
+    with pytest.raises(ValueError, match="image_shape"):
+        train_and_report(pattern_data(), image_shape=(3, 3))
+    with pytest.raises(ValueError, match="num_diagnosis_chains"):
+        train_and_report(pattern_data(), num_chains=4, num_diagnosis_chains=8)
+
+
+def write_bits(path, x):
+    np.savetxt(path, (x > 0).astype(int), fmt="%d")
+    return path
+
+
+def cli_args(data, out, *extra):
+    return [
+        "train", str(data), "--out", str(out), "--steps", "30", "--chains", "16",
+        "--batch-size", "50", "--image-shape", "4x4", "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0 1 1\n0 2 1\n")
+    assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "bad.txt, row 2" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    data = write_bits(tmp_path / "x.txt", pattern_data())
+    assert main(cli_args(data, tmp_path / "o", "--model", "rbm:zero")) == 2
+    assert "rbm:H" in capsys.readouterr().err
+    (tmp_path / "o" / "checkpoint.npz").write_bytes(b"")
+    assert main(cli_args(data, tmp_path / "o")) == 2
+    assert "--resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--image-shape", "eight"])
+
+
+def test_cli_resume_after_interruption_equals_uninterrupted(tmp_path, capsys, monkeypatch):
+    data = write_bits(tmp_path / "x.txt", pattern_data())
+    assert main(cli_args(data, tmp_path / "whole", "--no-mixture")) == 0
+    fit_module = importlib.import_module("ergodic_ppl.learning.fit")
+    save = fit_module.save_checkpoint
+    calls = []
+
+    def interrupted(*args, **kwargs):  # the first block's checkpoint lands, then Ctrl-C
+        save(*args, **kwargs)
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", interrupted)
+    # --steps 30 with the CLI's 50 updates per block is one block: use two blocks of 20
+    monkeypatch.setitem(importlib.import_module("ergodic_ppl.pipeline").DEFAULTS,
+                        "monitor_every", 20)  # fmt: skip
+    args = cli_args(data, tmp_path / "split", "--no-mixture", "--steps", "40")
+    assert main(args) == 130 and calls == [1]
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(fit_module, "save_checkpoint", save)
+    assert main([*args, "--resume"]) == 0
+    assert main(cli_args(data, tmp_path / "whole40", "--no-mixture", "--steps", "40")) == 0
+    a, b = (json.loads((tmp_path / f / "summary.json").read_text()) for f in ("split", "whole40"))
+    assert a["held_out"] == b["held_out"]
+    for key in ("nll", "total_work", "grad_norm", "rhat_energy"):
+        assert a["training"][key] == b["training"][key]
+    whole = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert whole["training"]["steps"] == 30 and a["training"]["steps"] == 40
