@@ -7,7 +7,9 @@ report folder of :mod:`ergodic_ppl.report` (``summary.json``, ``report.txt``, a 
 arguments and calls those; the report's format and its ``beta`` are theirs.  With no file it runs an
 embedded default that breaks ergodicity: a Hopfield network of 64 spins storing 3 random
 patterns, at beta = 2 (below its retrieval temperature), where chains from random starts stay
-in different pattern basins.
+in different pattern basins.  With ``--tempering`` the basins the chains found are also weighed by
+parallel tempering (``ep.basins.tempered_free_energies``): per-basin free energies with error
+bars, which chains stuck in their basins cannot give, in ``summary.json`` and the report.
 
 ``ergodic-ppl sample [MODEL_FILE]`` only samples: ``summary.json`` (energy and magnetisation
 statistics, R-hat/ESS with constant chains handled as in ``ep.diagnose``, throughput) and
@@ -217,10 +219,53 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
         "seconds_sampling": seconds_sampling,
         "seconds_diagnosing": time.perf_counter() - start,
     }
-    analysis = build(report, name=name, idata=az.from_numpyro(mcmc), patterns=patterns, meta=meta)
+    tempered = None
+    if args.tempering:
+        tempered = _tempered_basins(name, mcmc, report, args)
+        meta["seconds_tempering"] = time.perf_counter() - start - meta["seconds_diagnosing"]
+    analysis = build(
+        report,
+        name=name,
+        idata=az.from_numpyro(mcmc),
+        patterns=patterns,
+        meta=meta,
+        tempering=tempered,
+    )
     _stage(f"{name}: writing figures and the report to {out / name}", quiet)
     analysis.write(out / name)
     return analysis.to_dict()
+
+
+def _tempered_basins(name, mcmc, report, args):
+    """Per-basin free energies of the diagnosed basins from parallel tempering (``--tempering``)."""
+    import jax
+
+    from .basins import tempered_free_energies
+    from .diagnostics.inputs import read_draws
+
+    draws = read_draws(mcmc)
+    if draws.model is None or report.beta is None or np.ndim(report.beta):
+        raise ModelFileError(
+            f"--tempering needs {name!r} to sample one BoltzmannSpins site at one beta "
+            "(the tempering ladder runs on its SpinModel); drop --tempering for this model."
+        )
+    if report.landscape is None or not len(report.landscape.minima):
+        raise ModelFileError(f"--tempering: the chains of {name!r} found no basins to weigh.")
+    _stage(
+        f"{name}: parallel tempering, {args.chains} chains x {args.draws} draws on "
+        f"{args.rungs} rungs, for the basins' free energies",
+        not args.progress,
+    )
+    return tempered_free_energies(
+        report.landscape,
+        draws.model,
+        float(report.beta),
+        jax.random.key(args.seed + 1),
+        num_chains=args.chains,
+        num_draws=args.draws,
+        num_warmup=args.warmup,
+        num_rungs=args.rungs,
+    )
 
 
 def _add_common(p, default_chains: int) -> None:
@@ -392,6 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
+    analyze.add_argument(
+        "--tempering",
+        action="store_true",
+        help="also weigh the basins by parallel tempering: per-basin free energies with error "
+        "bars (the same chains, draws and warm-up per ladder) in the summary and report",
+    )
+    analyze.add_argument(
+        "--rungs", type=int, default=16, help="rungs of the --tempering ladder (%(default)s)"
+    )
     sample = sub.add_parser("sample", help="only sample a model and write a report folder")
     _add_common(sample, default_chains=8)
     sample.add_argument("--progress", action="store_true", help="show NumPyro progress bars")
@@ -411,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--warmup must be non-negative")
     if args.command == "analyze" and (args.chains < 2 or args.draws < 4):
         parser.error("analyze needs --chains >= 2 and --draws >= 4 to compare chains")
+    if args.command == "analyze" and args.rungs < 2:
+        parser.error("--rungs must be at least 2")
 
     try:
         check_writable(args.out)  # before sampling: a bad --out fails at once

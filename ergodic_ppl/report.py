@@ -19,7 +19,12 @@ numbers become ``None``, ``"inf"`` or ``"-inf"``); :meth:`AnalysisReport.write` 
 Free energies (THEORY.md A.6): ``free_energy`` ``F_a = -(1/beta) log Z_a`` where log Z is
 known, ``relative_free_energy`` ``F_a - F = -(1/beta) log p_a`` and ``free_energy_stderr``,
 as the basin graph gives them; ``barrier`` is the lowest climb out of the basin,
-``min_b (saddle_ab - E_a)``.
+``min_b (saddle_ab - E_a)``.  These come from the diagnosed chains and inherit their broken
+ergodicity.  With ``tempering=`` (a :class:`~ergodic_ppl.basins.TemperedBasins`, ``ergodic-ppl
+analyze --tempering``) each basin also gets ``tempered_probability``, ``tempered_free_energy``
+and ``tempered_free_energy_stderr`` from parallel tempering, ``summary.json`` a ``tempering``
+entry (log Z with its error and method, the ladder, swap rates, round trips, the share of
+draws in no basin) and the report a ``free_energies.png`` figure comparing ``F_a - F`` of the two.
 """
 
 from __future__ import annotations
@@ -91,14 +96,27 @@ def check_writable(folder) -> Path:
     return folder
 
 
-def _basin_rows(graph, landscape, patterns) -> list[dict]:
-    """One row per basin node: ``basin``, the ``BASIN_COLUMNS`` present, chains, overlaps."""
+TEMPERED_COLUMNS = (
+    "tempered_probability",
+    "tempered_free_energy",
+    "tempered_free_energy_stderr",
+)
+
+
+def _basin_rows(graph, landscape, patterns, tempering=None) -> list[dict]:
+    """One row per basin node: ``basin``, the ``BASIN_COLUMNS`` present, the
+    ``TEMPERED_COLUMNS`` with ``tempering``, chains, overlaps."""
     if graph is None:
         return []
     barriers = landscape.barriers if landscape is not None else None
     rows = []
     for a, data in graph.nodes(data=True):
         row = {"basin": int(a), **{k: data[k] for k in BASIN_COLUMNS if k in data}}
+        if tempering is not None:
+            fe = tempering.free_energies
+            row["tempered_probability"] = float(fe.probability[a])
+            row["tempered_free_energy"] = float(fe.free_energy[a])
+            row["tempered_free_energy_stderr"] = float(fe.free_energy_stderr[a])
         if barriers is not None:
             out = np.delete(barriers[a], a)
             out = out[np.isfinite(out)]
@@ -122,11 +140,30 @@ class AnalysisReport:
     idata: object = None  # arviz.InferenceData or None
     patterns: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    tempering: object = None  # ep.basins.TemperedBasins or None
 
     @property
     def basins(self) -> list[dict]:
         """The basin table: one dict per basin (see the module docstring for the columns)."""
-        return _basin_rows(self.graph, self.report.landscape, self.patterns)
+        return _basin_rows(self.graph, self.report.landscape, self.patterns, self.tempering)
+
+    def tempering_summary(self) -> dict | None:
+        """The tempering run behind the ``tempered_*`` columns (None without one)."""
+        t = self.tempering
+        if t is None:
+            return None
+        return {
+            "log_z": t.log_z.value,
+            "log_z_stderr": t.log_z.stderr,
+            "log_z_method": t.log_z.method,
+            "unassigned_probability": t.unassigned,
+            "betas": np.round(t.betas, 5),
+            "mean_swap_rate": float(np.mean(t.swap_rates)),
+            "min_swap_rate": float(np.min(t.swap_rates)),
+            "round_trips_per_chain": t.round_trips,
+            "num_chains": int(t.labels.shape[0]),
+            "num_draws": int(t.labels.shape[1]),
+        }
 
     def connections(self) -> list[dict]:
         """One dict per edge of the basin graph: ``basins`` and the edge's attributes."""
@@ -159,6 +196,7 @@ class AnalysisReport:
                 "warnings": r.warnings,
                 "basins": self.basins,
                 "connections": self.connections(),
+                **({"tempering": self.tempering_summary()} if self.tempering is not None else {}),
             }
         )
 
@@ -172,6 +210,8 @@ class AnalysisReport:
         if self.graph is not None and self.graph.number_of_nodes():
             figs["disconnectivity.png"] = plots.plot_disconnectivity(self.report.landscape).figure
             figs["basin_graph.png"] = plots.plot_basin_graph(self.graph).figure
+        if self.tempering is not None and self.basins:
+            figs["free_energies.png"] = _free_energy_figure(self.basins, self.tempering)
         for fig in figs.values():
             fig.tight_layout()
         return figs
@@ -232,6 +272,31 @@ def _trace_figure(report):
             ax.get_legend().remove()
         if i < len(names) - 1:
             ax.set_xlabel("")
+    return fig
+
+
+def _free_energy_figure(basins: list[dict], tempering):
+    """``F_a - F`` per basin with error bars: the diagnosed chains vs parallel tempering."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    x = np.array([b["basin"] for b in basins], float)
+    gibbs = np.array([b.get("relative_free_energy", np.nan) for b in basins], float)
+    gibbs_err = np.array([b.get("free_energy_stderr", np.nan) for b in basins], float)
+    idx = x.astype(int)
+    tempered = tempering.free_energies.relative_free_energy[idx]
+    tempered_err = tempering.relative_stderr()[idx]
+    series = (("Gibbs chains", gibbs, gibbs_err), ("parallel tempering", tempered, tempered_err))
+    for offset, (label, y, err) in zip((-0.12, 0.12), series, strict=True):
+        ok = np.isfinite(y)
+        ax.errorbar(
+            x[ok] + offset, y[ok], yerr=np.nan_to_num(err[ok]), fmt="o", capsize=3, label=label
+        )
+    ax.set_xlabel("basin")
+    ax.set_ylabel("$F_a - F = -\\log(p_a) / \\beta$")
+    ax.set_xticks(x)
+    ax.legend()
+    ax.set_title("per-basin free energy (error bars: 1 s.e.)")
     return fig
 
 
@@ -297,8 +362,21 @@ def _page(analysis: AnalysisReport, images: dict) -> str:
         if items:
             li = "".join(f"<li>{html.escape(i)}</li>" for i in items)
             parts.append(f"<h2>{heading}</h2><ul>{li}</ul>")
+    tempered = analysis.tempering_summary()
+    if tempered is not None:
+        basin_cols[-1:-1] = list(TEMPERED_COLUMNS)
     parts.append("<h2>Basins</h2>")
     parts.append(_table(basins, basin_cols) if basins else "<p>no basins computed</p>")
+    if tempered is not None:
+        parts.append(
+            "<p>tempered_*: parallel tempering, "
+            f"{tempered['num_chains']} chains x {tempered['num_draws']} draws on "
+            f"{len(tempered['betas'])} rungs (mean swap rate {tempered['mean_swap_rate']:.2f}); "
+            f"log Z = {tempered['log_z']:.4f} &plusmn; {tempered['log_z_stderr']:.4f} "
+            f"({html.escape(tempered['log_z_method'])}); "
+            f"{tempered['unassigned_probability']:.1%} of its draws lie in no basin found by "
+            "the chains. Error bars: one standard error.</p>"
+        )
     edges = analysis.connections()
     if edges:
         cols = ["basins", *sorted({k for e in edges for k in e} - {"basins"})]
@@ -319,14 +397,16 @@ def _page(analysis: AnalysisReport, images: dict) -> str:
     )
 
 
-def build(report, *, name: str = "report", idata=None, patterns=None, meta=None):
+def build(report, *, name: str = "report", idata=None, patterns=None, meta=None, tempering=None):
     """An :class:`AnalysisReport` of ``report`` (an :class:`~ergodic_ppl.ErgodicityReport`).
 
     The basin graph is built from ``report.landscape`` at ``report.beta`` (the beta
     :func:`~ergodic_ppl.diagnose` found or was given: no other guess).  ``idata`` (an ArviZ
     ``InferenceData``, written as ``idata.nc``) gets each draw's basin as
     ``sample_stats["basin"]``; ``patterns`` ``(P, n)`` adds each basin's overlaps with them;
-    ``meta`` (run settings, timings) is copied into :meth:`AnalysisReport.to_dict`.
+    ``meta`` (run settings, timings) is copied into :meth:`AnalysisReport.to_dict`;
+    ``tempering`` (:func:`~ergodic_ppl.basins.tempered_free_energies` on ``report.landscape``)
+    adds the tempered per-basin free energies.
     """
     from .basins import basin_graph
 
@@ -341,4 +421,4 @@ def build(report, *, name: str = "report", idata=None, patterns=None, meta=None)
             else:
                 idata.add_groups({"sample_stats": {"basin": labels}})
     pats = None if patterns is None else np.atleast_2d(np.asarray(patterns))
-    return AnalysisReport(name, report, graph, idata, pats, dict(meta or {}))
+    return AnalysisReport(name, report, graph, idata, pats, dict(meta or {}), tempering)

@@ -5,7 +5,9 @@
 - :mod:`.landscape` - :class:`Landscape` and how it is built: exactly by enumeration
   (:func:`exact_landscape`) or from draws (:func:`sampled_landscape`);
 - :mod:`.assign` - :func:`assign_basins`, the basin of given states (data) on a landscape;
-- :mod:`.graph` - :func:`basin_graph`, the landscape as a ``networkx.Graph``.
+- :mod:`.graph` - :func:`basin_graph`, the landscape as a ``networkx.Graph``;
+- :mod:`.tempered` - :func:`tempered_free_energies`, per-basin free energies with error bars
+  from parallel tempering (what broken Gibbs chains cannot weigh).
 
 Per-basin occupancies and free energies use one vocabulary,
 :func:`ergodic_ppl.free_energy.basin_free_energies`.
@@ -23,9 +25,11 @@ from .landscape import (
     minimax_saddles,
     sampled_landscape,
 )
+from .tempered import TemperedBasins, tempered_free_energies
 
 __all__ = [
     "Landscape",
+    "TemperedBasins",
     "assign_basins",
     "label_by_overlap",
     "MAX_LANDSCAPE_N",
@@ -38,5 +42,6 @@ __all__ = [
     "minimax_saddles",
     "quench",
     "sampled_landscape",
+    "tempered_free_energies",
     "unique_states",
 ]

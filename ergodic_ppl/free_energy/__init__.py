@@ -3,13 +3,14 @@ MBAR over a tempering ladder, per-basin free energies and profiles along an orde
 
 - pure functions of arrays: :mod:`.estimators` (``LogZEstimate``, AIS weights, profiles),
   :mod:`.integration` (TI), :mod:`.reweighting` (MBAR, BAR, stepping stone);
-- :mod:`.drivers` - the sampling that feeds them, and :func:`estimate_log_z`;
+- :mod:`.drivers` - the sampling that feeds them, :func:`estimate_log_z`, and
+  :func:`log_z_from_ladder` (log Z from a tempering run down to beta = 0);
 - :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
   from basin labels (:func:`basin_free_energies`).
 """
 
 from .basins import BasinFreeEnergies, basin_free_energies
-from .drivers import ais_log_weights, estimate_log_z
+from .drivers import ais_log_weights, estimate_log_z, log_z_from_ladder
 from .estimators import (
     MIN_AIS_ESS_FRACTION,
     MIN_OVERLAP,
@@ -39,6 +40,7 @@ __all__ = [
     "basin_free_energies",
     "estimate_log_z",
     "free_energy_profile",
+    "log_z_from_ladder",
     "mbar",
     "mbar_from_ladder",
     "profile_from_ladder",

@@ -26,7 +26,7 @@ from .estimators import MIN_OVERLAP, LogZEstimate, ais_from_log_weights
 from .integration import thermodynamic_integration
 from .reweighting import mbar_from_ladder
 
-__all__ = ["ais_log_weights", "estimate_log_z"]
+__all__ = ["ais_log_weights", "estimate_log_z", "log_z_from_ladder"]
 
 
 def _interpolated_model(model: SpinModel, ref_fields, lam) -> SpinModel:
@@ -216,9 +216,27 @@ def _ladder_estimate(
         model, start, key, num_chains=num_chains, num_draws=num_draws, num_warmup=num_warmup,
         keep_all_rungs=False, scan=scan, mesh=mesh, chain_axis=chain_axis,
     )  # fmt: skip
+    return log_z_from_ladder(trace, model.n, beta, method)
+
+
+def log_z_from_ladder(trace, n: int, beta: float, method: str = "mbar") -> LogZEstimate:
+    """``log Z(beta)`` from a parallel-tempering run whose ladder goes from ``beta`` (rung 0)
+    down to 0 (``log Z(0) = n log 2``): TI of the rung mean energies or MBAR over all rungs
+    (THEORY.md B.3), with the error bar of :func:`estimate_log_z` (``"ti"`` / ``"mbar"``).
+
+    ``trace``: a :class:`~ergodic_ppl.kernels.TemperingTrace` of ``n`` spins.
+    """
+    if method not in ("ti", "mbar"):
+        raise ValueError(f"`method` must be 'ti' or 'mbar'; got {method!r}.")
     betas = np.asarray(trace.betas, np.float64)
+    if not math.isclose(betas[0], beta, rel_tol=1e-6) or betas[-1] != 0.0:
+        raise ValueError(
+            f"`trace` must be tempered from `beta`={beta} (rung 0) down to 0 (last rung); its "
+            f"ladder runs from {betas[0]} to {betas[-1]}: start it with "
+            "ep.kernels.ladder.geometric_ladder(beta, 0.0, num_rungs)."
+        )
     energies = np.asarray(trace.energy, np.float64)  # (chains, draws, K)
-    log_z0 = model.n * math.log(2.0)
+    log_z0 = n * math.log(2.0)
     diag = {
         "betas": betas,
         "swap_rates": np.asarray(trace.swap_rates),
