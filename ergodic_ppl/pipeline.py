@@ -8,9 +8,15 @@
    its error bar, the work and excess work of the updates, and the chain monitor (R-hat of the
    chains' energy, data basins the chains miss) every ``monitor_every`` updates; a checkpoint
    after every block, so that ``resume=True`` continues an interrupted run bit for bit;
-3. **score** the trained model on the held-out data: ``log p(x) = -beta E(x) - log Z``
+3. **score** the model on the training and held-out data at ``num_evaluations`` evenly spaced
+   points of training, the last the final model: ``log p(x) = -beta E(x) - log Z``
    (``-beta F(v)`` for visible spins of a model with hidden ones), with ``log Z`` exact for
-   n <= 20 and by AIS beyond (its standard error reported apart from the data's spread);
+   n <= 20 and by AIS beyond (its standard error reported apart from the data's spread).
+   These are the trustworthy log-likelihood curve: the Jarzynski curve of step 2 is cheap but
+   its effective sample size collapses when the updates outrun the chains. Training is run in
+   that many segments of one checkpointed ``learning.fit`` run (a segment continues the
+   previous one's checkpoint, so the segments are one run); the evaluations are saved beside
+   the checkpoint (``<checkpoint>.evaluations.json``) and a resumed run keeps them;
 4. **diagnose** a continuation of the final persistent chains (``ep.diagnose``, THEORY.md
    A.4-A.5) and build the basin graph and disconnectivity of what they visit (A.6);
 5. **fit the mixture** of one model per free-energy minimum (:class:`ep.BasinMixture`, A.6),
@@ -29,11 +35,13 @@ group), the checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodi
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import html
 import io
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +55,9 @@ __all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
 #: the recipe of ``ergodic-ppl train`` (that of ``benchmarks/bench_mixture.py``: 1000 adam
 #: updates of 128 persistent chains started at data points, batches of 100, the rate decayed to
 #: 0 by a cosine, ridge 1e-2 on the couplings); ``learning_rate`` None: 1e-2 for a fully visible
-#: model, 1e-3 with hidden spins (the RBM's best in that benchmark)
+#: model, 1e-3 with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
+#: train and held-out log-likelihood (log Z by AIS, ``num_ais_chains`` x ``num_ais_steps``) at
+#: that many evenly spaced points of training, the last one the final model
 DEFAULTS = {
     "steps": 1000,
     "num_chains": 128,
@@ -59,6 +69,7 @@ DEFAULTS = {
     "test_fraction": 0.2,
     "num_ais_chains": 256,
     "num_ais_steps": 1000,
+    "num_evaluations": 5,
     "num_diagnosis_chains": 8,
     "num_diagnosis_draws": 500,
     "num_samples": 64,
@@ -118,6 +129,7 @@ class TrainingReport:
     data: dict  # sizes, image shape, source
     held_out: dict  # single model: log-likelihood per point, its errors, log Z
     analysis: object  # report.AnalysisReport of the diagnosed chains
+    evaluations: list = dataclasses.field(default_factory=list)  # held_out during training
     mixture: object = None  # BasinMixture or None
     mixture_held_out: dict | None = None
     model_samples: np.ndarray | None = None
@@ -168,6 +180,7 @@ class TrainingReport:
                 "data": self.data,
                 "options": self.options,
                 "training": self.training_summary(),
+                "log_likelihood_curve": self.evaluations,
                 "held_out": self.held_out,
                 "mixture": None
                 if self.mixture is None
@@ -190,15 +203,7 @@ class TrainingReport:
         from . import plots
 
         axes = plots.plot_fit(self.fit.history)
-        # the trustworthy end point: a fresh AIS log Z (the Jarzynski curve may be unreliable)
-        last = int(self.fit.history.step.values[-1])
-        for value, label, colour in (
-            (-self.held_out["train_log_likelihood"], "train", "C2"),
-            (-self.held_out["log_likelihood"], "held-out", "C1"),
-        ):
-            axes[0].errorbar([last], [value], yerr=[2 * self.held_out["log_z_stderr"]], fmt="D",
-                             color=colour, label=f"{label} NLL, AIS log Z")  # fmt: skip
-        axes[0].legend()
+        _log_likelihood_panel(axes[0], self.fit.history, self.evaluations)
         figs = {"training.png": axes[0].figure}
         diagnosis = self.analysis.figures()
         for name in ("traces.png", "disconnectivity.png", "basin_graph.png"):
@@ -281,6 +286,34 @@ def _grid(states, image_shape, titles, title):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _log_likelihood_panel(ax, history, evaluations) -> None:
+    """Train and held-out NLL per row at the evaluations (log Z by AIS; error bars 2 s.e. of
+    log Z and of the held-out rows' mean), and the Jarzynski curve where its ESS is reliable
+    (its unreliable stretches are not drawn: their error bars are not to be trusted)."""
+    ax.clear()
+    if "nll" in history:
+        step, nll, err = (history[k].values for k in ("step", "nll", "nll_stderr"))
+        ok = np.isfinite(nll)
+        if "jarzynski_reliable" in history:
+            ok &= history["jarzynski_reliable"].values.astype(bool)
+        shown = np.where(ok, nll, np.nan)
+        ax.plot(step, shown, "-", color="C0", lw=1,
+                label=f"Jarzynski (reliable at {ok.sum()} of {len(ok)} updates)")  # fmt: skip
+        ax.fill_between(step, shown - 2 * err, shown + 2 * err, color="C0", alpha=0.3)
+    when = [e["step"] for e in evaluations]
+    train = [-e["train_log_likelihood"] for e in evaluations]
+    test = [-e["log_likelihood"] for e in evaluations]
+    z_err = np.array([2 * e["log_z_stderr"] for e in evaluations])
+    data_err = np.nan_to_num([2 * e["data_stderr"] for e in evaluations])
+    ax.errorbar(when, train, yerr=z_err, fmt="o-", color="C2", capsize=3,
+                label="train NLL (log Z by AIS)")  # fmt: skip
+    ax.errorbar(when, test, yerr=np.hypot(z_err, data_err), fmt="D-", color="C1", capsize=3,
+                label="held-out NLL")  # fmt: skip
+    ax.set_xlabel("update")
+    ax.set_ylabel("NLL per row (nats), ±2 s.e.")
+    ax.legend()
 
 
 def _held_out(per_point, log_z, log_z_stderr) -> dict:
@@ -376,7 +409,7 @@ def train_and_report(
         raise ValueError(f"unknown option(s) {sorted(unknown)}; the options are {list(DEFAULTS)}.")
     o = {**DEFAULTS, **options}
     for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
-                          ("num_warmup", 0), ("num_ais_chains", 1), ("num_ais_steps", 1),
+                          ("num_warmup", 0), ("num_ais_chains", 1), ("num_ais_steps", 1), ("num_evaluations", 1),
                           ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
                           ("num_samples", 1), ("sample_sweeps", 0)):  # fmt: skip
         check_count(key_name, o[key_name], low)
@@ -410,28 +443,45 @@ def train_and_report(
         h = beta * np.asarray(model0.fields, np.float64)
         log_z0 = float(np.sum(np.logaddexp(h, -h)))
     rng = np.random.default_rng(seed)
-    fit = learning.fit(
-        model0, train, beta, key=keys[0], visible=visible,
+    fit_options = dict(
+        key=keys[0], visible=visible,
         optimizer=optax.adam(optax.cosine_decay_schedule(rate, o["steps"])),
-        steps=o["steps"], num_chains=o["num_chains"], num_ais_chains=o["num_chains"],
+        num_chains=o["num_chains"], num_ais_chains=o["num_chains"],
         batch_size=min(o["batch_size"], len(train)), num_warmup=o["num_warmup"], l2=o["l2"],
         init_spins=_chain_starts(train, model0.n, o["num_chains"], rng), log_z0=log_z0,
-        monitor=True, monitor_every=o["monitor_every"], checkpoint=checkpoint, resume=resume,
-        progress=progress,
+        monitor=True, monitor_every=o["monitor_every"], progress=progress,
     )  # fmt: skip
-    seconds["training"] = time.perf_counter() - start
-    trained = fit.model
 
-    say(f"held-out log-likelihood of {len(test)} rows (log Z by AIS, "
-        f"{o['num_ais_chains']} x {o['num_ais_steps']})")  # fmt: skip
-    start = time.perf_counter()
-    log_z, log_z_se = _log_z(trained, beta, keys[1], o["num_ais_chains"], o["num_ais_steps"])
-    model_points = _minus_beta_energy(trained, visible, test, beta) - log_z
-    held_out = _held_out(model_points, log_z, log_z_se)
-    held_out["train_log_likelihood"] = float(
-        np.mean(_minus_beta_energy(trained, visible, train, beta)) - log_z
-    )
-    seconds["held_out"] = time.perf_counter() - start
+    def evaluate(model, k):
+        """Train and held-out log-likelihood per row of ``model`` (AIS key ``k``)."""
+        lz, lz_se = _log_z(model, beta, jax.random.fold_in(keys[1], k), o["num_ais_chains"],
+                           o["num_ais_steps"])  # fmt: skip
+        points = _minus_beta_energy(model, visible, test, beta) - lz
+        out = _held_out(points, lz, lz_se)
+        out["train_log_likelihood"] = float(
+            np.mean(_minus_beta_energy(model, visible, train, beta)) - lz
+        )
+        return out, points
+
+    with _checkpoint_path(checkpoint) as path:
+        evaluations = _load_evaluations(path, resume)
+        segments = _segment_ends(o["steps"], o["monitor_every"], o["num_evaluations"])
+        seconds["training"] = seconds["log_likelihood"] = 0.0
+        for k, end in enumerate(segments):
+            if k < len(evaluations) and k < len(segments) - 1:
+                continue  # done and scored before the interruption
+            start = time.perf_counter()
+            fit = learning.fit(model0, train, beta, steps=end, checkpoint=path,
+                               resume=resume or k > 0, **fit_options)  # fmt: skip
+            seconds["training"] += time.perf_counter() - start
+            say(f"log-likelihood after {end} updates (log Z by AIS, "
+                f"{o['num_ais_chains']} x {o['num_ais_steps']})")  # fmt: skip
+            start = time.perf_counter()
+            held_out, model_points = evaluate(fit.model, k)
+            seconds["log_likelihood"] += time.perf_counter() - start
+            evaluations[k:] = [{"step": end, **held_out}]
+            _save_evaluations(path, evaluations)
+    trained = fit.model
 
     say(f"diagnosing {o['num_diagnosis_chains']} continued chains and their basins")
     start = time.perf_counter()
@@ -464,10 +514,50 @@ def train_and_report(
         visible=visible, fit=fit,
         data={"source": source, "samples": len(x), "train": len(train), "test": len(test),
               "n": n, "image_shape": image_shape, "seed": seed},
-        held_out=held_out, analysis=analysis, mixture=mix, mixture_held_out=mixture_held_out,
+        held_out=held_out, analysis=analysis, evaluations=evaluations, mixture=mix,
+        mixture_held_out=mixture_held_out,
         model_samples=model_samples, mixture_samples=mixture_samples, seconds=seconds,
         options={**o, "learning_rate": rate},
     )  # fmt: skip
+
+
+def _segment_ends(steps: int, monitor_every: int, num: int) -> list[int]:
+    """Ends of ``num`` evenly spaced training segments, on block boundaries (multiples of
+    ``monitor_every``, so that the segments run the blocks of one uninterrupted run); the
+    last is ``steps``."""
+    ends = {min(steps, max(monitor_every, round(steps * k / num / monitor_every) * monitor_every))
+            for k in range(1, num)}  # fmt: skip
+    return sorted(ends - {steps}) + [steps]
+
+
+@contextlib.contextmanager
+def _checkpoint_path(checkpoint):
+    """The checkpoint's path, or a temporary one (removed afterwards) when none is given:
+    the segments of training continue each other through it."""
+    if checkpoint is not None:
+        yield Path(checkpoint)
+        return
+    with tempfile.TemporaryDirectory(prefix="ergodic-ppl-train-") as folder:
+        yield Path(folder) / "checkpoint.npz"
+
+
+def _evaluations_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".evaluations.json")
+
+
+def _load_evaluations(checkpoint: Path, resume: bool) -> list[dict]:
+    """The log-likelihood evaluations of the run being resumed (none for a new run)."""
+    path = _evaluations_path(checkpoint)
+    if not (resume and checkpoint.exists() and path.exists()):
+        return []
+    return json.loads(path.read_text())
+
+
+def _save_evaluations(checkpoint: Path, evaluations: list[dict]) -> None:
+    path = _evaluations_path(checkpoint)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(evaluations, indent=1))
+    tmp.replace(path)  # atomic, like the checkpoint
 
 
 def _chain_starts(train, n_spins, num, rng):
@@ -550,9 +640,11 @@ def _page(r: TrainingReport, images: dict) -> str:
         )
     parts.append("<h2>Training</h2>")
     parts.append(
-        "<p>The NLL curve is the Jarzynski estimate from spectator chains (THEORY.md B.2); "
-        "hollow points have too small an effective sample size to be trusted. The diamonds "
-        "at the end use a fresh AIS estimate of log Z (the figures in the table above).</p>"
+        "<p>NLL per row: the train and held-out points use a fresh estimate of log Z at "
+        f"{len(r.evaluations)} points of training (AIS beyond 20 spins; the last are the "
+        "figures in the table above); the line is the Jarzynski estimate from spectator "
+        "chains (THEORY.md B.2), drawn only where its effective sample size can be trusted. "
+        "Error bars: 2 standard errors.</p>"
     )
     parts.append(_table([{k: v for k, v in t.items()}], list(t)))
     parts.append(_img(images, "training.png"))

@@ -9,13 +9,14 @@ import importlib
 import json
 
 import arviz as az
+import jax
 import numpy as np
 import pytest
 
 import ergodic_ppl as ep
 from ergodic_ppl import exact
 from ergodic_ppl.cli import main
-from ergodic_ppl.pipeline import parse_model, train_and_report
+from ergodic_ppl.pipeline import _segment_ends, parse_model, train_and_report
 
 N = 16
 SMALL = {"steps": 30, "num_chains": 16, "batch_size": 50, "monitor_every": 10,
@@ -55,10 +56,27 @@ def test_held_out_figures_equal_exact_enumeration(small_run):
     assert r.mixture_samples.shape == (8, N) and r.mixture_samples.dtype == np.int8
 
 
+def test_training_segments_are_one_run(small_run):
+    """The log-likelihood evaluations split training into segments of one checkpointed run:
+    the model equals that of one unsegmented run, bit for bit."""
+    assert _segment_ends(30, 10, 5) == [10, 20, 30]
+    assert _segment_ends(1000, 50, 5) == [200, 400, 600, 800, 1000]
+    assert _segment_ends(7, 50, 5) == [7]
+    one = train_and_report(pattern_data(), mixture=False, num_evaluations=1, **SMALL)
+    for a, b in zip(jax.tree.leaves(one.model), jax.tree.leaves(small_run.model), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    curve = small_run.evaluations
+    assert [e["step"] for e in curve] == [10, 20, 30]
+    assert curve[-1] == {"step": 30, **small_run.held_out}
+    assert one.evaluations[-1] == curve[-1]
+    assert all(e["log_z_stderr"] == 0.0 for e in curve)  # n = 16: enumerated
+
+
 def test_report_folder(small_run, tmp_path):
     folder = small_run.write(tmp_path / "out")
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["training"]["steps"] == SMALL["steps"]
+    assert [e["step"] for e in summary["log_likelihood_curve"]] == [10, 20, 30]
     assert summary["mixture"]["num_components"] == len(small_run.mixture.components)
     assert summary["diagnosis"]["status"] == small_run.analysis.report.status
     for name in ("training.png", "components.png", "samples_model.png", "samples_mixture.png"):
@@ -143,7 +161,28 @@ def test_cli_resume_after_interruption_equals_uninterrupted(tmp_path, capsys, mo
     assert main(cli_args(data, tmp_path / "whole40", "--no-mixture", "--steps", "40")) == 0
     a, b = (json.loads((tmp_path / f / "summary.json").read_text()) for f in ("split", "whole40"))
     assert a["held_out"] == b["held_out"]
+    # interrupted before the first evaluation: it is made on resuming, from the checkpoint
+    assert a["log_likelihood_curve"] == b["log_likelihood_curve"]
+    assert [e["step"] for e in a["log_likelihood_curve"]] == [20, 40]
     for key in ("nll", "total_work", "grad_norm", "rhat_energy"):
         assert a["training"][key] == b["training"][key]
     whole = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert whole["training"]["steps"] == 30 and a["training"]["steps"] == 40
+
+
+def test_cli_model_file_starts_training_from_its_spin_model(tmp_path, capsys):
+    data = write_bits(tmp_path / "x.txt", pattern_data())
+    chain = tmp_path / "chain.py"
+    chain.write_text(
+        "import numpyro\nimport ergodic_ppl as ep\n"
+        f"net = ep.SpinModel.ising_chain({N}, coupling=0.1)\n"
+        "def model():\n    numpyro.sample('s', ep.BoltzmannSpins(net, beta=1.0))\n"
+    )
+    out = tmp_path / "o"
+    assert main(cli_args(data, out, "--model", str(chain), "--no-mixture")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_spins"] == N and summary["model"] == f"SpinModel(n={N})"
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(chain.read_text().replace(f"ising_chain({N}", "ising_chain(8"))
+    assert main(cli_args(data, tmp_path / "o2", "--model", str(wrong))) == 2
+    assert "8 spins" in capsys.readouterr().err

@@ -82,7 +82,8 @@ def test_bad_mesh_is_named():
 
 
 def test_sharded_learning_and_free_energies_equal_the_single_device_run():
-    """PCD with spectator chains, AIS and TI on 4 devices against 1. The chain averages
+    """PCD with spectator chains, AIS, TI and tempered basin free energies on 4 devices against
+    1. The chain averages
     become cross-device sums; agreement is asserted to float32 rounding (measured: identical)."""
     out = run_with_devices(
         """
@@ -110,6 +111,15 @@ def test_sharded_learning_and_free_energies_equal_the_single_device_run():
             b = ep.estimate_log_z(glass, 1.0, method=method, key=jax.random.key(1), mesh=mesh,
                                   **budget)
             assert abs(a.value - b.value) < 1e-5 and abs(a.stderr - b.stderr) < 1e-5, (a, b)
+        # per-basin free energies by tempering: the same target-rung labels, the same F_a
+        trace = ep.run_chains(glass, 1.0, jax.random.key(4), num_chains=4, num_draws=100)
+        land = ep.diagnose(trace, model=glass, beta=1.0).landscape
+        kw = dict(num_chains=8, num_draws=100, num_warmup=32, num_rungs=6)
+        a = ep.basins.tempered_free_energies(land, glass, 1.0, jax.random.key(5), **kw)
+        b = ep.basins.tempered_free_energies(land, glass, 1.0, jax.random.key(5), mesh=mesh, **kw)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.free_energies.free_energy, b.free_energies.free_energy,
+                                   rtol=1e-6)
         print("ok")
         """
     )
