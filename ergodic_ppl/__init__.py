@@ -19,7 +19,7 @@ from .comparison import Comparison, compare
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z
-from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering
+from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering, stream_chains
 from .mixture import BasinMixture
 from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
@@ -52,6 +52,7 @@ __all__ = [
     "run_chains",
     "run_tempering",
     "spins_to_bits",
+    "stream_chains",
     "thermo",
 ]
 __version__ = "0.1.0"

@@ -5,15 +5,26 @@
 - :mod:`.generic` - exact conditionals of Bernoulli/spin sites from a NumPyro potential;
 - :mod:`.tempering` - parallel tempering, ``run_tempering``; :mod:`.ladder` - its adaptation;
 - :mod:`.driver` - the sampling driver ``run(step, state, key, ...)`` and its observers;
+- :mod:`.streaming` - statistics of a run without its trace: ``stream_chains`` and streaming
+  observers (energy moments, magnetisation, basin counts);
 - :mod:`.spin_gibbs`, :mod:`.parallel_tempering` - ``SpinGibbs`` and ``ParallelTempering``, thin
   ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code).
 """
 
-from . import conditionals, driver, generic, gibbs, ladder, tempering
+from . import conditionals, driver, generic, gibbs, ladder, streaming, tempering
 from .driver import Observer, RunResult, observer, run
 from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
 from .parallel_tempering import ParallelTempering, ParallelTemperingState
 from .spin_gibbs import SpinGibbs, SpinGibbsMCMCState
+from .streaming import (
+    StreamResult,
+    basin_counts_observer,
+    energy_moments,
+    energy_moments_observer,
+    magnetisation,
+    magnetisation_observer,
+    stream_chains,
+)
 from .tempering import TemperingTrace, run_tempering
 
 __all__ = [
@@ -26,7 +37,9 @@ __all__ = [
     "SpinGibbsInfo",
     "SpinGibbsMCMCState",
     "SpinGibbsState",
+    "StreamResult",
     "TemperingTrace",
+    "basin_counts_observer",
     "build_kernel",
     "conditionals",
     "generic",
@@ -34,8 +47,14 @@ __all__ = [
     "ladder",
     "observer",
     "driver",
+    "energy_moments",
+    "energy_moments_observer",
+    "magnetisation",
+    "magnetisation_observer",
     "run",
     "run_chains",
     "run_tempering",
+    "stream_chains",
+    "streaming",
     "tempering",
 ]

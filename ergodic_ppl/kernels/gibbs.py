@@ -411,6 +411,20 @@ def run_chains(
     >>> out.spins.shape
     (8, 100, 256)
     """
+    beta, keys, init_spins, kernel = _prepare_chains(
+        model, beta, rng_key, num_chains, num_draws, num_warmup, thinning, init_spins, scan,
+        update, mesh, chain_axis,
+    )  # fmt: skip
+    return _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
+
+
+def _prepare_chains(
+    model, beta, rng_key, num_chains, num_draws, num_warmup, thinning, init_spins, scan, update,
+    mesh, chain_axis,
+):  # fmt: skip
+    """Checked inputs of a :func:`run_chains`-style run: ``(beta, keys, init_spins, kernel)``,
+    the per-chain keys and starting spins sharded over ``mesh`` when one is given (shared with
+    :func:`ergodic_ppl.kernels.streaming.stream_chains`, so both run the same chains)."""
     check_count("num_chains", num_chains, 1)
     check_count("num_draws", num_draws, 1)
     _check_schedule(num_draws, num_warmup, thinning)
@@ -433,7 +447,7 @@ def run_chains(
     if mesh is not None:
         keys = shard_chains(mesh, keys, chain_axis=chain_axis)
         init_spins = shard_chains(mesh, init_spins, chain_axis=chain_axis)
-    return _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning)
+    return beta, keys, init_spins, kernel
 
 
 # draws are recorded in the state's site-major layout and transposed once at the end
