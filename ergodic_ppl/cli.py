@@ -209,6 +209,8 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     from .report import build
 
     quiet = not args.progress
+    if args.tempering:  # before sampling: a model tempering cannot run fails at once
+        _check_temperable(name, model, kwargs)
     _stage(f"{name}: sampling {args.chains} chains x {args.draws} draws", quiet)
     mcmc, seconds_sampling = _run_mcmc(name, model, kwargs, args)
     _stage(f"{name}: quenching every draw and diagnosing", quiet)
@@ -234,6 +236,21 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     _stage(f"{name}: writing figures and the report to {out / name}", quiet)
     analysis.write(out / name)
     return analysis.to_dict()
+
+
+def _check_temperable(name, model, kwargs) -> None:
+    """``--tempering`` runs its ladder on the SpinModel of one ``BoltzmannSpins`` site."""
+    from .diagnostics.inputs import spin_model_of
+
+    try:
+        found = spin_model_of(model, **kwargs)
+    except Exception:  # noqa: BLE001 - the sampling step reports a failing model itself
+        return
+    if found is None or np.ndim(found[2]):
+        raise ModelFileError(
+            f"--tempering needs {name!r} to sample one BoltzmannSpins site at one beta "
+            "(the tempering ladder runs on its SpinModel); drop --tempering for this model."
+        )
 
 
 def _tempered_basins(name, mcmc, report, args):

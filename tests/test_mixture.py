@@ -29,14 +29,21 @@ def four_patterns():
     return xi, freq, sample(2000), sample(2000)
 
 
-def test_mixture_of_four_patterns(four_patterns):
+@pytest.fixture(scope="module")
+def default_mixture(four_patterns):
+    """``BasinMixture.fit(train)`` with every default, fitted once for the tests that read it
+    (none of them changes it)."""
+    return BasinMixture.fit(four_patterns[2])
+
+
+def test_mixture_of_four_patterns(four_patterns, default_mixture):
     """n = 16, 4 patterns (0.55/0.25/0.15/0.05, 5 % noise): one component per pattern with the
     data shares as weights; the probabilities sum to 1 (float32 energies: 1e-5); the held-out
     NLL is below the single ML pairwise model's (measured 4.334 against 4.418 nats); samples
     fall near each pattern as often as the mixture's probability mass there (within 5
     binomial standard errors of 4000 draws)."""
     xi, freq, train, test = four_patterns
-    mix = BasinMixture.fit(train)
+    mix = default_mixture
     assert len(mix.components) == 4
     np.testing.assert_allclose(np.sort(mix.weights)[::-1], freq, atol=0.03)
     states = ep.exact.all_states(16)
@@ -56,7 +63,7 @@ def test_mixture_of_four_patterns(four_patterns):
         assert abs(got[k] - mass) < 5 * np.sqrt(mass * (1 - mass) / 4000)
 
 
-def test_mixture_bad_input(four_patterns):
+def test_mixture_bad_input(four_patterns, default_mixture):
     _, _, train, _ = four_patterns
     with pytest.raises(ValueError, match="labels"):
         BasinMixture.fit(train, labels=np.zeros(3, int))
@@ -68,21 +75,21 @@ def test_mixture_bad_input(four_patterns):
         BasinMixture.fit(train, fit_options={"steps": 10})
     with pytest.raises(ValueError, match="orders"):
         BasinMixture.fit(-np.ones((30, 24), np.int8), orders=(1, 2, 3), key=jax.random.key(0))
-    mix = BasinMixture.fit(train)
+    mix = default_mixture
     with pytest.raises(ValueError, match="component"):
         mix.landscape(len(mix.components))
     with pytest.raises(ValueError, match="mixture"):
         ep.mixture.BasinMixtureSpins("not a mixture")
 
 
-def test_mass_near_each_pattern_and_free_energy_weights(four_patterns):
+def test_mass_near_each_pattern_and_free_energy_weights(four_patterns, default_mixture):
     """The mixture's exact mass within 2 flips of each pattern is within 0.02 of the training
     data's fraction (the issue's tolerance; measured within 0.002 once the fields are no
     longer shrunk by the couplings' ridge). ``weights="free_energy"`` equals the base model's
     exact basin probabilities (enumeration, ``ep.basins.exact_landscape``) summed per
     cluster, to float32 rounding."""
     xi, _, train, _ = four_patterns
-    mix = BasinMixture.fit(train)
+    mix = default_mixture
     states = ep.exact.all_states(16)
     p = np.exp(np.asarray(mix.log_prob(states), np.float64))
     flips = (16 - states.astype(int) @ xi.T.astype(int)) // 2
@@ -102,7 +109,7 @@ def test_mass_near_each_pattern_and_free_energy_weights(four_patterns):
         assert abs(c.weight - expected) < 1e-4
 
 
-def test_as_distribution_in_a_numpyro_model(four_patterns):
+def test_as_distribution_in_a_numpyro_model(four_patterns, default_mixture):
     """The NumPyro distribution's log_prob is the mixture's (also under jit); its exact
     sample passes a chi-square test against log_prob over the 4 x 4 (pattern, flips 0-2 /
     more) bins plus "near no pattern" (p > 1e-3: a correct sampler fails 1 time in 1000)."""
@@ -110,7 +117,7 @@ def test_as_distribution_in_a_numpyro_model(four_patterns):
     from scipy.stats import chisquare
 
     xi, _, train, test = four_patterns
-    mix = BasinMixture.fit(train)
+    mix = default_mixture
     dist = mix.as_distribution()
     np.testing.assert_allclose(dist.log_prob(test[:50]), mix.log_prob(test[:50]), rtol=1e-6)
     np.testing.assert_allclose(
@@ -183,7 +190,9 @@ def _mass_within_two_flips(log_p, states, patterns):
 
 
 @pytest.mark.slow
-def test_few_persistent_chains_misrepresent_the_patterns_the_mixture_does_not(four_patterns):
+def test_few_persistent_chains_misrepresent_the_patterns_the_mixture_does_not(
+    four_patterns, default_mixture
+):
     """Issue 11's "broken single model", measured by enumeration at n = 16: one pairwise model
     trained by PCD (``ep.learning.fit``, SGD 0.05, 1000 updates, batch 200) with 4 persistent
     chains collapses onto one or two patterns. Its worst per-pattern error of the mass within 2
@@ -209,6 +218,6 @@ def test_few_persistent_chains_misrepresent_the_patterns_the_mixture_does_not(fo
     assert all(worst[4, seed] > 0.15 for seed in range(3)), worst
     assert np.mean([worst[1000, seed] for seed in range(3)]) < 0.15, worst
     assert min(rare[4, seed] for seed in range(3)) < data_mass[3] / 5, rare
-    mix = BasinMixture.fit(train)
+    mix = default_mixture
     mix_mass = _mass_within_two_flips(np.asarray(mix.log_prob(states), np.float64), states, xi)
     assert np.max(np.abs(mix_mass - data_mass)) < 0.02

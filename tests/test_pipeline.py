@@ -139,7 +139,6 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
 
 def test_cli_resume_after_interruption_equals_uninterrupted(tmp_path, capsys, monkeypatch):
     data = write_bits(tmp_path / "x.txt", pattern_data())
-    assert main(cli_args(data, tmp_path / "whole", "--no-mixture")) == 0
     fit_module = importlib.import_module("ergodic_ppl.learning.fit")
     save = fit_module.save_checkpoint
     calls = []
@@ -166,8 +165,7 @@ def test_cli_resume_after_interruption_equals_uninterrupted(tmp_path, capsys, mo
     assert [e["step"] for e in a["log_likelihood_curve"]] == [20, 40]
     for key in ("nll", "total_work", "grad_norm", "rhat_energy"):
         assert a["training"][key] == b["training"][key]
-    whole = json.loads((tmp_path / "whole" / "summary.json").read_text())
-    assert whole["training"]["steps"] == 30 and a["training"]["steps"] == 40
+    assert a["training"]["steps"] == 40
 
 
 def test_cli_model_file_starts_training_from_its_spin_model(tmp_path, capsys):
