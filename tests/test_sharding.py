@@ -103,6 +103,18 @@ def test_sharded_learning_and_free_energies_equal_the_single_device_run():
         for a, b in zip(jax.tree.leaves(one.model), jax.tree.leaves(split.model), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(one.history.nll, split.history.nll, rtol=1e-5)
+        # a sharded run resumed from its checkpoint stays sharded, and ends where it would have
+        import tempfile, pathlib
+        with tempfile.TemporaryDirectory() as folder:
+            path = pathlib.Path(folder) / "run.npz"
+            ep.learning.fit(ep.SpinModel.fully_connected(12), data, 1.0, mesh=mesh,
+                            checkpoint=path, **{**kw, "steps": 50})
+            resumed = ep.learning.fit(ep.SpinModel.fully_connected(12), data, 1.0, mesh=mesh,
+                                      checkpoint=path, resume=True, **kw)
+        assert len(resumed.chains.site_spins.sharding.device_set) == 4
+        for a, b in zip(jax.tree.leaves(resumed.model), jax.tree.leaves(split.model),
+                        strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
         glass = ep.SpinModel.sherrington_kirkpatrick(16, jax.random.key(3))
         for method, budget in (("ais", dict(num_chains=64, num_steps=200)),
                                ("ti", dict(num_chains=8, num_rungs=8, num_draws=100,

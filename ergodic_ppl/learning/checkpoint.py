@@ -6,7 +6,9 @@ history so far and a fingerprint of the run's configuration. It is written to a 
 file beside the target and moved into place with ``os.replace`` (atomic on POSIX and
 Windows), so an interrupted write never leaves a half checkpoint. Loading checks the
 fingerprint and every leaf's shape and dtype against the run being resumed; a corrupt or
-mismatched file is an error, never a silent restart. No pickles: arrays only.
+mismatched file is an error, never a silent restart. No pickles: arrays only. A leaf of a run
+sharded over a ``jax.sharding.Mesh`` (``fit(..., mesh=)``) is loaded with the sharding of the
+run being resumed, so a resumed run stays split over the devices.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ def _is_key(x) -> bool:
 
 def _to_numpy(x) -> np.ndarray:
     return np.asarray(jax.random.key_data(x)) if _is_key(x) else np.asarray(x)
+
+
+def _placed_like(values: np.ndarray, like):
+    """``values`` as a JAX array sharded like ``like`` (the chain axis over a mesh), or on the
+    default device when ``like`` lives on one device."""
+    sharding = getattr(like, "sharding", None)
+    if isinstance(sharding, jax.sharding.NamedSharding) and len(sharding.device_set) > 1:
+        # raw key data has one more (trailing) axis than the keys: the same spec fits it
+        return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
+    return jax.numpy.asarray(values)
 
 
 def save_checkpoint(path, carry, key, done: int, records: dict, fingerprint: dict) -> None:
@@ -87,7 +99,8 @@ def load_checkpoint(path, like_carry, like_key, fingerprint: dict):
                 f"{'missing' if got is None else f'{got.dtype}{got.shape}'}, the run expects "
                 f"{want.dtype}{want.shape}. The checkpoint does not match this model/optimiser."
             )
-        leaves.append(jax.random.wrap_key_data(got) if _is_key(like) else jax.numpy.asarray(got))
+        placed = _placed_like(got, like)
+        leaves.append(jax.random.wrap_key_data(placed) if _is_key(like) else placed)
     if f"leaf_{len(like_leaves)}" in arrays:
         raise ValueError(f"Checkpoint {path} has more state than this run; it does not match.")
     key = jax.random.wrap_key_data(arrays["key"]) if _is_key(like_key) else arrays["key"]
