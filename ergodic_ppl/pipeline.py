@@ -43,6 +43,7 @@ import json
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -449,7 +450,7 @@ def train_and_report(
         num_chains=o["num_chains"], num_ais_chains=o["num_chains"],
         batch_size=min(o["batch_size"], len(train)), num_warmup=o["num_warmup"], l2=o["l2"],
         init_spins=_chain_starts(train, model0.n, o["num_chains"], rng), log_z0=log_z0,
-        monitor=True, monitor_every=o["monitor_every"], progress=progress,
+        monitor=True, monitor_every=o["monitor_every"],
     )  # fmt: skip
 
     def evaluate(model, k):
@@ -463,16 +464,24 @@ def train_and_report(
         )
         return out, points
 
-    with _checkpoint_path(checkpoint) as path:
+    with _checkpoint_path(checkpoint) as path, _progress_bar(progress, o["steps"]) as bar:
         evaluations = _load_evaluations(path, resume)
         segments = _segment_ends(o["steps"], o["monitor_every"], o["num_evaluations"])
         seconds["training"] = seconds["log_likelihood"] = 0.0
+        missed_warned = False
         for k, end in enumerate(segments):
             if k < len(evaluations) and k < len(segments) - 1:
                 continue  # done and scored before the interruption
             start = time.perf_counter()
-            fit = learning.fit(model0, train, beta, steps=end, checkpoint=path,
-                               resume=resume or k > 0, **fit_options)  # fmt: skip
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit = learning.fit(model0, train, beta, steps=end, checkpoint=path,
+                                   resume=resume or k > 0, progress=bar, **fit_options)  # fmt: skip
+            for w in caught:  # the chain monitor's warning once per run, not once per segment
+                missed = "persistent chains visit none" in str(w.message)
+                if not (missed and missed_warned):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                missed_warned = missed_warned or missed
             seconds["training"] += time.perf_counter() - start
             say(f"log-likelihood after {end} updates (log Z by AIS, "
                 f"{o['num_ais_chains']} x {o['num_ais_steps']})")  # fmt: skip
@@ -539,6 +548,21 @@ def _checkpoint_path(checkpoint):
         return
     with tempfile.TemporaryDirectory(prefix="ergodic-ppl-train-") as folder:
         yield Path(folder) / "checkpoint.npz"
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, steps: int):
+    """One tqdm bar over all of training (the segments advance it), or None."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, desc="train", unit="update")
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _evaluations_path(checkpoint: Path) -> Path:

@@ -368,3 +368,29 @@ def test_pcd_pairwise_model_reaches_the_held_out_nll_of_the_ml_fit():
     )  # fmt: skip
     gap = held_out_nll(out.model) - held_out_nll(ml)
     assert abs(gap) < 0.05
+
+
+def test_fit_advances_a_callers_progress_bar_and_leaves_it_open(tmp_path):
+    """``progress=`` an open bar: ``fit`` sets its count to the updates done and advances it
+    (a caller running ``fit`` in segments shows one bar); only its own bar is closed."""
+
+    class Bar:
+        n, closed, refreshed = -1, False, 0
+
+        def update(self, k):
+            self.n += k
+
+        def refresh(self):
+            self.refreshed += 1
+
+        def close(self):
+            self.closed = True
+
+    data = np.where(np.random.default_rng(0).random((50, 6)) < 0.5, -1, 1).astype(np.int8)
+    bar, path = Bar(), tmp_path / "run.npz"
+    kw = dict(key=jax.random.key(0), num_chains=4, monitor=False, monitor_every=5, progress=bar)
+    ep.learning.fit(ep.SpinModel.fully_connected(6), data, checkpoint=path, steps=10, **kw)
+    assert bar.n == 10 and not bar.closed
+    ep.learning.fit(ep.SpinModel.fully_connected(6), data, checkpoint=path, steps=15,
+                    resume=True, **kw)  # fmt: skip
+    assert bar.n == 15 and bar.refreshed == 2 and not bar.closed

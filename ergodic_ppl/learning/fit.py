@@ -210,7 +210,7 @@ def fit(
     monitor: bool = True,
     checkpoint=None,
     resume: bool = False,
-    progress: bool = False,
+    progress=False,
     mesh=None,
     chain_axis: str | None = None,
 ) -> FitResult:
@@ -278,8 +278,9 @@ def fit(
         file is never overwritten by a new run: pass ``resume=True`` to continue it (a resumed
         run equals an uninterrupted one bit for bit; ``steps`` may grow). A corrupt file or one
         from a different run (data, model0, settings) is an error.
-    progress : bool
-        A tqdm progress bar over updates.
+    progress : bool or tqdm bar
+        A tqdm progress bar over updates; or an open bar to advance (its count is set to the
+        updates done, and it is left open: a caller running ``fit`` in segments shows one bar).
     mesh, chain_axis : jax.sharding.Mesh, str, optional
         Split the learning and spectator chains over the mesh's devices along ``chain_axis``
         (:mod:`ergodic_ppl.kernels.sharding`; ``num_chains`` and ``num_ais_chains`` multiples
@@ -596,11 +597,16 @@ def fit(
                 records.append(saved)
     warned = False
     sample_rows = np.random.default_rng(0).permutation(len(x))[:MONITOR_DATA_SAMPLE]
+    own_bar = isinstance(progress, bool | int) and bool(progress)
     bar = None
-    if progress:
+    if own_bar:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=done, desc="fit", unit="update")
+    elif not isinstance(progress, bool | int) and progress is not None:  # the caller's bar
+        bar = progress
+        bar.n = done
+        bar.refresh()
     started = time.perf_counter()
     if records:  # a resumed run continues the clock of the saved blocks
         started -= float(records[-1]["wall_time"][-1])
@@ -651,7 +657,7 @@ def fit(
             raw = {name: np.concatenate([r[name] for r in records]) for name in records[0]}
             records = [raw]
             save_checkpoint(checkpoint, carry, key, done, raw, fingerprint)
-    if bar is not None:
+    if own_bar:
         bar.close()
 
     history = _history(records, gradient, steps, has_nll, z0, z0_err, num_ais_chains)
