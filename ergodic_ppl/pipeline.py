@@ -465,8 +465,12 @@ def train_and_report(
         return out, points
 
     with _checkpoint_path(checkpoint) as path, _progress_bar(progress, o["steps"]) as bar:
-        evaluations = _load_evaluations(path, resume)
         segments = _segment_ends(o["steps"], o["monitor_every"], o["num_evaluations"])
+        evaluations = []  # those of the resumed run that fall on this run's segment ends
+        for e, end in zip(_load_evaluations(path, resume), segments, strict=False):
+            if e["step"] != end:
+                break
+            evaluations.append(e)
         seconds["training"] = seconds["log_likelihood"] = 0.0
         missed_warned = False
         for k, end in enumerate(segments):
