@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 MAX_EXACT_N = 24
+#: up to this many spins the package's drivers enumerate log Z (2^20 states, about 1 s)
+#: rather than estimate it (ergodic-ppl train and tempered basin free energies)
+ENUMERATE_LOG_Z_N = 20
 _CHUNK = 1 << 16
 
 

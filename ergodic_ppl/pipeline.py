@@ -77,8 +77,6 @@ DEFAULTS = {
     "sample_sweeps": 200,
 }
 FIGURE_DPI = 100
-#: log Z is enumerated up to this many spins (the mixture's own limit), AIS beyond
-EXACT_LOG_Z_N = 20
 
 
 def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
@@ -334,10 +332,10 @@ def _held_out(per_point, log_z, log_z_stderr) -> dict:
 
 def _log_z(model, beta, key, num_chains, num_steps):
     """``(log Z, stderr)``: enumerated for n <= 20, AIS beyond."""
-    from .exact import log_z
+    from .exact import ENUMERATE_LOG_Z_N, log_z
     from .free_energy import estimate_log_z
 
-    if model.n <= EXACT_LOG_Z_N:
+    if model.n <= ENUMERATE_LOG_Z_N:
         return float(log_z(model, beta)), 0.0
     est = estimate_log_z(
         model, beta, method="ais", key=key, num_chains=num_chains, num_steps=num_steps

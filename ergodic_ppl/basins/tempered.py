@@ -20,15 +20,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_beta, check_count, check_spin_model
+from ..exact import ENUMERATE_LOG_Z_N
 from ..free_energy import BasinFreeEnergies, LogZEstimate, basin_free_energies, estimate_log_z
 from ..free_energy.drivers import log_z_from_ladder
 from ..kernels import ladder, tempering
 from .assign import assign_basins
 from .landscape import Landscape
 
-__all__ = ["EXACT_LOG_Z_N", "TemperedBasins", "tempered_free_energies"]
-
-EXACT_LOG_Z_N = 20  # below this, log Z by enumeration (2^20 states, ~1 s)
+__all__ = ["TemperedBasins", "tempered_free_energies"]
 
 
 class TemperedBasins(NamedTuple):
@@ -118,7 +117,7 @@ def tempered_free_energies(
         model, start, rng_key, num_chains=num_chains, num_draws=num_draws,
         num_warmup=num_warmup, keep_all_rungs=False, mesh=mesh,
     )  # fmt: skip
-    if model.n <= EXACT_LOG_Z_N:
+    if model.n <= ENUMERATE_LOG_Z_N:
         log_z = estimate_log_z(model, beta, method="exact")
     else:
         log_z = log_z_from_ladder(trace, model.n, beta, "mbar")
