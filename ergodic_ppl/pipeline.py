@@ -34,11 +34,9 @@ group), the checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodi
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import html
-import io
 import json
 import math
 import tempfile
@@ -49,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import STYLE, _table, check_writable, to_jsonable
+from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
 
 __all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
 
@@ -223,16 +221,8 @@ class TrainingReport:
     def write(self, folder) -> Path:
         """Write the report folder (module docstring) and return its path.  The checkpoint
         is the training run's own file (written there when ``checkpoint`` pointed into it)."""
-        import matplotlib.pyplot as plt
-
         folder = check_writable(folder)
-        images = {}
-        for name, fig in self.figures().items():
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-            plt.close(fig)
-            (folder / name).write_bytes(buf.getvalue())
-            images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+        images = render_pngs(self.figures(), folder, dpi=FIGURE_DPI)
         summary = {**self.to_dict(), "figures": list(images)}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
         (folder / "report.html").write_text(self.to_html(images))
@@ -252,14 +242,7 @@ class TrainingReport:
     def to_html(self, images: dict | None = None) -> str:
         """The self-contained page; ``images`` ``{name: base64 PNG}`` (rendered when None)."""
         if images is None:
-            import matplotlib.pyplot as plt
-
-            images = {}
-            for name, fig in self.figures().items():
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-                plt.close(fig)
-                images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+            images = render_pngs(self.figures(), dpi=FIGURE_DPI)
         return _page(self, images)
 
 

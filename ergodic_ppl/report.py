@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AnalysisReport", "build", "check_writable", "to_jsonable"]
+__all__ = ["AnalysisReport", "build", "check_writable", "render_pngs", "to_jsonable"]
 
 FIGURE_DPI = 110
 BASIN_COLUMNS = (
@@ -218,16 +218,8 @@ class AnalysisReport:
 
     def write(self, folder) -> Path:
         """Write the report folder (module docstring); returns its path."""
-        import matplotlib.pyplot as plt
-
         folder = check_writable(folder)
-        images = {}
-        for fig_name, fig in self.figures().items():
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-            plt.close(fig)
-            (folder / fig_name).write_bytes(buf.getvalue())
-            images[fig_name] = base64.b64encode(buf.getvalue()).decode("ascii")
+        images = render_pngs(self.figures(), folder)
         summary = {**self.to_dict(), "figures": list(images)}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
         (folder / "report.txt").write_text(str(self.report) + "\n")
@@ -241,19 +233,24 @@ class AnalysisReport:
     def to_html(self, images: dict | None = None) -> str:
         """The self-contained page; ``images`` ``{name: base64 PNG}`` (rendered when ``None``)."""
         if images is None:
-            images = {}
-            for fig_name, fig in self.figures().items():
-                images[fig_name] = _png_base64(fig)
+            images = render_pngs(self.figures())
         return _page(self, images)
 
 
-def _png_base64(fig) -> str:
+def render_pngs(figures: dict, folder: Path | None = None, dpi: int = FIGURE_DPI) -> dict:
+    """``{name: base64 PNG}`` of ``{name: Figure}`` (each closed once rendered), also written
+    as ``folder / name`` when ``folder`` is given: the embedded images of a report page."""
     import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    images = {}
+    for name, fig in figures.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        plt.close(fig)
+        if folder is not None:
+            (folder / name).write_bytes(buf.getvalue())
+        images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+    return images
 
 
 def _trace_figure(report):
