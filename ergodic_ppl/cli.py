@@ -210,7 +210,7 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
 
     quiet = not args.progress
     if args.tempering:  # before sampling: a model tempering cannot run fails at once
-        _check_temperable(name, model, kwargs)
+        spin_model, beta = _boltzmann_site(name, model, kwargs, "--tempering")
     _stage(f"{name}: sampling {args.chains} chains x {args.draws} draws", quiet)
     mcmc, seconds_sampling = _run_mcmc(name, model, kwargs, args)
     _stage(f"{name}: quenching every draw and diagnosing", quiet)
@@ -223,7 +223,7 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     }
     tempered = None
     if args.tempering:
-        tempered = _tempered_basins(name, mcmc, report, args)
+        tempered = _tempered_basins(name, spin_model, beta, report, args)
         meta["seconds_tempering"] = time.perf_counter() - start - meta["seconds_diagnosing"]
     analysis = build(
         report,
@@ -238,34 +238,29 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     return analysis.to_dict()
 
 
-def _check_temperable(name, model, kwargs) -> None:
-    """``--tempering`` runs its ladder on the SpinModel of one ``BoltzmannSpins`` site."""
+def _boltzmann_site(name, model, kwargs, purpose: str):
+    """``(SpinModel, beta)`` of the one ``BoltzmannSpins`` site of ``model(**kwargs)`` (traced
+    once, before any sampling), or a :class:`ModelFileError` saying what ``purpose`` needs."""
     from .diagnostics.inputs import spin_model_of
 
     try:
         found = spin_model_of(model, **kwargs)
-    except Exception:  # noqa: BLE001 - the sampling step reports a failing model itself
-        return
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model is reported
+        raise ModelFileError(f"tracing `model` of {name!r} failed: {exc}") from exc
     if found is None or np.ndim(found[2]):
         raise ModelFileError(
-            f"--tempering needs {name!r} to sample one BoltzmannSpins site at one beta "
-            "(the tempering ladder runs on its SpinModel); drop --tempering for this model."
+            f"{purpose} needs `model` of {name!r} to sample one BoltzmannSpins site at one "
+            "(scalar) beta."
         )
+    return found[1], float(found[2])
 
 
-def _tempered_basins(name, mcmc, report, args):
+def _tempered_basins(name, spin_model, beta, report, args):
     """Per-basin free energies of the diagnosed basins from parallel tempering (``--tempering``)."""
     import jax
 
     from .basins import tempered_free_energies
-    from .diagnostics.inputs import read_draws
 
-    draws = read_draws(mcmc)
-    if draws.model is None or report.beta is None or np.ndim(report.beta):
-        raise ModelFileError(
-            f"--tempering needs {name!r} to sample one BoltzmannSpins site at one beta "
-            "(the tempering ladder runs on its SpinModel); drop --tempering for this model."
-        )
     if report.landscape is None or not len(report.landscape.minima):
         raise ModelFileError(f"--tempering: the chains of {name!r} found no basins to weigh.")
     _stage(
@@ -275,8 +270,8 @@ def _tempered_basins(name, mcmc, report, args):
     )
     return tempered_free_energies(
         report.landscape,
-        draws.model,
-        float(report.beta),
+        spin_model,
+        beta,
         jax.random.key(args.seed + 1),
         num_chains=args.chains,
         num_draws=args.draws,
@@ -376,18 +371,8 @@ def _train_spec(args):
     shape = args.image_shape or shape
     model, beta = args.model, 1.0
     if args.model.endswith(".py"):
-        from .diagnostics.inputs import spin_model_of
-
         [(_, fn, kwargs, _)] = _load_model_file(Path(args.model))
-        try:
-            found = spin_model_of(fn, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any failure of the user's model is reported
-            raise ModelFileError(f"tracing `model` of {args.model!r} failed: {exc}") from exc
-        if found is None or np.ndim(found[2]):
-            raise ModelFileError(
-                f"`model` in {args.model!r} needs one BoltzmannSpins site with a scalar beta."
-            )
-        _, model, beta = found
+        model, beta = _boltzmann_site(args.model, fn, kwargs, "train --model")
     return data, name, source, shape, model, float(beta)
 
 
