@@ -202,11 +202,7 @@ class TrainingReport:
         axes = plots.plot_fit(self.fit.history)
         _log_likelihood_panel(axes[0], self.fit.history, self.evaluations)
         figs = {"training.png": axes[0].figure}
-        diagnosis = self.analysis.figures()
-        for name in ("traces.png", "disconnectivity.png", "basin_graph.png"):
-            if name in diagnosis:
-                figs[name] = diagnosis.pop(name)
-        _close(diagnosis.values())
+        figs.update(self.analysis.figures(("traces.png", "disconnectivity.png", "basin_graph.png")))
         shape = self.data.get("image_shape")
         if self.mixture is not None:
             centres = np.stack([c.centre for c in self.mixture.components])
@@ -251,13 +247,6 @@ def _attr(value):
     if value is None or isinstance(value, bool | np.bool_):
         return str(value)
     return value
-
-
-def _close(figures) -> None:
-    import matplotlib.pyplot as plt
-
-    for fig in figures:
-        plt.close(fig)
 
 
 def _grid(states, image_shape, titles, title):

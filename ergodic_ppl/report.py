@@ -200,18 +200,25 @@ class AnalysisReport:
             }
         )
 
-    def figures(self) -> dict:
-        """``{file name: matplotlib Figure}`` of every figure of the report (caller closes)."""
+    def figures(self, names=None) -> dict:
+        """``{file name: matplotlib Figure}`` of every figure of the report, or of those in
+        ``names`` that it has (only those are drawn); the caller closes them."""
         from . import plots
 
-        figs = {"traces.png": _trace_figure(self.report)}
-        figs["ranks.png"] = _rank_figure(self.report)
-        figs["occupancy.png"] = plots.plot_occupancy(self.report).figure
-        if self.graph is not None and self.graph.number_of_nodes():
-            figs["disconnectivity.png"] = plots.plot_disconnectivity(self.report.landscape).figure
-            figs["basin_graph.png"] = plots.plot_basin_graph(self.graph).figure
+        has_graph = self.graph is not None and self.graph.number_of_nodes()
+        builders = {
+            "traces.png": lambda: _trace_figure(self.report),
+            "ranks.png": lambda: _rank_figure(self.report),
+            "occupancy.png": lambda: plots.plot_occupancy(self.report).figure,
+        }
+        if has_graph:
+            builders["disconnectivity.png"] = lambda: (
+                plots.plot_disconnectivity(self.report.landscape).figure
+            )
+            builders["basin_graph.png"] = lambda: plots.plot_basin_graph(self.graph).figure
         if self.tempering is not None and self.basins:
-            figs["free_energies.png"] = _free_energy_figure(self.basins, self.tempering)
+            builders["free_energies.png"] = lambda: _free_energy_figure(self.basins, self.tempering)
+        figs = {name: build() for name, build in builders.items() if names is None or name in names}
         for fig in figs.values():
             fig.tight_layout()
         return figs
