@@ -457,16 +457,23 @@ _DRAW_OBSERVERS = {
 }
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
-def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning):
-    out = run(
+def _drive(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning, observers):
+    """The driver's run of ``kernel`` at ``beta`` from ``init_spins`` with per-chain ``keys``:
+    the one loop of :func:`run_chains` and :func:`~ergodic_ppl.kernels.streaming.stream_chains`."""
+    return run(
         lambda key, state: kernel(key, state, model, beta),
         init(model, init_spins),
         keys,
         num_draws=num_draws,
         num_warmup=num_warmup,
         thinning=thinning,
-        observers=_DRAW_OBSERVERS,
+        observers=observers,
     )
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _run(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning):
+    out = _drive(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning,
+                _DRAW_OBSERVERS)  # fmt: skip
     site_spins, energy = out.draws["site_spins"], out.draws["energy"]  # (draws, n, chains)
     return GibbsTrace(jnp.transpose(site_spins, (2, 0, 1)), energy.T, out.state, out.rng_key)

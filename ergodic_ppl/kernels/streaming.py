@@ -51,8 +51,8 @@ import numpy as np
 
 from ..checks import check_count, check_spin_model, is_concrete
 from ..spins import SpinModel, check_spins
-from .driver import Observer, run
-from .gibbs import SpinGibbsState, _prepare_chains, init
+from .driver import Observer
+from .gibbs import SpinGibbsState, _drive, _prepare_chains
 
 __all__ = [
     "StreamResult",
@@ -403,15 +403,9 @@ def _stream(
     model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning, observers, block
 ):
     def one(keys, init_spins):
-        out = run(
-            lambda key, state: kernel(key, state, model, beta),
-            init(model, init_spins),
-            keys,
-            num_draws=num_draws,
-            num_warmup=num_warmup,
-            thinning=thinning,
-            observers={name: _at_draws(obs, thinning) for name, obs in observers},
-        )
+        at_draws = {name: _at_draws(obs, thinning) for name, obs in observers}
+        out = _drive(model, beta, keys, init_spins, kernel, num_draws, num_warmup, thinning,
+                    at_draws)  # fmt: skip
         carries = {name: c if thinning == 1 else c[1] for name, c in out.carries.items()}
         return out.state, carries, out.rng_key
 
