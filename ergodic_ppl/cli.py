@@ -162,15 +162,15 @@ def _settings(kwargs, args) -> dict:
 
 
 def _sample_one(name, model, kwargs, args, out: Path) -> dict:
-    import arviz as az
-
+    from . import arviz_compat
     from .diagnostics.rhat import convergence
 
     mcmc, seconds = _run_mcmc(name, model, kwargs, args)
-    idata = az.from_numpyro(mcmc)
-    energy = idata.sample_stats["energy"].values
-    mag = idata.sample_stats["magnetization"].values
-    n_spins = sum(int(np.prod(v.shape[2:])) for v in idata.posterior.data_vars.values())
+    idata = arviz_compat.from_numpyro(mcmc)
+    stats = arviz_compat.get_group(idata, "sample_stats")
+    energy, mag = stats["energy"].values, stats["magnetization"].values
+    posterior = arviz_compat.get_group(idata, "posterior")
+    n_spins = sum(int(np.prod(v.shape[2:])) for v in posterior.data_vars.values())
     # constant-chain-aware R-hat: a frozen chain gives inf or NaN with a note, never garbage
     e_rhat, e_ess, _, e_note = convergence(energy)
     m_rhat, _, _, m_note = convergence(mag)
@@ -189,7 +189,7 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
         "abs_magnetization_mean": float(np.abs(mag).mean()),
     }
     folder = check_writable(out / name)
-    idata.to_netcdf(str(folder / "idata.nc"))
+    arviz_compat.to_netcdf(idata, folder / "idata.nc")
     (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
     return summary
 
@@ -200,11 +200,11 @@ def _stage(message: str, quiet: bool) -> None:
 
 
 def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
-    import arviz as az
     import matplotlib
 
     matplotlib.use("Agg")
 
+    from . import arviz_compat
     from .diagnostics import diagnose
     from .report import build
 
@@ -228,7 +228,7 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
     analysis = build(
         report,
         name=name,
-        idata=az.from_numpyro(mcmc),
+        idata=arviz_compat.from_numpyro(mcmc),
         patterns=patterns,
         meta=meta,
         tempering=tempered,

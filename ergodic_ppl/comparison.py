@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import arviz_compat
 from .basins import cluster_minima, energies_of, label_by_overlap, quench, unique_states
 from .checks import check_beta, check_spin_model
 from .diagnostics import ErgodicityReport, convergence, read_draws, spin_model_of
@@ -128,6 +129,8 @@ def _normalise(samples):
         beta = float(np.asarray(samples.betas)[0])
         return types.SimpleNamespace(spins=spins, energy=energy), "TemperingTrace", beta
     if hasattr(samples, "spins") or isinstance(samples, dict):  # ep.run_chains, sites
+        return samples, type(samples).__name__, None
+    if arviz_compat.is_idata(samples):  # InferenceData (ArviZ 0.2x) or DataTree (1.x)
         return samples, type(samples).__name__, None
     if isinstance(samples, list | tuple) or hasattr(samples, "__array__"):
         arr = np.asarray(samples)
@@ -256,8 +259,6 @@ def _mean_se(x) -> tuple[float, float, float]:
     ESS is ArviZ's ``method="mean"`` ESS, capped at the number of draws (conservative); when
     every chain is frozen each chain counts as one draw.
     """
-    import arviz as az
-
     x = _as_chains(np.asarray(x, np.float64))
     sd = float(x.std())
     if sd == 0.0:
@@ -266,7 +267,7 @@ def _mean_se(x) -> tuple[float, float, float]:
         ess = float(x.shape[0])
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
-            ess = min(float(az.ess(x, method="mean")), float(x.size))
+            ess = min(arviz_compat.ess(x, "mean"), float(x.size))
     return float(x.mean()), sd / math.sqrt(ess), ess
 
 

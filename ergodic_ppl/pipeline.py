@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arviz_compat
 from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
 
 __all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
@@ -223,17 +224,15 @@ class TrainingReport:
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
         (folder / "report.html").write_text(self.to_html(images))
         dataclasses.replace(self.analysis, idata=None).write(folder / "diagnosis")
-        self.idata().to_netcdf(str(folder / "idata.nc"))
+        arviz_compat.to_netcdf(self.idata(), folder / "idata.nc")
         return folder
 
     def idata(self):
         """The diagnosed chains (``posterior`` spins, ``sample_stats`` energy and basin) with
         the training history as the ``training`` group."""
-        idata = self.analysis.idata.copy()
         history = self.fit.history.copy()
         history.attrs = {k: _attr(v) for k, v in history.attrs.items()}
-        idata.add_groups({"training": history})
-        return idata
+        return arviz_compat.with_group(self.analysis.idata, "training", history)
 
     def to_html(self, images: dict | None = None) -> str:
         """The self-contained page; ``images`` ``{name: base64 PNG}`` (rendered when None)."""
@@ -569,8 +568,6 @@ def _chain_starts(train, n_spins, num, rng):
 
 def _diagnose(trained, beta, fit, key, o, name):
     """Continue the first persistent chains, diagnose them and build the report."""
-    import arviz as az
-
     from .diagnostics import diagnose
     from .kernels.gibbs import run_chains
     from .report import build
@@ -579,7 +576,7 @@ def _diagnose(trained, beta, fit, key, o, name):
     trace = run_chains(trained, beta, key, num_chains=k, num_draws=o["num_diagnosis_draws"],
                        init_spins=np.asarray(fit.chains.spins)[:k])  # fmt: skip
     report = diagnose(trace, model=trained, beta=beta)
-    idata = az.from_dict(
+    idata = arviz_compat.from_dict(
         posterior={"s": np.asarray(trace.spins)},
         sample_stats={"energy": np.asarray(trace.energy)},
     )

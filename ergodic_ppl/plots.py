@@ -121,9 +121,10 @@ def plot_ranks(report, var_names=None, **kwargs):
 
     ``var_names`` defaults to the energy, the magnetisation and the first basin indicator,
     leaving out observables constant over every draw (their ranks carry no information).
-    ``kwargs`` go to ``az.plot_rank``.  Returns an array of Axes.
+    ``kwargs`` go to ``az.plot_rank`` (bars of ranks under ArviZ 0.2x, their ECDF difference
+    under 1.x).  Returns an array of Axes, one per observable.
     """
-    import arviz as az
+    from . import arviz_compat
 
     obs = report.observables
     if var_names is None:
@@ -147,8 +148,7 @@ def plot_ranks(report, var_names=None, **kwargs):
                 f"observables {const} are constant over every draw of every chain; rank plots "
                 "of a constant are meaningless. Leave them out of `var_names`."
             )
-    axes = az.plot_rank(report.to_idata(), var_names=var_names, **kwargs)
-    return np.atleast_1d(np.asarray(axes, dtype=object))
+    return arviz_compat.plot_rank(report.to_idata(), var_names, **kwargs)
 
 
 def plot_occupancy(report, ax=None):

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arviz_compat
+
 __all__ = ["AnalysisReport", "build", "check_writable", "render_pngs", "to_jsonable"]
 
 FIGURE_DPI = 110
@@ -137,7 +139,7 @@ class AnalysisReport:
     name: str
     report: object  # ErgodicityReport
     graph: object = None  # networkx.Graph or None
-    idata: object = None  # arviz.InferenceData or None
+    idata: object = None  # InferenceData (ArviZ 0.2x), DataTree (ArviZ 1.x) or None
     patterns: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     tempering: object = None  # ep.basins.TemperedBasins or None
@@ -234,7 +236,7 @@ class AnalysisReport:
         if self.graph is not None:
             (folder / "basin_graph.json").write_text(json.dumps(_graph_json(self.graph), indent=1))
         if self.idata is not None:
-            self.idata.to_netcdf(str(folder / "idata.nc"))
+            arviz_compat.to_netcdf(self.idata, folder / "idata.nc")
         return folder
 
     def to_html(self, images: dict | None = None) -> str:
@@ -406,7 +408,7 @@ def build(report, *, name: str = "report", idata=None, patterns=None, meta=None,
 
     The basin graph is built from ``report.landscape`` at ``report.beta`` (the beta
     :func:`~ergodic_ppl.diagnose` found or was given: no other guess).  ``idata`` (an ArviZ
-    ``InferenceData``, written as ``idata.nc``) gets each draw's basin as
+    ``InferenceData`` or ``DataTree``, written as ``idata.nc``) gets each draw's basin as
     ``sample_stats["basin"]``; ``patterns`` ``(P, n)`` adds each basin's overlaps with them;
     ``meta`` (run settings, timings) is copied into :meth:`AnalysisReport.to_dict`;
     ``tempering`` (:func:`~ergodic_ppl.basins.tempered_free_energies` on ``report.landscape``)
@@ -420,9 +422,6 @@ def build(report, *, name: str = "report", idata=None, patterns=None, meta=None,
         graph = basin_graph(report, beta=beta)
         if idata is not None:
             labels = report.landscape.labels
-            if "sample_stats" in idata.groups():
-                idata.sample_stats["basin"] = (("chain", "draw"), labels)
-            else:
-                idata.add_groups({"sample_stats": {"basin": labels}})
+            arviz_compat.add_variable(idata, "sample_stats", "basin", labels, ("chain", "draw"))
     pats = None if patterns is None else np.atleast_2d(np.asarray(patterns))
     return AnalysisReport(name, report, graph, idata, pats, dict(meta or {}), tempering)

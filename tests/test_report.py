@@ -13,6 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 import ergodic_ppl as ep  # noqa: E402
+from ergodic_ppl import arviz_compat  # noqa: E402
 from ergodic_ppl import report as report_layer  # noqa: E402
 
 BETA = 0.6  # 8x8 Ising below T_c (beta_c = 0.4407): chains keep the sector they start in
@@ -28,7 +29,7 @@ def split():
         lattice, BETA, jax.random.key(0), num_chains=4, num_draws=200, init_spins=init
     )
     report = ep.diagnose(trace, lattice, beta=BETA)
-    idata = az.from_dict(posterior={"s": np.asarray(trace.spins)})
+    idata = arviz_compat.from_dict(posterior={"s": np.asarray(trace.spins)})
     return report_layer.build(report, name="split", idata=idata, meta={"chains": 4})
 
 

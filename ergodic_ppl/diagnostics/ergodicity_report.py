@@ -107,10 +107,11 @@ class ErgodicityReport:
         )
 
     def to_idata(self):
-        """The observables as an ArviZ ``InferenceData`` (posterior group), for ArviZ plots."""
-        import arviz as az
+        """The observables as the posterior group of an ArviZ ``InferenceData`` (ArviZ 0.2x) or
+        ``DataTree`` (ArviZ 1.x), for ArviZ's own plots and summaries."""
+        from .. import arviz_compat
 
-        return az.from_dict(posterior={k: v for k, v in self.observables.items()})
+        return arviz_compat.from_dict(posterior=dict(self.observables))
 
     def __str__(self) -> str:
         lines = [f"status: {self.status}", self.verdict, ""]

@@ -74,7 +74,7 @@ def spin_model_of(model_fn, *args, site=None, **kwargs):
 
 def _unpack(samples):
     """``(values dict, recorded energy or None, energy source name, (fn, args, kwargs) or None)``."""
-    import arviz as az
+    from .. import arviz_compat
 
     if hasattr(samples, "get_samples") and hasattr(samples, "sampler"):  # numpyro MCMC
         values = samples.get_samples(group_by_chain=True)
@@ -85,9 +85,14 @@ def _unpack(samples):
         if fn is not None:
             source = (fn, getattr(samples, "_args", ()), getattr(samples, "_kwargs", {}))
         return values, energy, "the MCMC extra field `energy`", source
-    if isinstance(samples, az.InferenceData):
-        values = {k: v.values for k, v in samples.posterior.data_vars.items()}
-        stats = getattr(samples, "sample_stats", None)
+    if arviz_compat.is_idata(samples):  # InferenceData (ArviZ 0.2x) or DataTree (1.x)
+        posterior = arviz_compat.get_group(samples, "posterior")
+        if posterior is None:
+            raise ValueError(
+                f"`samples` has no posterior group (groups: {arviz_compat.group_names(samples)})."
+            )
+        values = {k: v.values for k, v in posterior.data_vars.items()}
+        stats = arviz_compat.get_group(samples, "sample_stats")
         energy = stats["energy"].values if stats is not None and "energy" in stats else None
         return values, energy, "sample_stats `energy`", None
     if hasattr(samples, "spins") and hasattr(samples, "energy"):  # ep.run_chains output

@@ -90,7 +90,7 @@ def convergence(x) -> tuple[float, float, float, str]:
     (all NaN, "constant"); chains each frozen at a different value are certainly not mixing
     (R-hat = inf); a few frozen chains are named in the note.
     """
-    import arviz as az
+    from .. import arviz_compat
 
     x = np.asarray(x, np.float64)
     per_chain_const = np.all(x == x[:, :1], axis=1)
@@ -102,7 +102,7 @@ def convergence(x) -> tuple[float, float, float, str]:
     if per_chain_const.any():
         note = f"chains {np.flatnonzero(per_chain_const).tolist()} frozen"
     with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = float(az.rhat(x, method="rank"))
-        ess_bulk = float(az.ess(x, method="bulk"))
-        ess_tail = float(az.ess(x, method="tail"))
+        rhat = arviz_compat.rhat(x)
+        ess_bulk = arviz_compat.ess(x, "bulk")
+        ess_tail = arviz_compat.ess(x, "tail")
     return rhat, ess_bulk, ess_tail, note

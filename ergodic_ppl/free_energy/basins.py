@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import arviz as az
 import numpy as np
 
+from .. import arviz_compat
 from ..checks import check_beta
 from .estimators import LogZEstimate
 
@@ -159,7 +159,7 @@ def basin_free_energies(
         if p == 1.0:
             se_logp[a] = 0.0
         elif p > 0.0 and draws >= 4:
-            ess = float(az.ess((lab == a).astype(np.float64)))
+            ess = arviz_compat.ess((lab == a).astype(np.float64))
             se_logp[a] = math.sqrt((1.0 - p) / (p * ess))
     stderr = np.hypot(lz_se, se_logp) / beta
     free = None if log_z is None else -(lz + log_p) / beta

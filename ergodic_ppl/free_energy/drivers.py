@@ -12,12 +12,11 @@ import dataclasses
 import functools
 import math
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import exact
+from .. import arviz_compat, exact
 from ..checks import check_beta, check_spin_model
 from ..kernels import driver, gibbs, ladder, tempering
 from ..kernels.sharding import shard_chains
@@ -244,7 +243,7 @@ def log_z_from_ladder(trace, n: int, beta: float, method: str = "mbar") -> LogZE
     }
     if method == "ti":
         means = energies.mean(axis=(0, 1))
-        mcse = np.array([float(az.mcse(energies[..., k])) if np.ptp(energies[..., k]) else 0.0
+        mcse = np.array([arviz_compat.mcse(energies[..., k]) if np.ptp(energies[..., k]) else 0.0
                          for k in range(energies.shape[-1])])  # fmt: skip
         # integrate from beta = 0 (last rung) up to the target (rung 0)
         est = thermodynamic_integration(betas[::-1], means[::-1], mcse[::-1], log_z0)

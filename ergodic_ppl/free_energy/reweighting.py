@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import arviz as az
 import numpy as np
 
+from .. import arviz_compat
 from .estimators import _logmeanexp, free_energy_profile
 
 __all__ = [
@@ -149,7 +149,7 @@ def _statistical_inefficiency(trace) -> float:
         x = x[None]
     if np.ptp(x) == 0:
         return 1.0
-    ess = float(az.ess(x))
+    ess = arviz_compat.ess(x)
     return max(1.0, x.size / max(ess, 1.0))
 
 

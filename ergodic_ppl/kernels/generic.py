@@ -74,11 +74,10 @@ def _site_log_probs(model_trace, exclude: str):
 def others_depend_on(model, name, proto, model_args, model_kwargs) -> bool:
     """Whether any site other than ``name`` has a log density that depends on ``name``'s value.
 
-    Decided on the jaxpr of ``x -> sum of the other sites' log densities`` by dead-code
-    elimination (structural, so conservative: a dependence that cancels numerically still counts).
+    Decided on the jaxpr of ``x -> sum of the other sites' log densities`` by following data
+    dependence forward (:func:`_output_depends`; structural, so conservative: a dependence
+    that cancels numerically still counts).
     """
-    from jax._src.interpreters import partial_eval as pe
-
     value = jnp.asarray(proto[name]["value"], dtype=jnp.result_type(float))
 
     def rest(x):
@@ -88,10 +87,39 @@ def others_depend_on(model, name, proto, model_args, model_kwargs) -> bool:
 
     try:
         closed = jax.make_jaxpr(rest)(value)
-        _, used = pe.dce_jaxpr(closed.jaxpr, [True])
-        return bool(used[0])
+        return _output_depends(closed.jaxpr, [True])[0]
     except Exception:  # noqa: BLE001 - if unsure, take the always-correct generic path
         return True
+
+
+# primitives that call their sub-jaxpr once on their own inputs (inputs and outputs map 1:1);
+# any other primitive with a dependent input is taken to make all its outputs dependent
+_CALL_PRIMITIVES = {"pjit", "jit", "closed_call", "core_call", "custom_jvp_call",
+                    "custom_vjp_call", "custom_vjp_call_jaxpr", "remat", "checkpoint"}  # fmt: skip
+
+
+def _output_depends(jaxpr, depends: list[bool]) -> list[bool]:
+    """Which outputs of ``jaxpr`` depend on the inputs flagged in ``depends``.
+
+    Public jaxpr API only (``invars``, ``eqns``, ``outvars``, ``params``): a forward pass that
+    marks each equation's outputs when any of its inputs is marked, looking inside call-like
+    primitives (``pjit`` and friends) so that unrelated outputs of a shared call stay unmarked.
+    Literals and constants never depend on the input.
+    """
+    marked = {id(v) for v, d in zip(jaxpr.invars, depends, strict=True) if d}
+    for eqn in jaxpr.eqns:
+        inputs = [id(v) in marked for v in eqn.invars]
+        if not any(inputs):
+            continue
+        sub = eqn.params.get("jaxpr", eqn.params.get("call_jaxpr"))
+        sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+        if (eqn.primitive.name in _CALL_PRIMITIVES and sub is not None
+                and len(sub.invars) == len(inputs) and len(sub.outvars) == len(eqn.outvars)):  # fmt: skip
+            outputs = _output_depends(sub, inputs)
+        else:
+            outputs = [True] * len(eqn.outvars)
+        marked.update(id(v) for v, d in zip(eqn.outvars, outputs, strict=True) if d)
+    return [id(v) in marked for v in jaxpr.outvars]
 
 
 def _concrete_kwargs(model_kwargs, rng):

@@ -51,7 +51,7 @@ def relaxation_factor(chain_energy) -> float:
     updates, from ArviZ's ESS: ``tau = draws * chains / (2 ESS)``, clipped to
     ``[1/2, draws / 2]``. 1 (one update of memory) with fewer than 4 draws or constant energies.
     """
-    import arviz as az
+    from .. import arviz_compat
 
     energy = np.asarray(chain_energy, np.float64).T  # (chains, draws)
     draws = energy.shape[1]
@@ -59,7 +59,7 @@ def relaxation_factor(chain_energy) -> float:
         return 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ess = float(az.ess(energy, method="mean"))
+        ess = arviz_compat.ess(energy, "mean")
     if not np.isfinite(ess) or ess <= 0:
         return 1.0
     return float(np.clip(energy.size / (2 * ess), 0.5, draws / 2))
