@@ -8,6 +8,7 @@ and the row.
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,47 +45,89 @@ def _rows_of_text(path: Path, delimiter) -> list[list[str]]:
         return [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
 
 
-def load(path) -> np.ndarray:
-    """Rows of binary values from ``.npy``, ``.csv`` (comma-separated) or ``.txt``
-    (whitespace-separated), 0/1 bits or ±1 spins, as ``(samples, n) int8`` ±1 spins.
+TEXT_SUFFIXES = {".csv": ",", ".txt": None, ".amat": None}
 
-    Raises ``ValueError`` naming the file (and the row, for text files) for an empty file,
-    ragged rows, non-numeric or non-binary values, or a mixture of the 0/1 and ±1 codings.
+
+def load(path, *, key: str | None = None) -> np.ndarray:
+    """Rows of binary values from ``.npy``, ``.npz``, ``.csv`` (comma-separated), ``.txt`` or
+    ``.amat`` (whitespace-separated; the format in which binarized MNIST is distributed), 0/1
+    bits or ±1 spins, as ``(samples, n) int8`` ±1 spins.
+
+    ``key`` names the array of an ``.npz`` archive holding several (e.g. ``"train_data"``);
+    an archive with one array needs none.  Raises ``ValueError`` naming the file (and the row,
+    for text files) for an empty file, ragged rows, non-numeric or non-binary values, or a
+    mixture of the 0/1 and ±1 codings; and naming ``key`` when it is missing or unknown.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file.")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
+    if key is not None and suffix != ".npz":
+        raise ValueError(f"`key` names an array of an .npz archive; {path} is a {suffix} file.")
+    if suffix in (".npy", ".npz"):
         values = np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            values = _npz_array(values, path, key)
         if values.ndim != 2 or values.size == 0:
             raise ValueError(
                 f"{path}: expected a non-empty 2-D array (samples, n); got shape {values.shape}."
             )
-        rows = None
-    elif suffix in (".csv", ".txt"):
-        rows = _rows_of_text(path, "," if suffix == ".csv" else None)
-        if not rows:
-            raise ValueError(f"{path}: the file has no rows.")
-        width = len(rows[0])
-        for r, row in enumerate(rows, 1):
-            if len(row) != width:
-                raise ValueError(
-                    f"{path}, row {r}: {len(row)} values where row 1 has {width} (ragged rows)."
-                )
-        try:
-            values = np.array([[float(c) for c in row] for row in rows])
-        except ValueError:
-            for r, row in enumerate(rows, 1):
-                for c in row:
-                    try:
-                        float(c)
-                    except ValueError:
-                        raise ValueError(f"{path}, row {r}: {c!r} is not a number.") from None
-            raise
+    elif suffix in TEXT_SUFFIXES:
+        values = _load_text(path, TEXT_SUFFIXES[suffix])
     else:
-        raise ValueError(f"{path}: unknown file type {suffix!r}; use .npy, .csv or .txt.")
+        raise ValueError(
+            f"{path}: unknown file type {suffix!r}; use .npy, .npz, .csv, .txt or .amat."
+        )
     return _as_spins(values, path)
+
+
+def _npz_array(archive, path: Path, key) -> np.ndarray:
+    with archive:
+        names = list(archive.files)
+        if key is None and len(names) == 1:
+            key = names[0]
+        if key is None:
+            raise ValueError(f"{path} holds several arrays {names}; pass `key=` to choose one.")
+        if key not in names:
+            raise ValueError(f"`key={key!r}` is not in {path}; its arrays are {names}.")
+        return archive[key]
+
+
+def _load_text(path: Path, delimiter) -> np.ndarray:
+    """A text file of numbers: NumPy's parser first (fast), the checks below on any failure."""
+    try:
+        with warnings.catch_warnings():  # an empty file is reported below, by name
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(path, delimiter=delimiter, ndmin=2)
+        if values.size:
+            return values
+    except ValueError:
+        pass
+    return _parse_rows(path, delimiter)
+
+
+def _parse_rows(path: Path, delimiter) -> np.ndarray:
+    """Row by row, so that an error names the row: empty file, ragged rows, non-numbers."""
+    rows = _rows_of_text(path, delimiter)
+    if not rows:
+        raise ValueError(f"{path}: the file has no rows.")
+    width = len(rows[0])
+    for r, row in enumerate(rows, 1):
+        if len(row) != width:
+            raise ValueError(
+                f"{path}, row {r}: {len(row)} values where row 1 has {width} (ragged rows)."
+            )
+    try:
+        values = np.array([[float(c) for c in row] for row in rows])
+    except ValueError:
+        for r, row in enumerate(rows, 1):
+            for c in row:
+                try:
+                    float(c)
+                except ValueError:
+                    raise ValueError(f"{path}, row {r}: {c!r} is not a number.") from None
+        raise
+    return values
 
 
 def _as_spins(values: np.ndarray, path: Path) -> np.ndarray:

@@ -300,7 +300,10 @@ def test_load_files(tmp_path):
     np.save(tmp_path / "a.npy", bits)
     (tmp_path / "b.csv").write_text("0,1,1\n1,0,0\n")
     (tmp_path / "c.txt").write_text("-1 1 1\n\n1 -1 -1\n")
-    for name in ("a.npy", "b.csv", "c.txt"):
+    (tmp_path / "d.amat").write_text("0 1 1\n1 0 0\n")  # binarized MNIST's text format
+    np.savez(tmp_path / "e.npz", train_data=bits)
+    np.savez(tmp_path / "f.npz", train_data=bits, valid_data=1 - bits)
+    for name in ("a.npy", "b.csv", "c.txt", "d.amat", "e.npz"):
         out = ep.datasets.load(tmp_path / name)
         assert out.dtype == np.int8
         np.testing.assert_array_equal(out, spins)
@@ -318,6 +321,13 @@ def test_load_files(tmp_path):
             ep.datasets.load(tmp_path / name)
     with pytest.raises(ValueError, match="not a file"):
         ep.datasets.load(tmp_path / "missing.npy")
+    np.testing.assert_array_equal(ep.datasets.load(tmp_path / "f.npz", key="valid_data"), -spins)
+    with pytest.raises(ValueError, match="several arrays.*`key=`"):
+        ep.datasets.load(tmp_path / "f.npz")
+    with pytest.raises(ValueError, match="`key='test_data'` is not in"):
+        ep.datasets.load(tmp_path / "f.npz", key="test_data")
+    with pytest.raises(ValueError, match="`key` names an array of an .npz"):
+        ep.datasets.load(tmp_path / "a.npy", key="train_data")
     np.save(tmp_path / "flat.npy", np.ones(3))
     with pytest.raises(ValueError, match="2-D"):
         ep.datasets.load(tmp_path / "flat.npy")

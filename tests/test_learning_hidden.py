@@ -65,7 +65,8 @@ def noisy_patterns(n, p, samples, flip, seed):
 
 def test_rbm_structure():
     model = ep.SpinModel.rbm(4, 3)
-    assert model.n == 7 and model.is_dense
+    assert model.n == 7 and model.is_bipartite and not model.is_dense
+    assert model.pair_weights.shape == (4, 3) and model.n_visible == 4  # W itself, no square
     assert len(model.edges) == 12  # only visible-hidden pairs
     assert all(i < 4 <= j for i, j in model.edges.tolist())
     classes = ep.kernels.gibbs.color_classes(model)
@@ -75,6 +76,7 @@ def test_rbm_structure():
     np.testing.assert_array_equal(J[:4, 4:], w)
     np.testing.assert_array_equal(J[4:, :4], w.T)
     assert not J[:4, :4].any() and not J[4:, 4:].any()
+    np.testing.assert_array_equal(ep.SpinModel.rbm(4, 3, weights=w).edge_weights, w.reshape(-1))
     full = ep.SpinModel.fully_connected(5)
     assert full.is_dense and len(full.edges) == 10
     with pytest.raises(ValueError, match="weights"):

@@ -155,6 +155,8 @@ def quench(
     out = flat.copy()
     tol = jnp.asarray(QUENCH_RTOL * energy_scale(model), model.fields.dtype)
     max_flips = 50 * n + 1000 if max_flips is None else int(max_flips)
+    if model.is_bipartite:  # the full-row descent updates fields by rows of the (n, n) matrix
+        model = model.as_dense()
     st = model._structure
     sparse = not st.dense and not st.orders and len(st.edges) > 0
     for start in range(0, len(flat), chunk_size):

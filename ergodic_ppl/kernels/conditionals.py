@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..spins import SpinModel
+from ..spins.model import _bipartite_fields
 
 __all__ = ["UPDATES", "flip_probability", "local_fields", "sample_spins"]
 
@@ -43,6 +44,10 @@ def local_fields(model: SpinModel, s, idx) -> jax.Array:
     h = take(model.fields)[:, None]
     if st.dense:
         h = h + take(model.pair_weights) @ s  # J is symmetric: rows
+    elif st.bipartite and isinstance(idx, np.ndarray):  # a layer: one matrix product
+        h = h + _bipartite_fields(model.pair_weights, st.n_visible, s, idx, site_major=True)
+    elif st.bipartite:  # traced sites (single-site scans): rows of the full matrix
+        h = h + take(model.couplings) @ s
     elif st.pair_nbr.shape[1] and len(st.edges):
         w = jnp.concatenate([model.pair_weights, jnp.zeros((1,), model.pair_weights.dtype)])
         h = h + jnp.sum(s[take(st.pair_nbr)] * w[take(st.pair_slot)][..., None], axis=1)

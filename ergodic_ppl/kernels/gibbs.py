@@ -140,8 +140,15 @@ def colour_graph(n: int, edges) -> list[np.ndarray]:
 
 
 def color_classes(model: SpinModel) -> list[np.ndarray]:
-    """Colour classes of the model's interaction graph (see :func:`colour_graph`)."""
-    return colour_graph(model.n, model._structure.graph_edges)
+    """Colour classes of the model's interaction graph (see :func:`colour_graph`); a bipartite
+    model's two layers, visible first, without building its graph."""
+    st = model._structure
+    if st.bipartite:
+        return [
+            np.arange(st.n_visible, dtype=np.int32),
+            np.arange(st.n_visible, st.n, dtype=np.int32),
+        ]
+    return colour_graph(model.n, st.graph_edges)
 
 
 def same_structure(a, b) -> bool:

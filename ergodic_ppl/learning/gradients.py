@@ -42,7 +42,8 @@ def energy_gradient(model: SpinModel, spins) -> SpinModel:
     """``<dE/dtheta>`` over ``spins`` ``(batch, n)``, as a SpinModel-shaped pytree.
 
     ``dE/dh_i = -s_i``, ``dE/dJ_ij = -s_i s_j`` (per pair: a dense matrix gets ``-<s s^T>``
-    off the diagonal, both mirror entries), ``dE/dJ_S = -prod_{k in S} s_k``. Written out
+    off the diagonal, both mirror entries; a bipartite block ``-<v t^T>``),
+    ``dE/dJ_S = -prod_{k in S} s_k``. Written out
     rather than by autodiff: the dense pair term is one matrix product (``jax.grad`` of the
     quadratic form took 3x longer in the training step).
     """
@@ -53,6 +54,8 @@ def energy_gradient(model: SpinModel, spins) -> SpinModel:
     if st.dense:
         off_diagonal = 1.0 - jnp.eye(model.n, dtype=s.dtype)
         pairs = -(s.T @ s) / count * off_diagonal
+    elif st.bipartite:  # dE/dW = -<v t^T>
+        pairs = -(s[:, : st.n_visible].T @ s[:, st.n_visible :]) / count
     else:
         e = st.edges
         pairs = -jnp.mean(s[:, e[:, 0]] * s[:, e[:, 1]], axis=0)

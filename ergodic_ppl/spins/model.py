@@ -35,6 +35,30 @@ __all__ = ["SpinModel"]
 _SPARSE_DENSITY = 0.25
 
 
+def _bipartite_fields(w, n_visible: int, s, idx: np.ndarray, *, site_major: bool):
+    """``sum_j J_ij s_j`` at the static sites ``idx`` of a bipartite model ``J = [[0, W],
+    [W^T, 0]]``: ``W t`` for visible sites, ``W^T v`` for hidden ones, one matrix product per
+    layer on all chains at once.  ``s`` is ``(..., n)``, or ``(n, B)`` with ``site_major``."""
+    nv = n_visible
+    take = (lambda a, i: a[i]) if site_major else (lambda a, i: a[..., i])  # noqa: E731
+    parts, where = [], []
+    if np.any(idx < nv):  # visible sites: W[idx] t
+        vis = idx[idx < nv]
+        t = s[nv:] if site_major else s[..., nv:]
+        parts.append(w[vis] @ t if site_major else t @ w[vis].T)
+        where.append(np.flatnonzero(idx < nv))
+    if np.any(idx >= nv):  # hidden sites: W[:, idx]^T v
+        hid = idx[idx >= nv] - nv
+        v = s[:nv] if site_major else s[..., :nv]
+        parts.append(w[:, hid].T @ v if site_major else v @ w[:, hid])
+        where.append(np.flatnonzero(idx >= nv))
+    if len(parts) == 1:
+        return parts[0]
+    order = np.argsort(np.concatenate(where))  # back to the order of idx
+    both = jnp.concatenate(parts, axis=0 if site_major else -1)
+    return take(both, order)
+
+
 def _finite(x: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"`{name}` must be finite; it contains NaN or inf.")
@@ -239,6 +263,17 @@ class SpinModel:
         return self._structure.dense
 
     @property
+    def is_bipartite(self) -> bool:
+        """Whether pairwise couplings are a bipartite block ``W (n_visible, n_hidden)`` (an RBM,
+        :meth:`rbm`): visible spins ``0..n_visible-1``, hidden spins after them."""
+        return self._structure.bipartite
+
+    @property
+    def n_visible(self) -> int:
+        """Visible spins of a bipartite model (:meth:`rbm`); ``n`` for any other model."""
+        return self._structure.n_visible or self.n
+
+    @property
     def edges(self) -> np.ndarray:
         """(m, 2) pairs ``i < j`` with a pairwise coupling (static)."""
         return self._structure.edges
@@ -262,6 +297,11 @@ class SpinModel:
         """Dense (n, n) symmetric coupling matrix (built from the edge list if sparse)."""
         if self.is_dense:
             return self.pair_weights
+        if self.is_bipartite:
+            nv, w = self.n_visible, self.pair_weights
+            top = jnp.concatenate([jnp.zeros((nv, nv), w.dtype), w], axis=1)
+            bottom = jnp.concatenate([w.T, jnp.zeros((w.shape[1],) * 2, w.dtype)], axis=1)
+            return jnp.concatenate([top, bottom], axis=0)
         n, e = self.n, self._structure.edges
         J = jnp.zeros((n, n), dtype=self.fields.dtype)
         J = J.at[e[:, 0], e[:, 1]].set(self.pair_weights)
@@ -273,11 +313,15 @@ class SpinModel:
         if self.is_dense:
             e = self._structure.edges
             return self.pair_weights[e[:, 0], e[:, 1]]
+        if self.is_bipartite:  # edges are the visible-hidden pairs in row-major order
+            return self.pair_weights.reshape(-1)
         return self.pair_weights
 
     def __repr__(self) -> str:
         orders = ", ".join(f"{len(idx)} {k}-body" for k, idx in self._structure.orders)
         kind = "dense" if self.is_dense else f"{len(self.edges)} edges"
+        if self.is_bipartite:
+            kind = f"bipartite {self.n_visible}x{self.n - self.n_visible}"
         return f"SpinModel(n={self.n}, pairwise={kind}{', ' + orders if orders else ''})"
 
     # ------------------------------------------------------------------ physics
@@ -307,6 +351,9 @@ class SpinModel:
         e = -(s @ self.fields)
         if self.is_dense:
             e = e - 0.5 * jnp.einsum("...i,ij,...j->...", s, self.pair_weights, s)
+        elif self.is_bipartite:  # -v^T W t
+            nv = self.n_visible
+            e = e - jnp.sum((s[..., :nv] @ self.pair_weights) * s[..., nv:], axis=-1)
         elif len(self._structure.edges):
             ed = self._structure.edges
             e = e - (s[..., ed[:, 0]] * s[..., ed[:, 1]]) @ self.pair_weights
@@ -340,6 +387,8 @@ class SpinModel:
         h = jnp.broadcast_to(self.fields[idx], s.shape[:-1] + (len(idx),))
         if st.dense:
             h = h + s @ self.pair_weights[:, idx]
+        elif st.bipartite:
+            h = h + _bipartite_fields(self.pair_weights, st.n_visible, s, idx, site_major=False)
         elif st.pair_nbr.shape[1] and len(st.edges):
             w = jnp.concatenate([self.pair_weights, jnp.zeros((1,), self.pair_weights.dtype)])
             nbr, slot = st.pair_nbr[idx], st.pair_slot[idx]
@@ -379,6 +428,13 @@ class SpinModel:
         return g
 
     # ------------------------------------------------------------------ transforms
+    def as_dense(self) -> SpinModel:
+        """The same pairwise model with its couplings stored as a dense ``(n, n)`` matrix (the
+        structure's pairs kept, even at zero weight).  Pairwise models only."""
+        if self._structure.orders:
+            raise ValueError(f"as_dense takes a pairwise model; {self!r} has k-body terms.")
+        return SpinModel._dense_with_edges(self.n, self.edges, self.couplings, self.fields)
+
     def scaled(self, coupling_scale=1.0, field_scale=1.0) -> SpinModel:
         """Same structure, interactions multiplied by ``coupling_scale`` (may be traced) and
         fields by ``field_scale``. Useful for a coupling scale sampled by NUTS."""
@@ -484,12 +540,15 @@ class SpinModel:
 
         ``E(v, t) = -a.v - b.t - v^T W t`` (±1 units). ``weights`` ``(n_visible, n_hidden)``
         gives ``W``; else ``W ~ Normal(0, scale^2)`` from ``key`` (scikit-learn's
-        BernoulliRBM starts at scale 0.01), or zeros without a key. Stored dense (two colour
-        classes: a sweep is two matrix products). Train it with
-        ``ep.learning.fit(model, data, visible=range(n_visible))``.
+        BernoulliRBM starts at scale 0.01), or zeros without a key. Stored as the bipartite
+        block ``W`` itself (``pair_weights``, never the ``(n, n)`` square): a sweep updates the
+        two layers in turn, each one matrix product on all chains. Train it with
+        ``ep.learning.fit(model, data, visible=range(n_visible))``; convert to and from the
+        0/1 units of scikit-learn's ``BernoulliRBM`` with :meth:`to_bernoulli_rbm` and
+        :meth:`from_bernoulli_rbm`.
 
         >>> SpinModel.rbm(64, 32)
-        SpinModel(n=96, pairwise=dense)
+        SpinModel(n=96, pairwise=bipartite 64x32)
         """
         nv, nh = as_count(n_visible, "n_visible"), as_count(n_hidden, "n_hidden")
         n = nv + nh
@@ -507,9 +566,6 @@ class SpinModel:
                     f"got {w.shape}."
                 )
             _finite(w, "weights")
-        J = np.zeros((n, n))
-        J[:nv, nv:] = w
-        J[nv:, :nv] = w.T
         fields = np.zeros(n)
         for part, value, size, name in (
             (slice(0, nv), visible_fields, nv, "visible_fields"),
@@ -520,9 +576,60 @@ class SpinModel:
                 if value.shape != (size,):
                     raise ValueError(f"`{name}` must have shape ({size},); got {value.shape}.")
                 fields[part] = value
-        iv, ih = np.meshgrid(np.arange(nv), np.arange(nv, n), indexing="ij")
-        pairs = np.stack([iv.reshape(-1), ih.reshape(-1)], 1)
-        return cls._dense_with_edges(n, pairs, J, fields)
+        return cls._bipartite(nv, nh, w, fields)
+
+    @classmethod
+    def _bipartite(cls, n_visible: int, n_hidden: int, weights, fields) -> SpinModel:
+        """Bipartite storage: ``pair_weights`` is ``W (n_visible, n_hidden)``."""
+        n = n_visible + n_hidden
+        model = cls(fields=fields, n=n)  # validates the fields
+        iv, ih = np.meshgrid(np.arange(n_visible), np.arange(n_visible, n), indexing="ij")
+        pairs = np.stack([iv.reshape(-1), ih.reshape(-1)], 1).astype(np.int32)
+        structure = _build_structure(n, False, pairs, (), n_visible=n_visible)
+        w = jnp.asarray(weights, dtype=jnp.result_type(float))
+        return cls.tree_unflatten(structure, (model.fields, w, ()))
+
+    @classmethod
+    def from_bernoulli_rbm(cls, W, b, c) -> SpinModel:
+        """The RBM of 0/1 units ``x`` (visible) and ``y`` (hidden) with energy
+        ``E01(x, y) = -x^T W y - b.x - c.y`` (scikit-learn's ``BernoulliRBM``:
+        ``W = components_.T``, ``b = intercept_visible_``, ``c = intercept_hidden_``; PyTorch
+        RBM code uses the same form) as a ±1 :meth:`rbm`.
+
+        Units map as the data loaders map them (:mod:`ergodic_ppl.datasets`: an "on" pixel,
+        bit 1, is spin +1), ``s = 2x - 1``, so ``E(2x - 1, 2y - 1) = E01(x, y) + const`` and
+        both define one distribution: ``W_pm = W / 4``, ``a = b/2 + W 1 / 4``,
+        ``b_pm = c/2 + W^T 1 / 4``.
+        """
+        W = np.asarray(W, np.float64)
+        if W.ndim != 2:
+            raise ValueError(f"`W` must have shape (n_visible, n_hidden); got {W.shape}.")
+        nv, nh = W.shape
+        b, c = np.asarray(b, np.float64), np.asarray(c, np.float64)
+        if b.shape != (nv,):
+            raise ValueError(f"`b` (visible biases) must have shape ({nv},); got {b.shape}.")
+        if c.shape != (nh,):
+            raise ValueError(f"`c` (hidden biases) must have shape ({nh},); got {c.shape}.")
+        for value, name in ((W, "W"), (b, "b"), (c, "c")):
+            _finite(value, name)
+        fields = np.concatenate([b / 2 + W.sum(1) / 4, c / 2 + W.sum(0) / 4])
+        return cls._bipartite(nv, nh, W / 4, fields)
+
+    def to_bernoulli_rbm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(W, b, c)`` in 0/1 units (the inverse of :meth:`from_bernoulli_rbm`): ``W``
+        ``(n_visible, n_hidden)``, visible biases ``b``, hidden biases ``c``; for scikit-learn
+        set ``components_ = W.T``, ``intercept_visible_ = b``, ``intercept_hidden_ = c``."""
+        if not self.is_bipartite:
+            raise ValueError(
+                f"to_bernoulli_rbm needs a bipartite model (SpinModel.rbm); this is {self!r}."
+            )
+        nv = self.n_visible
+        w = np.asarray(self.pair_weights, np.float64)
+        fields = np.asarray(self.fields, np.float64)
+        W = 4 * w
+        b = 2 * fields[:nv] - W.sum(1) / 2
+        c = 2 * fields[nv:] - W.sum(0) / 2
+        return W, b, c
 
     @classmethod
     def ising_chain(cls, n: int, coupling=1.0, field=0.0, periodic: bool = True) -> SpinModel:

@@ -22,7 +22,11 @@ import numpy as np
 class _Structure:
     """Static structure of a spin model (NumPy; equal when the interactions are equal).
 
-    ``edges`` (m, 2) lists pairwise couplings ``i < j`` (sparse form; empty when dense).
+    ``edges`` (m, 2) lists the pairwise couplings ``i < j`` (the structure's pairs in every
+    storage).  Storage of their weights: an edge vector (sparse), a dense ``(n, n)`` matrix
+    (``dense``), or a bipartite block ``W (n_visible, n - n_visible)`` (``n_visible > 0``: an
+    RBM, spins ``0..n_visible-1`` visible; ``edges`` are then every visible-hidden pair in
+    row-major order, so ``W.ravel()`` are their weights).
     ``orders`` maps each k-body order k >= 3 to its index array (t_k, k).
     ``pair_nbr``/``pair_slot`` (n, d): for spin i, the neighbour j and the edge index of (i, j),
     padded with neighbour 0 and slot ``m`` (a zero weight).
@@ -39,6 +43,11 @@ class _Structure:
     kbody_others: tuple[np.ndarray, ...]
     kbody_slot: tuple[np.ndarray, ...]
     graph_edges: np.ndarray  # all interacting pairs (i < j), for the interaction graph
+    n_visible: int = 0  # > 0: bipartite storage (see above)
+
+    @property
+    def bipartite(self) -> bool:
+        return self.n_visible > 0
 
     # Equal structures compare equal (and hash alike), so jit caches and kernel caches are
     # shared by separately built models with the same interactions.
@@ -46,6 +55,7 @@ class _Structure:
         return (
             self.n,
             self.dense,
+            self.n_visible,
             self.edges.tobytes(),
             tuple((k, idx.tobytes()) for k, idx in self.orders),
         )
@@ -104,10 +114,10 @@ def _group_terms(terms: Mapping[tuple[int, ...], float]):
     return [(np.array(i, dtype=np.int64), np.array(w, dtype=float)) for i, w in grouped.values()]
 
 
-def _build_structure(n, dense, edges, order_items) -> _Structure:
-    # pairwise incidence (not needed for dense couplings: local fields are a matmul)
+def _build_structure(n, dense, edges, order_items, n_visible: int = 0) -> _Structure:
+    # pairwise incidence (not needed for dense or bipartite couplings: local fields are a matmul)
     deg = np.bincount(edges.reshape(-1), minlength=n)
-    width = 0 if dense or not len(edges) else int(deg.max())
+    width = 0 if dense or n_visible or not len(edges) else int(deg.max())
     nbr = np.zeros((n, width), np.int32)
     slot = np.full((n, width), len(edges), np.int32)
     fill = np.zeros(n, dtype=np.int64)
@@ -135,4 +145,5 @@ def _build_structure(n, dense, edges, order_items) -> _Structure:
         kbody_others=tuple(others),
         kbody_slot=tuple(slots),
         graph_edges=graph_edges,
+        n_visible=int(n_visible),
     )
