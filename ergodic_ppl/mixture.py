@@ -25,6 +25,7 @@ a component, then sweeps from its centre.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -478,8 +479,6 @@ class _Fitter:
         if self.exact:
             return reduce(data=rows, orders=self.orders, method="fit", l2=self.l2,
                           l2_fields=FIELD_L2, temperature=1 / self.beta)  # fmt: skip
-        import optax
-
         from .learning.fit import fit as pcd_fit
 
         m = (2 * ((rows > 0).sum(0) + 1) / (len(rows) + 2) - 1).astype(np.float32)
@@ -487,10 +486,8 @@ class _Fitter:
         if tuple(self.orders) == (1,):
             return SpinModel(fields=fields)
         options = dict(self.fit_options)
-        rate, decay = options.pop("learning_rate"), options.pop("learning_rate_decay")
-        if decay == "cosine":
-            rate = optax.cosine_decay_schedule(rate, options["steps"])
-        optimizer = options.pop("optimizer", None) or optax.adam(rate)
+        del options["learning_rate"], options["learning_rate_decay"]
+        optimizer = options.pop("optimizer", None) or self.optimizer
         rng = np.random.default_rng(np.asarray(jax.random.key_data(self._key(tag, 1))).ravel())
         start = rows[rng.integers(len(rows), size=options["num_chains"])]
         result = pcd_fit(
@@ -499,6 +496,17 @@ class _Fitter:
             **options,
         )  # fmt: skip
         return result.model
+
+    @functools.cached_property
+    def optimizer(self):
+        """Adam at ``learning_rate`` (cosine-decayed by default): one object for every
+        component, so they share one compiled training step (learning.compile_cache_info)."""
+        import optax
+
+        rate = self.fit_options["learning_rate"]
+        if self.fit_options["learning_rate_decay"] == "cosine":
+            rate = optax.cosine_decay_schedule(rate, self.fit_options["steps"])
+        return optax.adam(rate)
 
     def log_z(self, model, tag) -> tuple[float, float]:
         if self.exact:

@@ -404,3 +404,32 @@ def test_fit_advances_a_callers_progress_bar_and_leaves_it_open(tmp_path):
     ep.learning.fit(ep.SpinModel.fully_connected(6), data, checkpoint=path, steps=15,
                     resume=True, **kw)  # fmt: skip
     assert bar.n == 15 and bar.refreshed == 2 and not bar.closed
+
+
+def test_fit_traces_its_block_once_per_configuration(tmp_path):
+    """Issue 23: the compiled training block is reused across fits of one structure and options
+    (same optimiser object): another data set of similar size (rows padded to a power of two),
+    other starting weights, and a checkpointed run resumed in a second segment trace nothing."""
+    import optax
+
+    from ergodic_ppl.learning import compile_cache_info
+
+    data = ep.datasets.digits()[:, :16]
+    optimizer = optax.adam(1e-2)
+    kw = dict(key=jax.random.key(0), optimizer=optimizer, num_chains=32, num_ais_chains=32,
+              batch_size=50, steps=20, monitor_every=10, num_warmup=5, log_z0=16 * np.log(2))  # fmt: skip
+    ep.learning.fit(ep.SpinModel.fully_connected(16), data[:200], **kw)
+    before = compile_cache_info()["block_traces"]
+    ep.learning.fit(ep.SpinModel.fully_connected(16, fields=0.1 * np.ones(16)), data[:230], **kw)
+    path = tmp_path / "run.ckpt"
+    first = ep.learning.fit(ep.SpinModel.fully_connected(16), data[:200], checkpoint=path, **kw)
+    resumed = ep.learning.fit(ep.SpinModel.fully_connected(16), data[:200], checkpoint=path,
+                              resume=True, **{**kw, "steps": 40})  # fmt: skip
+    assert compile_cache_info()["block_traces"] == before
+    assert resumed.history.sizes["step"] == 40
+    np.testing.assert_array_equal(resumed.history["work"][:20], first.history["work"])
+    # another optimiser object is another configuration: one more trace, as documented
+    ep.learning.fit(
+        ep.SpinModel.fully_connected(16), data[:200], **{**kw, "optimizer": optax.adam(1e-2)}
+    )
+    assert compile_cache_info()["block_traces"] == before + 1

@@ -3,7 +3,8 @@
 - :mod:`.fit` - :func:`fit`: PCD (Gibbs or tempering chains) or exact gradients, hidden
   spins, optax optimisers, schedules (natural gradient, minimal dissipation), work, Jarzynski
   ``Delta log Z`` and excess work per update, chain monitor, checkpoints; the history as an
-  ``xarray.Dataset``;
+  ``xarray.Dataset``; one compiled training block per model structure and options in a
+  process (:func:`compile_cache_info`);
 - :mod:`.gradients` - ``dE/dtheta`` over data, chains or the exact distribution;
 - :mod:`.hidden` - visible/hidden spins: exact conditional positive phase and the visible free
   energy of RBMs (:func:`visible_free_energy`), clamped Gibbs otherwise;
@@ -14,7 +15,7 @@
 """
 
 from . import harmonic_trap
-from .fit import GRADIENTS, SAMPLERS, SCHEDULES, FitResult, fit
+from .fit import GRADIENTS, SAMPLERS, SCHEDULES, FitResult, compile_cache_info, fit
 from .gradients import energy_gradient, exact_expectation, exact_log_z
 from .hidden import visible_free_energy
 
@@ -23,6 +24,7 @@ __all__ = [
     "SAMPLERS",
     "SCHEDULES",
     "FitResult",
+    "compile_cache_info",
     "energy_gradient",
     "exact_expectation",
     "exact_log_z",

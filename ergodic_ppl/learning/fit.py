@@ -24,10 +24,12 @@ blocks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,7 +55,7 @@ from .hidden import ClampedSweep, HiddenSpins, _free_energy
 from .monitor import monitor_chains
 from .natural import NaturalGradient
 
-__all__ = ["FitResult", "GRADIENTS", "fit"]
+__all__ = ["FitResult", "GRADIENTS", "compile_cache_info", "fit"]
 
 GRADIENTS = ("pcd", "exact")
 SCHEDULES = (None, "natural_gradient", "min_dissipation")
@@ -64,6 +66,9 @@ MIN_JARZYNSKI_ESS = 30.0
 #: data points quenched by the chain monitor
 MONITOR_DATA_SAMPLE = 500
 MIN_JARZYNSKI_ESS_FRACTION = 0.05
+#: visible data are padded to a power of two rows, at least this many (one compiled step
+#: serves every data set up to this size: the per-basin mixture's components)
+MIN_PADDED_ROWS = 1024
 
 
 class FitResult(NamedTuple):
@@ -114,11 +119,25 @@ class FitResult(NamedTuple):
         return plot_fit(self.history, **kwargs)
 
 
-def _trainable_mask(model: SpinModel, freeze) -> SpinModel:
+def _freeze_names(freeze) -> tuple:
+    """``freeze`` as a sorted tuple of weight-group names (checked)."""
     names = () if freeze is None else tuple([freeze] if isinstance(freeze, str) else freeze)
     unknown = [f for f in names if f not in FREEZABLE]
     if unknown:
         raise ValueError(f"`freeze` may name {FREEZABLE}; got {unknown}.")
+    return tuple(sorted(set(names)))
+
+
+@functools.cache
+def _default_optimizer():
+    """``optax.sgd(1e-2)``, one object per process (so default runs share a compiled step)."""
+    import optax
+
+    return optax.sgd(1e-2)
+
+
+def _trainable_mask(model: SpinModel, freeze) -> SpinModel:
+    names = _freeze_names(freeze)
     fields = jnp.zeros_like(model.fields) if "fields" in names else jnp.ones_like(model.fields)
     pairs = model.pair_weights
     pairs = jnp.zeros_like(pairs) if "couplings" in names else jnp.ones_like(pairs)
@@ -180,6 +199,253 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
         }
     )
     return out
+
+
+class _StepConfig(NamedTuple):
+    """What the compiled training step depends on besides array shapes: equal configurations
+    share one compiled step per process (:func:`_step_functions`).  The optimiser counts by
+    identity: pass the same ``optax`` object to reuse a compiled step."""
+
+    structure: Any
+    dtype: str
+    beta: float
+    gradient: str
+    sampler: str
+    visible: tuple | None
+    batch_size: int | None
+    sweeps_per_update: int
+    l2: float
+    freeze: tuple
+    schedule: str | None
+    fisher_damping: float
+    dissipation_rate: float | None
+    ladder: tuple | None
+    num_ais_chains: int
+    optimizer: Any
+
+
+_COMPILED: OrderedDict = OrderedDict()
+_COMPILED_MAX = 32
+_TRACES = {"block": 0}
+
+
+def compile_cache_info() -> dict:
+    """``{"entries": configurations held, "block_traces": times a training block was traced}``:
+    a second ``fit`` of the same model structure and options (same optimiser object, same
+    array shapes) traces and compiles nothing (segments, resume, the mixture's components)."""
+    return {"entries": len(_COMPILED), "block_traces": _TRACES["block"]}
+
+
+def _step_functions(cfg: _StepConfig, model0: SpinModel):
+    """The jitted training block, warm-up sweeps and data energy for ``cfg`` (built once per
+    configuration; ``model0`` only lends its structure and shapes)."""
+    hit = _COMPILED.get(cfg)
+    if hit is not None:
+        _COMPILED.move_to_end(cfg)
+        return hit
+    out = _build_step_functions(cfg, model0)
+    _COMPILED[cfg] = out
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+    return out
+
+
+def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
+    import types
+
+    import optax
+
+    beta, batch_size, sweeps_per_update = cfg.beta, cfg.batch_size, cfg.sweeps_per_update
+    l2, schedule, dissipation_rate = cfg.l2, cfg.schedule, cfg.dissipation_rate
+    num_ais_chains, optimizer = cfg.num_ais_chains, cfg.optimizer
+    dtype = jnp.dtype(cfg.dtype)
+    split = None if cfg.visible is None else HiddenSpins(model0, cfg.visible)
+    natural = None
+    if schedule == "natural_gradient":
+        natural = NaturalGradient(model0, beta, damping=cfg.fisher_damping)
+    mask = _trainable_mask(model0, cfg.freeze)
+    exact_states = None
+    if cfg.gradient == "exact":
+        exact_states = jnp.asarray(all_states(model0.n), dtype)
+    kernel = cached_kernel(model0)
+    clamped_sweep = None if split is None or split.independent else ClampedSweep(model0, split)
+    if cfg.sampler == "tempering":
+        tempering_kernel = tempering.build_kernel(model0)
+
+    def sweeps(model, state, chain_keys, count):
+        if isinstance(state, tempering.TemperingState):
+            step = lambda k, s: tempering_kernel(k, s, model)  # noqa: E731
+        else:
+            step = lambda k, s: kernel(k, s, model, beta)  # noqa: E731
+        out = run(step, state, chain_keys, num_draws=1, num_warmup=count - 1, observers={})
+        return out.state, out.rng_key
+
+    def data_energy(model, consts):
+        """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data."""
+        if split is None:
+            terms = jax.tree.map(jnp.vdot, model, consts["data_slope"])
+            return beta * sum(jax.tree.leaves(terms))
+        return jnp.mean(_free_energy(model, split, beta, consts["data"]))
+
+    def positive_phase(model, carry, k, consts):
+        """``<dE/dtheta>`` over (a batch of) the data, and the carry (clamped hidden spins)."""
+        k_rows, k_sweep = jax.random.split(k)
+        rows = None
+        if batch_size is not None:  # rows below num_rows: the data may be padded (_consts)
+            rows = jax.random.randint(k_rows, (batch_size,), 0, consts["num_rows"])
+        if split is None:
+            if rows is None:
+                return consts["data_grad"], carry
+            return energy_gradient(model, consts["data"][rows]), carry
+        data_all = consts["data"]
+        v = data_all if rows is None else data_all[rows]
+        if split.independent:
+            return energy_gradient(model, split.mean_states(model, beta, v)), carry
+        full = carry["clamped"] if rows is None else carry["clamped"][rows]
+        full = clamped_sweep(k_sweep, full, model, beta, sweeps_per_update)
+        clamped = full if rows is None else carry["clamped"].at[rows].set(full)
+        return energy_gradient(model, full), {**carry, "clamped": clamped}
+
+    def apply(model, opt_state, grad, spins, weights, tau):
+        """Optimiser step; returns the new model, state, gradient norm and the update's
+        predicted excess work ``tau Var(w)`` (and the step scale of min_dissipation)."""
+        if l2:
+            grad = jax.tree.map(jnp.add, grad, _l2_term(model, l2))
+        if natural is not None:
+            grad = natural(grad, model, spins, weights)
+        grad = jax.tree.map(jnp.multiply, grad, mask)
+        updates, opt_state = optimizer.update(grad, opt_state, model)
+        updates = jax.tree.map(jnp.multiply, updates, mask)
+        q = predicted_excess_work(model, updates, spins, beta, tau, weights)
+        scale = jnp.ones((), dtype)
+        if schedule == "min_dissipation":
+            scale = jnp.sqrt(dissipation_rate / jnp.maximum(q, 1e-30))
+            updates = jax.tree.map(lambda u: scale * u, updates)
+            q = scale**2 * q
+        norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
+        return optax.apply_updates(model, updates), opt_state, norm, q, scale
+
+    def target(state):
+        """Site-major spins ``(n, C)`` and energies of the learning chains' target rung."""
+        if isinstance(state, tempering.TemperingState):
+            return state.rungs.site_spins[..., 0], state.rungs.energy[..., 0]
+        return state.site_spins, state.energy
+
+    def rebook(model, state):
+        """``state`` with its energies recomputed under ``model`` (every rung)."""
+        rungs = state.rungs if isinstance(state, tempering.TemperingState) else state
+        e = model._energy(jnp.moveaxis(rungs.site_spins, 0, -1))
+        rungs = SpinGibbsState(rungs.site_spins, e)
+        if isinstance(state, tempering.TemperingState):
+            return state._replace(rungs=rungs)
+        return rungs
+
+    def pcd_step(carry, k, consts):
+        model = carry["model"]
+        k_pos, _ = jax.random.split(k)
+        site, e_old = target(carry["chains"])
+        spins = jnp.moveaxis(site, 0, -1)  # (C, n)
+        positive, carry = positive_phase(model, carry, k_pos, consts)
+        grad = jax.tree.map(lambda a, b: beta * (a - b), positive, energy_gradient(model, spins))
+        new_model, opt_state, norm, q, scale = apply(
+            model, carry["opt_state"], grad, spins, None, carry["tau"]
+        )
+        chains = rebook(new_model, carry["chains"])
+        work = beta * (target(chains)[1] - e_old)
+        chains, chain_keys = sweeps(new_model, chains, carry["chain_keys"], sweeps_per_update)
+        out = {
+            **carry,
+            "model": new_model,
+            "opt_state": opt_state,
+            "chains": chains,
+            "chain_keys": chain_keys,
+            "work": carry["work"] + work,
+        }
+        record = {
+            "grad_norm": norm,
+            "work": jnp.mean(work),
+            "total_work": jnp.mean(out["work"]),
+            "predicted_excess_work": q,
+            "step_scale": scale,
+            "chain_energy": target(chains)[1],  # for the monitor, not the history
+        }
+        if split is None:
+            record["data_energy"] = data_energy(new_model, consts)
+        if num_ais_chains:
+            spectators = rebook(new_model, carry["spectators"])
+            total = carry["spectator_work"] + beta * (
+                spectators.energy - carry["spectators"].energy
+            )
+            spectators, spectator_keys = sweeps(
+                new_model, spectators, carry["spectator_keys"], sweeps_per_update
+            )
+            out.update(spectators=spectators, spectator_keys=spectator_keys, spectator_work=total)
+            log_w = -total
+            w = jnp.exp(log_w - jnp.max(log_w))
+            record["delta_log_z"] = logsumexp(log_w) - jnp.log(num_ais_chains)
+            record["delta_log_z_stderr"] = jnp.std(w / jnp.mean(w)) / jnp.sqrt(num_ais_chains)
+            record["jarzynski_ess"] = jnp.sum(w) ** 2 / jnp.sum(w**2)
+        return out, record
+
+    def exact_step(carry, k, consts):
+        model = carry["model"]
+        positive, carry = positive_phase(model, carry, k, consts)
+        grad = jax.tree.map(
+            lambda a, b: beta * (a - b), positive, exact_expectation(model, beta, exact_states)
+        )
+        p = jax.nn.softmax(-beta * model._energy(exact_states))
+        new_model, opt_state, norm, q, scale = apply(
+            model, carry["opt_state"], grad, exact_states, p, carry["tau"]
+        )
+        record = {
+            "data_energy": data_energy(new_model, consts),
+            "grad_norm": norm,
+            "predicted_excess_work": q,
+            "step_scale": scale,
+            "log_z": exact_log_z(new_model, beta, exact_states),
+        }
+        return {**carry, "model": new_model, "opt_state": opt_state}, record
+
+    step = pcd_step if cfg.gradient == "pcd" else exact_step
+
+    def block(carry, keys, consts):
+        _TRACES["block"] += 1  # Python runs here only while JAX traces
+        return jax.lax.scan(lambda c, k: step(c, k, consts), carry, keys)
+
+    return types.SimpleNamespace(
+        block=jax.jit(block), warm=jax.jit(sweeps, static_argnums=3),
+        data_energy=jax.jit(data_energy), target=target, clamped_sweep=clamped_sweep,
+    )  # fmt: skip
+
+
+def _consts(model0, x, split, batch_size, dtype) -> dict:
+    """The data as the compiled step reads it.  Visible models: ``E`` is linear in the weights,
+    so ``<dE/dtheta>_data`` is fixed and ``E_theta(s) = theta . dE/dtheta(s)``: both data
+    terms come from one pass over the data (``data_slope``, ``data_grad``).  Their rows are
+    padded with zero rows to a power of two, at least :data:`MIN_PADDED_ROWS` (batches are
+    drawn below ``num_rows``), so data sets of similar size share one compiled step."""
+    consts = {"num_rows": jnp.asarray(len(x), jnp.int32)}
+    if split is None:
+        rows = max(MIN_PADDED_ROWS, 1 << max(len(x) - 1, 0).bit_length())
+        padded = np.zeros((rows, x.shape[1]), x.dtype)
+        padded[: len(x)] = x  # zero rows: no energy, no slope
+        data = jnp.asarray(padded, dtype)
+        slope, grad = _data_slope(model0, data, consts["num_rows"])
+        consts.update(data_slope=slope, data_grad=grad)
+        if batch_size is not None:
+            consts["data"] = data
+    else:
+        consts["data"] = jnp.asarray(x, dtype)
+    return consts
+
+
+@jax.jit
+def _data_slope(model0, data, num_rows):
+    """``d<E>_data/dtheta`` (raw leaves) and the per-pair gradient over the first ``num_rows``
+    rows of ``data`` (the others are zero rows, which add nothing: ``E(0) = 0`` for every
+    weight)."""
+    slope = jax.grad(lambda m: jnp.sum(m._energy(data)) / num_rows)(model0)
+    return slope, per_pair(model0, slope)
 
 
 def fit(
@@ -321,7 +587,7 @@ def fit(
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"`l2` must be finite and >= 0; got {l2}.")
     if optimizer is None:
-        optimizer = optax.sgd(1e-2)
+        optimizer = _default_optimizer()
     if not isinstance(optimizer, optax.GradientTransformation):
         raise ValueError(
             "`optimizer` must be an optax.GradientTransformation, e.g. optax.adam(1e-2); got "
@@ -362,161 +628,24 @@ def fit(
     elif tempering_betas is not None:
         raise ValueError('`tempering_betas` is only used with sampler="tempering".')
 
-    natural = None
-    if schedule == "natural_gradient":
-        natural = NaturalGradient(model0, beta, damping=fisher_damping)
     dtype = model0.fields.dtype
     data_all = jnp.asarray(x, dtype)
-    mask = _trainable_mask(model0, freeze)
-    exact_states = jnp.asarray(all_states(n), dtype) if gradient == "exact" else None
     has_nll = split is None or split.independent
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
     if gradient == "pcd" and num_ais_chains and has_nll:
         z0, z0_err = _initial_log_z(model0, beta, log_z0, key)
 
     key, key_init, key_warm = jax.random.split(key, 3)
-    kernel = cached_kernel(model0)
-    clamped_sweep = None if split is None or split.independent else ClampedSweep(model0, split)
-    if sampler == "tempering":
-        tempering_kernel = tempering.build_kernel(model0)
-
-    def sweeps(model, state, chain_keys, count):
-        if isinstance(state, tempering.TemperingState):
-            step = lambda k, s: tempering_kernel(k, s, model)  # noqa: E731
-        else:
-            step = lambda k, s: kernel(k, s, model, beta)  # noqa: E731
-        out = run(step, state, chain_keys, num_draws=1, num_warmup=count - 1, observers={})
-        return out.state, out.rng_key
-
-    # visible models: E is linear in the weights, so <dE/dtheta>_data does not change during
-    # training and E_theta(s) = theta . dE/dtheta(s): both data terms from one pass over the data
-    data_slope = None
-    if split is None:
-        data_slope = jax.grad(lambda m: jnp.mean(m._energy(data_all)))(model0)
-        data_grad = per_pair(model0, data_slope)
-
-    def data_energy(model):
-        """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data."""
-        if split is None:
-            terms = jax.tree.map(jnp.vdot, model, data_slope)
-            return beta * sum(jax.tree.leaves(terms))
-        return jnp.mean(_free_energy(model, split, beta, data_all))
-
-    def positive_phase(model, carry, k):
-        """``<dE/dtheta>`` over (a batch of) the data, and the carry (clamped hidden spins)."""
-        k_rows, k_sweep = jax.random.split(k)
-        rows = None if batch_size is None else jax.random.randint(k_rows, (batch_size,), 0, len(x))
-        if split is None:
-            if rows is None:
-                return data_grad, carry
-            return energy_gradient(model, data_all[rows]), carry
-        v = data_all if rows is None else data_all[rows]
-        if split.independent:
-            return energy_gradient(model, split.mean_states(model, beta, v)), carry
-        full = carry["clamped"] if rows is None else carry["clamped"][rows]
-        full = clamped_sweep(k_sweep, full, model, beta, sweeps_per_update)
-        clamped = full if rows is None else carry["clamped"].at[rows].set(full)
-        return energy_gradient(model, full), {**carry, "clamped": clamped}
-
-    def apply(model, opt_state, grad, spins, weights, tau):
-        """Optimiser step; returns the new model, state, gradient norm and the update's
-        predicted excess work ``tau Var(w)`` (and the step scale of min_dissipation)."""
-        if l2:
-            grad = jax.tree.map(jnp.add, grad, _l2_term(model, l2))
-        if natural is not None:
-            grad = natural(grad, model, spins, weights)
-        grad = jax.tree.map(jnp.multiply, grad, mask)
-        updates, opt_state = optimizer.update(grad, opt_state, model)
-        updates = jax.tree.map(jnp.multiply, updates, mask)
-        q = predicted_excess_work(model, updates, spins, beta, tau, weights)
-        scale = jnp.ones((), dtype)
-        if schedule == "min_dissipation":
-            scale = jnp.sqrt(dissipation_rate / jnp.maximum(q, 1e-30))
-            updates = jax.tree.map(lambda u: scale * u, updates)
-            q = scale**2 * q
-        norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
-        return optax.apply_updates(model, updates), opt_state, norm, q, scale
-
-    def target(state):
-        """Site-major spins ``(n, C)`` and energies of the learning chains' target rung."""
-        if isinstance(state, tempering.TemperingState):
-            return state.rungs.site_spins[..., 0], state.rungs.energy[..., 0]
-        return state.site_spins, state.energy
-
-    def rebook(model, state):
-        """``state`` with its energies recomputed under ``model`` (every rung)."""
-        rungs = state.rungs if isinstance(state, tempering.TemperingState) else state
-        e = model._energy(jnp.moveaxis(rungs.site_spins, 0, -1))
-        rungs = SpinGibbsState(rungs.site_spins, e)
-        if isinstance(state, tempering.TemperingState):
-            return state._replace(rungs=rungs)
-        return rungs
-
-    def pcd_step(carry, k):
-        model = carry["model"]
-        k_pos, _ = jax.random.split(k)
-        site, e_old = target(carry["chains"])
-        spins = jnp.moveaxis(site, 0, -1)  # (C, n)
-        positive, carry = positive_phase(model, carry, k_pos)
-        grad = jax.tree.map(lambda a, b: beta * (a - b), positive, energy_gradient(model, spins))
-        new_model, opt_state, norm, q, scale = apply(
-            model, carry["opt_state"], grad, spins, None, carry["tau"]
-        )
-        chains = rebook(new_model, carry["chains"])
-        work = beta * (target(chains)[1] - e_old)
-        chains, chain_keys = sweeps(new_model, chains, carry["chain_keys"], sweeps_per_update)
-        out = {
-            **carry,
-            "model": new_model,
-            "opt_state": opt_state,
-            "chains": chains,
-            "chain_keys": chain_keys,
-            "work": carry["work"] + work,
-        }
-        record = {
-            "grad_norm": norm,
-            "work": jnp.mean(work),
-            "total_work": jnp.mean(out["work"]),
-            "predicted_excess_work": q,
-            "step_scale": scale,
-            "chain_energy": target(chains)[1],  # for the monitor, not the history
-        }
-        if split is None:
-            record["data_energy"] = data_energy(new_model)
-        if num_ais_chains:
-            spectators = rebook(new_model, carry["spectators"])
-            total = carry["spectator_work"] + beta * (
-                spectators.energy - carry["spectators"].energy
-            )
-            spectators, spectator_keys = sweeps(
-                new_model, spectators, carry["spectator_keys"], sweeps_per_update
-            )
-            out.update(spectators=spectators, spectator_keys=spectator_keys, spectator_work=total)
-            log_w = -total
-            w = jnp.exp(log_w - jnp.max(log_w))
-            record["delta_log_z"] = logsumexp(log_w) - jnp.log(num_ais_chains)
-            record["delta_log_z_stderr"] = jnp.std(w / jnp.mean(w)) / jnp.sqrt(num_ais_chains)
-            record["jarzynski_ess"] = jnp.sum(w) ** 2 / jnp.sum(w**2)
-        return out, record
-
-    def exact_step(carry, k):
-        model = carry["model"]
-        positive, carry = positive_phase(model, carry, k)
-        grad = jax.tree.map(
-            lambda a, b: beta * (a - b), positive, exact_expectation(model, beta, exact_states)
-        )
-        p = jax.nn.softmax(-beta * model._energy(exact_states))
-        new_model, opt_state, norm, q, scale = apply(
-            model, carry["opt_state"], grad, exact_states, p, carry["tau"]
-        )
-        record = {
-            "data_energy": data_energy(new_model),
-            "grad_norm": norm,
-            "predicted_excess_work": q,
-            "step_scale": scale,
-            "log_z": exact_log_z(new_model, beta, exact_states),
-        }
-        return {**carry, "model": new_model, "opt_state": opt_state}, record
+    cfg = _StepConfig(
+        model0._structure, str(dtype), beta, gradient, sampler,
+        None if split is None else tuple(split.visible.tolist()), batch_size,
+        sweeps_per_update, l2, _freeze_names(freeze), schedule, float(fisher_damping),
+        dissipation_rate, None if sampler != "tempering" else tuple(ladder.tolist()),
+        num_ais_chains, optimizer,
+    )  # fmt: skip
+    fns = _step_functions(cfg, model0)
+    consts = _consts(model0, x, split, batch_size, dtype)
+    target, clamped_sweep = fns.target, fns.clamped_sweep
 
     # tau: relaxation factor of the friction tensor (zeta = tau * Fisher), 1/2 for exact
     # equilibrium averages; for chains measured after every block (dissipation.relaxation_factor)
@@ -545,7 +674,7 @@ def fit(
             chains = tempering.init(model0, rung_start, ladder)
         else:
             chains = init(model0, start)
-        warm = jax.jit(sweeps, static_argnums=3)
+        warm = fns.warm
         if num_warmup:
             chains, chain_keys = warm(model0, chains, chain_keys, num_warmup)
         carry.update(
@@ -566,12 +695,6 @@ def fit(
                 spectator_keys=spectator_keys,
                 spectator_work=jnp.zeros(num_ais_chains, dtype),
             )
-        step = pcd_step
-    else:
-        step = exact_step
-
-    block = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
-    block_data_energy = jax.jit(data_energy)
     records: list[dict] = []
     done = 0
     fingerprint = _fingerprint(
@@ -613,14 +736,14 @@ def fit(
     while done < steps:
         size = min(monitor_every, steps - done)
         key, k_block = jax.random.split(key)
-        carry, rec = block(carry, jax.random.split(k_block, size))
+        carry, rec = fns.block(carry, jax.random.split(k_block, size), consts)
         rec = jax.tree.map(np.asarray, rec)
         done += size
         chain_energy = rec.pop("chain_energy", None)
         if split is not None and gradient == "pcd" and has_nll:
             # the visible free energy needs a pass over the data: once per block
             rec["data_energy"] = np.full(size, np.nan, dtype)
-            rec["data_energy"][-1] = block_data_energy(carry["model"])
+            rec["data_energy"][-1] = fns.data_energy(carry["model"], consts)
         if chain_energy is not None:
             carry["tau"] = jnp.asarray(relaxation_factor(chain_energy), dtype)
         if chain_energy is not None and monitor:
