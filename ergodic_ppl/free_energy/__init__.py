@@ -3,19 +3,28 @@ MBAR over a tempering ladder, per-basin free energies and profiles along an orde
 
 - pure functions of arrays: :mod:`.estimators` (``LogZEstimate``, AIS weights, profiles),
   :mod:`.integration` (TI), :mod:`.reweighting` (MBAR, BAR, stepping stone);
-- :mod:`.drivers` - the sampling that feeds them, :func:`estimate_log_z`, and
-  :func:`log_z_from_ladder` (log Z from a tempering run down to beta = 0);
+- :mod:`.drivers` - the sampling that feeds them, :func:`estimate_log_z`,
+  :func:`log_z_from_ladder` (log Z from a tempering run down to beta = 0) and
+  :func:`log_z_bracket` (forward AIS below, reverse AIS from given states above, BAR);
 - :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
   from basin labels (:func:`basin_free_energies`).
 """
 
 from .basins import BasinFreeEnergies, basin_free_energies
-from .drivers import ais_log_weights, estimate_log_z, log_z_from_ladder
+from .drivers import (
+    ais_log_weights,
+    estimate_log_z,
+    log_z_bracket,
+    log_z_from_ladder,
+    reverse_ais_log_weights,
+)
 from .estimators import (
     MIN_AIS_ESS_FRACTION,
     MIN_OVERLAP,
+    LogZBracket,
     LogZEstimate,
     ais_from_log_weights,
+    bar_from_log_weights,
     free_energy_profile,
 )
 from .integration import thermodynamic_integration
@@ -30,6 +39,7 @@ from .reweighting import (
 
 __all__ = [
     "BasinFreeEnergies",
+    "LogZBracket",
     "LogZEstimate",
     "MBARResult",
     "MIN_AIS_ESS_FRACTION",
@@ -37,13 +47,16 @@ __all__ = [
     "ais_from_log_weights",
     "ais_log_weights",
     "bar",
+    "bar_from_log_weights",
     "basin_free_energies",
     "estimate_log_z",
     "free_energy_profile",
+    "log_z_bracket",
     "log_z_from_ladder",
     "mbar",
     "mbar_from_ladder",
     "profile_from_ladder",
+    "reverse_ais_log_weights",
     "stepping_stone",
     "thermodynamic_integration",
 ]

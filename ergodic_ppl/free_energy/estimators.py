@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
+    "LogZBracket",
     "LogZEstimate",
     "MIN_AIS_ESS_FRACTION",
     "MIN_OVERLAP",
     "ais_from_log_weights",
+    "bar_from_log_weights",
     "free_energy_profile",
 ]
 
@@ -195,3 +197,66 @@ def free_energy_profile(values, beta: float, bins=30, log_weights=None):
         se = np.sqrt((1 - hist) / (hist * ess)) / beta
     F = F - np.min(F[np.isfinite(F)])
     return 0.5 * (edges[1:] + edges[:-1]), F, se
+
+
+def bar_from_log_weights(forward, reverse) -> float:
+    """Bennett's acceptance ratio for ``Delta = log Z_1 - log Z_0`` from the log weights of a
+    forward (``E[exp(w_F)] = exp(Delta)``) and a reverse (``E[exp(w_R)] = exp(-Delta)``)
+    annealing run: the root of ``sum_i sigmoid(w_F,i - Delta - M) = sum_j sigmoid(w_R,j +
+    Delta + M)`` with ``M = log(n_F / n_R)`` (Bennett 1976; Shirts et al. 2003, works
+    ``W = -w`` in kT)."""
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    wf = np.asarray(forward, np.float64).ravel()
+    wr = np.asarray(reverse, np.float64).ravel()
+    m = math.log(len(wf) / len(wr))
+
+    def imbalance(delta):
+        return expit(wf - delta - m).sum() - expit(wr + delta + m).sum()
+
+    lo = min(wf.min(), -wr.max()) - 50.0
+    hi = max(wf.max(), -wr.min()) + 50.0
+    return float(brentq(imbalance, lo, hi, xtol=1e-10))
+
+
+class LogZBracket(NamedTuple):
+    """``log Z`` between forward AIS (``lower``: low in expectation) and reverse AIS
+    (``upper``: high in expectation when the reverse runs start from draws of the model), and
+    ``bar`` (value, stderr) combining both works (:func:`bar_from_log_weights`, error by a
+    bootstrap of 200 resamples of each run).  ``width`` = upper - lower."""
+
+    lower: LogZEstimate
+    upper: LogZEstimate
+    bar: tuple[float, float]
+
+    @property
+    def width(self) -> float:
+        return self.upper.value - self.lower.value
+
+    @classmethod
+    def from_log_weights(cls, forward, reverse, log_z0: float, *, beta=None) -> LogZBracket:
+        wf = np.asarray(forward, np.float64).ravel()
+        wr = np.asarray(reverse, np.float64).ravel()
+        if len(wr) < 2 or not np.all(np.isfinite(wr)):
+            raise ValueError("`reverse` needs at least 2 finite log weights.")
+        lower = ais_from_log_weights(wf, log_z0, beta=beta)
+        w = np.exp(wr - wr.max())
+        stderr = float(np.sqrt(w.var(ddof=1) / (len(w) * w.mean() ** 2)))
+        ess = float(w.sum() ** 2 / np.sum(w**2))
+        warn = ()
+        if ess < max(30.0, MIN_AIS_ESS_FRACTION * len(w)):
+            warn = (f"reverse AIS weights are degenerate (ESS {ess:.1f} of {len(w)}): anneal "
+                    "more slowly",)  # fmt: skip
+        upper = LogZEstimate(
+            value=log_z0 - _logmeanexp(wr), stderr=stderr, method="reverse_ais",
+            reliable=not warn, warnings=warn, beta=beta,
+            diagnostics={"log_weights": wr, "ess": ess, "log_z0": log_z0},
+        )  # fmt: skip
+        rng = np.random.default_rng(0)
+        boots = [
+            bar_from_log_weights(rng.choice(wf, len(wf)), rng.choice(wr, len(wr)))
+            for _ in range(200)
+        ]
+        value = log_z0 + bar_from_log_weights(wf, wr)
+        return cls(lower, upper, (value, float(np.std(boots, ddof=1))))
