@@ -134,7 +134,7 @@ def add_variable(idata, group: str, name: str, values, dims) -> None:
     import xarray as xr
 
     array = xr.DataArray(np.asarray(values), dims=tuple(dims))
-    if name and group in group_names(idata):
+    if group in group_names(idata):
         if _is_tree(idata):
             idata[group][name] = array
         else:
