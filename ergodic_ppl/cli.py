@@ -339,6 +339,12 @@ def _add_train(sub) -> None:
         "--out", type=Path, default=Path("ergodic-ppl-train"), help="report folder (%(default)s)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out's checkpoint")
+    p.add_argument(
+        "--test",
+        type=Path,
+        help="held-out rows in a file of the same format: all of DATA trains and these are "
+        "scored (default: 20%% of DATA held out)",
+    )
     p.add_argument("--image-shape", type=_image_shape, help="draw states as HxW images")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="updates (%(default)s)")
     p.add_argument(
@@ -381,10 +387,12 @@ def _train(args) -> int:
 
     matplotlib.use("Agg")
 
+    from . import datasets
     from .pipeline import train_and_report
 
     checkpoint = args.out / "checkpoint.npz"
     data, name, source, shape, model, beta = _train_spec(args)
+    test = None if args.test is None else datasets.load(args.test)
     if checkpoint.exists() and not args.resume:
         raise ModelFileError(
             f"{checkpoint} holds an earlier run: continue it with --resume, or choose another "
@@ -396,7 +404,8 @@ def _train(args) -> int:
         result = train_and_report(
             data, model=model, beta=beta, image_shape=shape, name=name, source=source,
             seed=args.seed, checkpoint=checkpoint, resume=args.resume, progress=args.progress,
-            mixture=args.mixture, stage=lambda m: _stage(m, not args.progress), **options,
+            mixture=args.mixture, stage=lambda m: _stage(m, not args.progress), test=test,
+            **options,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(

@@ -29,7 +29,8 @@ The result, a :class:`TrainingReport`, writes a folder (:meth:`TrainingReport.wr
 graph and disconnectivity, the mixture's components as images when the data are images, sample
 grids), the figures as PNG files, ``idata.nc`` (the diagnosed chains as ArviZ
 ``InferenceData`` with each draw's basin, plus the training history as its ``training``
-group), the checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodic_ppl.report`).
+group), ``model.npz`` (the trained weights, :meth:`TrainingReport.model_arrays`), the
+checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodic_ppl.report`).
 """
 
 from __future__ import annotations
@@ -225,7 +226,25 @@ class TrainingReport:
         (folder / "report.html").write_text(self.to_html(images))
         dataclasses.replace(self.analysis, idata=None).write(folder / "diagnosis")
         arviz_compat.to_netcdf(self.idata(), folder / "idata.nc")
+        np.savez(folder / "model.npz", **self.model_arrays())
         return folder
+
+    def model_arrays(self) -> dict:
+        """The trained weights as ``model.npz`` holds them, with ``beta``: an RBM as ``W``
+        ``(n_visible, n_hidden)``, ``b`` (visible) and ``c`` (hidden) in 0/1 units
+        (:meth:`~ergodic_ppl.SpinModel.to_bernoulli_rbm`, scikit-learn's ``BernoulliRBM``
+        form); any other model as ``fields`` and the ``(n, n)`` ``couplings`` in ±1 units,
+        and each k-body order as ``kbody{k}_index`` / ``kbody{k}_weights``."""
+        m = self.model
+        if m.is_bipartite:
+            W, b, c = m.to_bernoulli_rbm()
+            return {"W": W, "b": b, "c": c, "beta": np.float64(self.beta)}
+        out = {"fields": np.asarray(m.fields), "couplings": np.asarray(m.couplings),
+               "beta": np.float64(self.beta)}  # fmt: skip
+        for index, weights in m.kbody_terms:
+            out[f"kbody{index.shape[1]}_index"] = index
+            out[f"kbody{index.shape[1]}_weights"] = np.asarray(weights)
+        return out
 
     def idata(self):
         """The diagnosed chains (``posterior`` spins, ``sample_stats`` energy and basin) with
@@ -337,6 +356,7 @@ def train_and_report(
     progress: bool = False,
     mixture: bool = True,
     stage: Callable[[str], None] | None = None,
+    test=None,
     **options,
 ) -> TrainingReport:
     """Split, train, score, diagnose, fit the per-basin mixture and sample (module docstring).
@@ -362,6 +382,9 @@ def train_and_report(
         Fit and sample the :class:`~ergodic_ppl.BasinMixture`.
     stage : callable, optional
         Called with a one-line message at the start of every stage.
+    test : array ``(samples, n)``, optional
+        Held-out rows from elsewhere (``ergodic-ppl train --test FILE``): all of ``data``
+        trains and these are scored, instead of the ``test_fraction`` split.
     **options
         Overrides of :data:`DEFAULTS`.
     """
@@ -397,7 +420,17 @@ def train_and_report(
             raise ValueError(
                 f"`image_shape` {image_shape} must be (h, w) with h * w = {n}, the data's columns."
             )
-    train, test = train_test_split(x, o["test_fraction"], seed=seed)
+    test_source = f"{o['test_fraction']:.0%} of the rows, split with seed {seed}"
+    if test is None:
+        train, test = train_test_split(x, o["test_fraction"], seed=seed)
+    else:
+        test_source = "given held-out rows"
+        train, test = x, np.asarray(as_spin_data(test, name="test"))
+        if test.shape[1] != n:
+            raise ValueError(
+                f"`test` has {test.shape[1]} columns but the training data have {n}; give "
+                "held-out rows of the same data set."
+            )
     model0, visible, description = parse_model(model, n, seed=seed, beta=beta, train=train)
     rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)
     keys = jax.random.split(jax.random.key(seed), 8)
@@ -494,7 +527,8 @@ def train_and_report(
     return TrainingReport(
         name=name, model_description=description, beta=float(beta),
         visible=visible, fit=fit,
-        data={"source": source, "samples": len(x), "train": len(train), "test": len(test),
+        data={"source": source, "samples": len(train) + len(test), "train": len(train),
+              "test": len(test), "test_source": test_source,
               "n": n, "image_shape": image_shape, "seed": seed},
         held_out=held_out, analysis=analysis, evaluations=evaluations, mixture=mix,
         mixture_held_out=mixture_held_out,

@@ -51,7 +51,8 @@ def test_held_out_figures_equal_exact_enumeration(small_run):
     diff = r.mixture_held_out["minus_single_model"]
     assert diff == pytest.approx(mixture - expected, abs=1e-3)
     assert r.data == {"source": "array", "samples": 300, "train": 240, "test": 60, "n": N,
-                      "image_shape": (4, 4), "seed": 0}  # fmt: skip
+                      "image_shape": (4, 4), "seed": 0,
+                      "test_source": "20% of the rows, split with seed 0"}  # fmt: skip
     assert r.model_samples.shape == (8, N) and r.model_samples.dtype == np.int8
     assert r.mixture_samples.shape == (8, N) and r.mixture_samples.dtype == np.int8
 
@@ -184,3 +185,27 @@ def test_cli_model_file_starts_training_from_its_spin_model(tmp_path, capsys):
     wrong.write_text(chain.read_text().replace(f"ising_chain({N}", "ising_chain(8"))
     assert main(cli_args(data, tmp_path / "o2", "--model", str(wrong))) == 2
     assert "8 spins" in capsys.readouterr().err
+
+
+def test_cli_test_file_and_model_npz(tmp_path, capsys):
+    """``--test FILE``: all of DATA trains and the file's rows are scored; ``model.npz`` holds
+    the trained weights (an RBM in scikit-learn's 0/1 units, round-tripping to the model)."""
+    x = pattern_data(360)
+    data = write_bits(tmp_path / "x.txt", x[:300])
+    held = write_bits(tmp_path / "held.txt", x[300:360])
+    out = tmp_path / "o"
+    assert main(cli_args(data, out, "--test", str(held), "--model", "rbm:4", "--no-mixture")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["train"] == 300 and summary["data"]["test"] == 60
+    assert summary["data"]["test_source"] == "given held-out rows"
+    with np.load(out / "model.npz") as f:
+        W, b, c, beta = f["W"], f["b"], f["c"], float(f["beta"])
+    assert W.shape == (N, 4) and b.shape == (N,) and c.shape == (4,) and beta == 1.0
+    model = ep.SpinModel.from_bernoulli_rbm(W, b, c)
+    # the held-out log-likelihood recomputed from model.npz alone (n + 4 <= 20: exact log Z)
+    v = np.asarray(ep.datasets.load(held), np.float32)
+    ll = -np.asarray(ep.learning.visible_free_energy(model, range(N), v)) - exact.log_z(model, 1.0)
+    assert abs(float(np.mean(ll)) - summary["held_out"]["log_likelihood"]) < 1e-3
+    wide = write_bits(tmp_path / "wide.txt", np.concatenate([x[:5], x[:5, :1]], axis=1))
+    assert main(cli_args(data, tmp_path / "o2", "--test", str(wide), "--no-mixture")) == 2
+    assert "columns" in capsys.readouterr().err
