@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import html
 import json
 import math
@@ -469,7 +470,8 @@ def train_and_report(
     with _checkpoint_path(checkpoint) as path, _progress_bar(progress, o["steps"]) as bar:
         segments = _segment_ends(o["steps"], o["monitor_every"], o["num_evaluations"])
         evaluations = []  # those of the resumed run that fall on this run's segment ends
-        for e, end in zip(_load_evaluations(path, resume), segments, strict=False):
+        held_out_id = hashlib.sha256(np.ascontiguousarray(test).tobytes()).hexdigest()
+        for e, end in zip(_load_evaluations(path, resume, held_out_id), segments, strict=False):
             if e["step"] != end:
                 break
             evaluations.append(e)
@@ -495,7 +497,7 @@ def train_and_report(
             held_out, model_points = evaluate(fit.model, k)
             seconds["log_likelihood"] += time.perf_counter() - start
             evaluations[k:] = [{"step": end, **held_out}]
-            _save_evaluations(path, evaluations)
+            _save_evaluations(path, evaluations, held_out_id)
     trained = fit.model
 
     say(f"diagnosing {o['num_diagnosis_chains']} continued chains and their basins")
@@ -576,18 +578,29 @@ def _evaluations_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".evaluations.json")
 
 
-def _load_evaluations(checkpoint: Path, resume: bool) -> list[dict]:
-    """The log-likelihood evaluations of the run being resumed (none for a new run)."""
+def _load_evaluations(checkpoint: Path, resume: bool, held_out_id: str) -> list[dict]:
+    """The log-likelihood evaluations of the run being resumed (none for a new run).  A run
+    scored on other held-out rows (another ``--test`` file or split) is refused: its curve
+    would mix two data sets."""
     path = _evaluations_path(checkpoint)
     if not (resume and checkpoint.exists() and path.exists()):
         return []
-    return json.loads(path.read_text())
+    saved = json.loads(path.read_text())
+    if isinstance(saved, list):  # written before the held-out rows were recorded
+        return saved
+    if saved["held_out_sha256"] != held_out_id:
+        raise ValueError(
+            f"{checkpoint} belongs to a run scored on other held-out rows (another --test file "
+            "or split): resume it with the same held-out rows, or start a new --out."
+        )
+    return saved["evaluations"]
 
 
-def _save_evaluations(checkpoint: Path, evaluations: list[dict]) -> None:
+def _save_evaluations(checkpoint: Path, evaluations: list[dict], held_out_id: str) -> None:
     path = _evaluations_path(checkpoint)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(evaluations, indent=1))
+    tmp.write_text(json.dumps({"held_out_sha256": held_out_id, "evaluations": evaluations},
+                              indent=1))  # fmt: skip
     tmp.replace(path)  # atomic, like the checkpoint
 
 

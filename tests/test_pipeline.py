@@ -206,6 +206,12 @@ def test_cli_test_file_and_model_npz(tmp_path, capsys):
     v = np.asarray(ep.datasets.load(held), np.float32)
     ll = -np.asarray(ep.learning.visible_free_energy(model, range(N), v)) - exact.log_z(model, 1.0)
     assert abs(float(np.mean(ll)) - summary["held_out"]["log_likelihood"]) < 1e-3
+    # resuming that run with other held-out rows would mix two data sets in one curve
+    other = write_bits(tmp_path / "other.txt", x[290:350])
+    again = cli_args(data, out, "--test", str(other), "--model", "rbm:4", "--no-mixture",
+                     "--resume")  # fmt: skip
+    assert main(again) == 2
+    assert "other held-out rows" in capsys.readouterr().err
     wide = write_bits(tmp_path / "wide.txt", np.concatenate([x[:5], x[:5, :1]], axis=1))
     assert main(cli_args(data, tmp_path / "o2", "--test", str(wide), "--no-mixture")) == 2
     assert "columns" in capsys.readouterr().err
