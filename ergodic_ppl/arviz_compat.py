@@ -89,13 +89,9 @@ def mcse(x) -> float:
 
 def is_idata(obj) -> bool:
     """Whether ``obj`` is an ArviZ 0.2x ``InferenceData`` or an ``xarray.DataTree`` (ArviZ 1.x)."""
-    import xarray as xr
-
-    if isinstance(obj, getattr(xr, "DataTree", ())):
+    if _is_tree(obj):
         return True
-    if ARVIZ_1:
-        return False
-    return isinstance(obj, _az().InferenceData)
+    return not ARVIZ_1 and isinstance(obj, _az().InferenceData)
 
 
 def group_names(idata) -> tuple[str, ...]:

@@ -629,7 +629,6 @@ def fit(
         raise ValueError('`tempering_betas` is only used with sampler="tempering".')
 
     dtype = model0.fields.dtype
-    data_all = jnp.asarray(x, dtype)
     has_nll = split is None or split.independent
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
     if gradient == "pcd" and num_ais_chains and has_nll:
@@ -652,7 +651,7 @@ def fit(
     carry = {"model": model0, "opt_state": optimizer.init(model0), "tau": jnp.asarray(0.5, dtype)}
     if clamped_sweep is not None:
         hidden0 = random_spins(jax.random.fold_in(key_init, 2), (len(x), split.num_hidden))
-        carry["clamped"] = split.complete(data_all, hidden0.astype(dtype))
+        carry["clamped"] = split.complete(consts["data"], hidden0.astype(dtype))
     if gradient == "pcd":
         if init_spins is None:
             start = random_spins(key_init, (num_chains, n))
@@ -752,7 +751,7 @@ def fit(
             if split is None:
                 data_sample = x[sample_rows]
             elif split.independent:
-                data_sample = split.likely_states(model, data_all[sample_rows])
+                data_sample = split.likely_states(model, consts["data"][sample_rows])
             else:
                 data_sample = carry["clamped"][sample_rows]
             check = monitor_chains(model, learning_spins, chain_energy, np.asarray(data_sample))
