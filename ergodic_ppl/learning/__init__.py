@@ -5,6 +5,8 @@
   ``Delta log Z`` and excess work per update, chain monitor, checkpoints; the history as an
   ``xarray.Dataset``; one compiled training block per model structure and options in a
   process (:func:`compile_cache_info`);
+- :mod:`.pcd` - :class:`PCD`: one PCD update as a kernel (``init -> PCDState``,
+  ``step(rng_key, state, batch) -> (PCDState, PCDInfo)``), centred gradients (:class:`Centring`);
 - :mod:`.gradients` - ``dE/dtheta`` over data, chains or the exact distribution;
 - :mod:`.hidden` - visible/hidden spins: exact conditional positive phase and the visible free
   energy of RBMs (:func:`visible_free_energy`), clamped Gibbs otherwise;
@@ -18,9 +20,14 @@ from . import harmonic_trap
 from .fit import GRADIENTS, SAMPLERS, SCHEDULES, FitResult, compile_cache_info, fit
 from .gradients import energy_gradient, exact_expectation, exact_log_z
 from .hidden import visible_free_energy
+from .pcd import PCD, Centring, PCDInfo, PCDState
 
 __all__ = [
     "GRADIENTS",
+    "PCD",
+    "Centring",
+    "PCDInfo",
+    "PCDState",
     "SAMPLERS",
     "SCHEDULES",
     "FitResult",

@@ -29,20 +29,26 @@ import numpy as np
 
 from ..spins import SpinModel
 
-__all__ = ["predicted_excess_work", "relaxation_factor"]
+__all__ = ["predicted_excess_work", "relaxation_factor", "update_work"]
 
 
-def predicted_excess_work(model: SpinModel, update: SpinModel, spins, beta, tau, weights=None):
-    """``tau Var(w)`` for the update ``update`` (a SpinModel-shaped pytree of weight changes)
-    over ``spins (C, n)`` (probability ``weights``, default uniform): the slow-driving excess
-    work ``dtheta^T zeta dtheta`` with ``zeta = tau I``."""
+def update_work(model: SpinModel, update: SpinModel, spins, beta):
+    """``w = beta (E_theta'(x) - E_theta(x)) = beta E_dtheta(x)`` per row of ``spins (C, n)``
+    for the update ``update`` (a SpinModel-shaped pytree of weight changes): ``E`` is linear
+    in the weights."""
     delta = SpinModel.tree_unflatten(model._structure, update.tree_flatten()[0])
-    w = beta * delta._energy(spins)  # E is linear in the weights: E_theta' - E_theta = E_dtheta
+    return beta * delta._energy(spins)
+
+
+def predicted_excess_work(work, tau, weights=None):
+    """``tau Var(w)`` of the per-state work ``w`` of an update (:func:`update_work`) over the
+    chains (probability ``weights``, default uniform): the slow-driving excess work
+    ``dtheta^T zeta dtheta`` with ``zeta = tau I``."""
     if weights is None:
-        var = jnp.var(w)
+        var = jnp.var(work)
     else:
-        mean = weights @ w
-        var = weights @ (w - mean) ** 2
+        mean = weights @ work
+        var = weights @ (work - mean) ** 2
     return tau * var
 
 

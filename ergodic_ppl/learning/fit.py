@@ -36,24 +36,22 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
 from ..checks import check_beta, check_count, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
-from ..kernels import tempering
-from ..kernels.driver import run
-from ..kernels.gibbs import SpinGibbsState, cached_kernel, init, random_spins
+from ..kernels.gibbs import SpinGibbsState, random_spins
 from ..kernels.ladder import check_ladder, geometric_ladder
 from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
 from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
-from .dissipation import predicted_excess_work, relaxation_factor
-from .gradients import energy_gradient, exact_expectation, exact_log_z, per_pair
-from .hidden import ClampedSweep, HiddenSpins, _free_energy
+from .dissipation import relaxation_factor
+from .gradients import exact_expectation, exact_log_z, per_pair
+from .hidden import HiddenSpins, _free_energy
 from .monitor import monitor_chains
 from .natural import NaturalGradient
+from .pcd import PCD, Centring, PCDState
 
 __all__ = ["FitResult", "GRADIENTS", "compile_cache_info", "fit"]
 
@@ -104,6 +102,10 @@ class FitResult(NamedTuple):
       ``log_z0_stderr``, ``num_chains``, ``num_ais_chains``, ``sweeps_per_update``,
       ``num_hidden``. :func:`~ergodic_ppl.plots.plot_fit` (``fit.plot()``) draws it.
     - **opt_state** - the optimiser state; **rng_key** - the key to continue from.
+    - **state** - the whole :class:`~ergodic_ppl.learning.pcd.PCDState` (weights, optimiser,
+      chains with their keys and work, centring offsets, spectators): pass it as
+      ``fit(..., init_state=result.state)`` to continue training without a warm-up; None for
+      ``gradient="exact"``.
     """
 
     model: SpinModel
@@ -111,6 +113,7 @@ class FitResult(NamedTuple):
     history: Any
     opt_state: Any
     rng_key: jax.Array
+    state: PCDState | None = None
 
     def plot(self, **kwargs):
         """The training curves: :func:`ergodic_ppl.plots.plot_fit`."""
@@ -153,18 +156,6 @@ def _trainable_mask(model: SpinModel, freeze) -> SpinModel:
     return SpinModel.tree_unflatten(model._structure, (fields, pairs, kbody))
 
 
-def _l2_term(model: SpinModel, l2: float) -> SpinModel:
-    """``d/dtheta (l2/2) |J|^2`` over couplings and k-body weights (fields are not penalised)."""
-    return SpinModel.tree_unflatten(
-        model._structure,
-        (
-            jnp.zeros_like(model.fields),
-            l2 * model.pair_weights,
-            tuple(l2 * w for w in model.kbody_weights),
-        ),
-    )
-
-
 def _initial_log_z(model0, beta, log_z0, key) -> tuple[float, float]:
     """``(log Z_0, stderr)``: given, exact (n <= 20), or AIS."""
     if log_z0 is not None:
@@ -187,7 +178,7 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
         digest.update(np.asarray(leaf).tobytes())
     names = ("num_chains", "num_ais_chains", "sweeps_per_update", "batch_size",
              "monitor_every", "l2", "freeze", "num_warmup", "schedule", "fisher_damping",
-             "sampler", "visible", "dissipation_rate", "tempering_betas")  # fmt: skip
+             "sampler", "visible", "dissipation_rate", "tempering_betas", "centring")  # fmt: skip
     out = {name: repr(value) for name, value in zip(names, settings, strict=True)}
     out.update(
         {
@@ -222,6 +213,7 @@ class _StepConfig(NamedTuple):
     ladder: tuple | None
     num_ais_chains: int
     optimizer: Any
+    centring: Centring | None
 
 
 _COMPILED: OrderedDict = OrderedDict()
@@ -253,32 +245,19 @@ def _step_functions(cfg: _StepConfig, model0: SpinModel):
 def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
     import types
 
-    import optax
-
-    beta, batch_size, sweeps_per_update = cfg.beta, cfg.batch_size, cfg.sweeps_per_update
-    l2, schedule, dissipation_rate = cfg.l2, cfg.schedule, cfg.dissipation_rate
-    num_ais_chains, optimizer = cfg.num_ais_chains, cfg.optimizer
-    dtype = jnp.dtype(cfg.dtype)
+    beta, batch_size, dtype = cfg.beta, cfg.batch_size, jnp.dtype(cfg.dtype)
     split = None if cfg.visible is None else HiddenSpins(model0, cfg.visible)
     natural = None
-    if schedule == "natural_gradient":
+    if cfg.schedule == "natural_gradient":
         natural = NaturalGradient(model0, beta, damping=cfg.fisher_damping)
-    mask = _trainable_mask(model0, cfg.freeze)
+    pcd = PCD(
+        model0, beta, cfg.optimizer, visible=split, sweeps=cfg.sweeps_per_update,
+        ladder=cfg.ladder, centring=cfg.centring, mask=_trainable_mask(model0, cfg.freeze),
+        l2=cfg.l2, natural=natural, dissipation_rate=cfg.dissipation_rate,
+    )  # fmt: skip
     exact_states = None
     if cfg.gradient == "exact":
         exact_states = jnp.asarray(all_states(model0.n), dtype)
-    kernel = cached_kernel(model0)
-    clamped_sweep = None if split is None or split.independent else ClampedSweep(model0, split)
-    if cfg.sampler == "tempering":
-        tempering_kernel = tempering.build_kernel(model0)
-
-    def sweeps(model, state, chain_keys, count):
-        if isinstance(state, tempering.TemperingState):
-            step = lambda k, s: tempering_kernel(k, s, model)  # noqa: E731
-        else:
-            step = lambda k, s: kernel(k, s, model, beta)  # noqa: E731
-        out = run(step, state, chain_keys, num_draws=1, num_warmup=count - 1, observers={})
-        return out.state, out.rng_key
 
     def data_energy(model, consts):
         """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data."""
@@ -287,124 +266,50 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
             return beta * sum(jax.tree.leaves(terms))
         return jnp.mean(_free_energy(model, split, beta, consts["data"]))
 
-    def positive_phase(model, carry, k, consts):
-        """``<dE/dtheta>`` over (a batch of) the data, and the carry (clamped hidden spins)."""
-        k_rows, k_sweep = jax.random.split(k)
+    def draw_batch(k, carry, consts):
+        """``(batch, rows)`` for :meth:`PCD.step`: rows below ``num_rows`` (the data may be
+        padded, :func:`_consts`), all rows without ``batch_size``."""
         rows = None
-        if batch_size is not None:  # rows below num_rows: the data may be padded (_consts)
-            rows = jax.random.randint(k_rows, (batch_size,), 0, consts["num_rows"])
-        if split is None:
-            if rows is None:
-                return consts["data_grad"], carry
-            return energy_gradient(model, consts["data"][rows]), carry
-        data_all = consts["data"]
-        v = data_all if rows is None else data_all[rows]
-        if split.independent:
-            return energy_gradient(model, split.mean_states(model, beta, v)), carry
-        full = carry["clamped"] if rows is None else carry["clamped"][rows]
-        full = clamped_sweep(k_sweep, full, model, beta, sweeps_per_update)
-        clamped = full if rows is None else carry["clamped"].at[rows].set(full)
-        return energy_gradient(model, full), {**carry, "clamped": clamped}
-
-    def apply(model, opt_state, grad, spins, weights, tau):
-        """Optimiser step; returns the new model, state, gradient norm and the update's
-        predicted excess work ``tau Var(w)`` (and the step scale of min_dissipation)."""
-        if l2:
-            grad = jax.tree.map(jnp.add, grad, _l2_term(model, l2))
-        if natural is not None:
-            grad = natural(grad, model, spins, weights)
-        grad = jax.tree.map(jnp.multiply, grad, mask)
-        updates, opt_state = optimizer.update(grad, opt_state, model)
-        updates = jax.tree.map(jnp.multiply, updates, mask)
-        q = predicted_excess_work(model, updates, spins, beta, tau, weights)
-        scale = jnp.ones((), dtype)
-        if schedule == "min_dissipation":
-            scale = jnp.sqrt(dissipation_rate / jnp.maximum(q, 1e-30))
-            updates = jax.tree.map(lambda u: scale * u, updates)
-            q = scale**2 * q
-        norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
-        return optax.apply_updates(model, updates), opt_state, norm, q, scale
-
-    def target(state):
-        """Site-major spins ``(n, C)`` and energies of the learning chains' target rung."""
-        if isinstance(state, tempering.TemperingState):
-            return state.rungs.site_spins[..., 0], state.rungs.energy[..., 0]
-        return state.site_spins, state.energy
-
-    def rebook(model, state):
-        """``state`` with its energies recomputed under ``model`` (every rung)."""
-        rungs = state.rungs if isinstance(state, tempering.TemperingState) else state
-        e = model._energy(jnp.moveaxis(rungs.site_spins, 0, -1))
-        rungs = SpinGibbsState(rungs.site_spins, e)
-        if isinstance(state, tempering.TemperingState):
-            return state._replace(rungs=rungs)
-        return rungs
+        if batch_size is not None:
+            rows = jax.random.randint(k, (batch_size,), 0, consts["num_rows"])
+        if "clamped" in carry:
+            full = carry["clamped"]
+            return (full if rows is None else full[rows]), rows
+        if split is None and rows is None:
+            return consts["data_grad"], rows
+        return (consts["data"] if rows is None else consts["data"][rows]), rows
 
     def pcd_step(carry, k, consts):
-        model = carry["model"]
-        k_pos, _ = jax.random.split(k)
-        site, e_old = target(carry["chains"])
-        spins = jnp.moveaxis(site, 0, -1)  # (C, n)
-        positive, carry = positive_phase(model, carry, k_pos, consts)
-        grad = jax.tree.map(lambda a, b: beta * (a - b), positive, energy_gradient(model, spins))
-        new_model, opt_state, norm, q, scale = apply(
-            model, carry["opt_state"], grad, spins, None, carry["tau"]
-        )
-        chains = rebook(new_model, carry["chains"])
-        work = beta * (target(chains)[1] - e_old)
-        chains, chain_keys = sweeps(new_model, chains, carry["chain_keys"], sweeps_per_update)
-        out = {
-            **carry,
-            "model": new_model,
-            "opt_state": opt_state,
-            "chains": chains,
-            "chain_keys": chain_keys,
-            "work": carry["work"] + work,
-        }
-        record = {
-            "grad_norm": norm,
-            "work": jnp.mean(work),
-            "total_work": jnp.mean(out["work"]),
-            "predicted_excess_work": q,
-            "step_scale": scale,
-            "chain_energy": target(chains)[1],  # for the monitor, not the history
-        }
+        k_rows = jax.random.split(jax.random.split(k)[0])[0]  # PCD.step's stream, like 0.x
+        batch, rows = draw_batch(k_rows, carry, consts)
+        state, info = pcd.step(k, carry["pcd"], batch)
+        out = {**carry, "pcd": state}
+        if info.positive_states is not None:  # persistent hidden spins of the clamped rows
+            full = info.positive_states
+            out["clamped"] = full if rows is None else carry["clamped"].at[rows].set(full)
+        record = {name: getattr(info, name) for name in _PCD_RECORDS}
         if split is None:
-            record["data_energy"] = data_energy(new_model, consts)
-        if num_ais_chains:
-            spectators = rebook(new_model, carry["spectators"])
-            total = carry["spectator_work"] + beta * (
-                spectators.energy - carry["spectators"].energy
-            )
-            spectators, spectator_keys = sweeps(
-                new_model, spectators, carry["spectator_keys"], sweeps_per_update
-            )
-            out.update(spectators=spectators, spectator_keys=spectator_keys, spectator_work=total)
-            log_w = -total
-            w = jnp.exp(log_w - jnp.max(log_w))
-            record["delta_log_z"] = logsumexp(log_w) - jnp.log(num_ais_chains)
-            record["delta_log_z_stderr"] = jnp.std(w / jnp.mean(w)) / jnp.sqrt(num_ais_chains)
-            record["jarzynski_ess"] = jnp.sum(w) ** 2 / jnp.sum(w**2)
+            record["data_energy"] = data_energy(state.model, consts)
+        if state.spectators is not None:
+            record.update({name: getattr(info, name) for name in _JARZYNSKI_RECORDS})
         return out, record
 
     def exact_step(carry, k, consts):
-        model = carry["model"]
-        positive, carry = positive_phase(model, carry, k, consts)
-        grad = jax.tree.map(
-            lambda a, b: beta * (a - b), positive, exact_expectation(model, beta, exact_states)
-        )
-        p = jax.nn.softmax(-beta * model._energy(exact_states))
-        new_model, opt_state, norm, q, scale = apply(
-            model, carry["opt_state"], grad, exact_states, p, carry["tau"]
-        )
+        state = carry["pcd"]
+        batch, _ = draw_batch(jax.random.split(k)[0], carry, consts)
+        positive, _, _ = pcd.positive_phase(k, state.model, batch)
+        grad = jax.tree.map(lambda a, b: beta * (a - b), positive,
+                            exact_expectation(state.model, beta, exact_states))  # fmt: skip
+        p = jax.nn.softmax(-beta * state.model._energy(exact_states))
+        model, opt_state, norm, _, q, scale = pcd.apply(state, grad, exact_states, p)
         record = {
-            "data_energy": data_energy(new_model, consts),
+            "data_energy": data_energy(model, consts),
             "grad_norm": norm,
             "predicted_excess_work": q,
             "step_scale": scale,
-            "log_z": exact_log_z(new_model, beta, exact_states),
+            "log_z": exact_log_z(model, beta, exact_states),
         }
-        return {**carry, "model": new_model, "opt_state": opt_state}, record
+        return {**carry, "pcd": state._replace(model=model, opt_state=opt_state)}, record
 
     step = pcd_step if cfg.gradient == "pcd" else exact_step
 
@@ -413,9 +318,14 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
         return jax.lax.scan(lambda c, k: step(c, k, consts), carry, keys)
 
     return types.SimpleNamespace(
-        block=jax.jit(block), warm=jax.jit(sweeps, static_argnums=3),
-        data_energy=jax.jit(data_energy), target=target, clamped_sweep=clamped_sweep,
+        pcd=pcd, block=jax.jit(block), warm=jax.jit(pcd.sweep, static_argnums=3),
+        data_energy=jax.jit(data_energy),
     )  # fmt: skip
+
+
+_PCD_RECORDS = ("grad_norm", "work", "total_work", "predicted_excess_work", "step_scale",
+                "chain_energy")  # fmt: skip
+_JARZYNSKI_RECORDS = ("delta_log_z", "delta_log_z_stderr", "jarzynski_ess")
 
 
 def _consts(model0, x, split, batch_size, dtype) -> dict:
@@ -446,6 +356,99 @@ def _data_slope(model0, data, num_rows):
     weight)."""
     slope = jax.grad(lambda m: jnp.sum(m._energy(data)) / num_rows)(model0)
     return slope, per_pair(model0, slope)
+
+
+def _initial_state(pcd, model0, x, key_init, key_warm, warm, init_spins, num_chains,
+                   num_ais_chains, num_warmup, mesh, chain_axis) -> PCDState:  # fmt: skip
+    """The PCD state at ``model0``: chains from ``init_spins`` or uniform spins (rungs of a
+    ladder uniform), ``num_warmup`` sweeps at ``model0``; spectators alike, independently."""
+    n = model0.n
+    if init_spins is None:
+        start = random_spins(key_init, (num_chains, n))
+    else:
+        start = jnp.asarray(as_spin_data(init_spins, n))
+        if start.shape != (num_chains, n):
+            raise ValueError(
+                f"`init_spins` must have shape (num_chains, n) = ({num_chains}, {n}); "
+                f"got {tuple(start.shape)}."
+            )
+    k_chains, k_spectators = jax.random.split(key_warm)
+    chain_keys = jax.random.split(k_chains, num_chains)
+    if mesh is not None:
+        start = shard_chains(mesh, start, chain_axis=chain_axis)
+        chain_keys = shard_chains(mesh, chain_keys, chain_axis=chain_axis)
+    if pcd.ladder is not None:
+        rungs = random_spins(jax.random.fold_in(key_init, 3), (num_chains, len(pcd.ladder), n))
+        start = rungs.at[:, 0].set(start.astype(jnp.int8))
+    spectators = spectator_keys = None
+    if num_ais_chains:
+        spectators = random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
+        spectator_keys = jax.random.split(k_spectators, num_ais_chains)
+        if mesh is not None:
+            spectators = shard_chains(mesh, spectators, chain_axis=chain_axis)
+            spectator_keys = shard_chains(mesh, spectator_keys, chain_axis=chain_axis)
+    mean = None
+    if pcd.centring is not None:
+        mean = np.mean(x, axis=0)
+    state = pcd.init(model0, start, chain_keys, visible_mean=mean,
+                     spectator_spins=spectators, spectator_keys=spectator_keys)  # fmt: skip
+    if num_warmup:
+        chains, keys = warm(model0, state.chains, state.chain_keys, num_warmup)
+        state = state._replace(chains=chains, chain_keys=keys)
+        if num_ais_chains:
+            spec, spec_keys = warm(model0, state.spectators, state.spectator_keys, num_warmup)
+            state = state._replace(spectators=spec, spectator_keys=spec_keys)
+    return state
+
+
+def _resolve_centring(centring, model0, split) -> Centring | None:
+    """``fit``'s ``centring`` argument as a :class:`Centring` or None (checked)."""
+    if centring is False:
+        return None
+    is_rbm = (model0.is_bipartite and split is not None
+              and np.array_equal(split.visible, np.arange(model0.n_visible)))  # fmt: skip
+    if centring is None:
+        return Centring() if is_rbm else None
+    if not isinstance(centring, Centring):
+        raise ValueError(
+            "`centring` must be None (automatic: on for RBMs), False or "
+            f"ep.learning.Centring(hidden_rate); got {centring!r}."
+        )
+    rate = float(centring.hidden_rate)
+    if not (0 < rate <= 1):
+        raise ValueError(f"`centring.hidden_rate` must be in (0, 1]; got {centring.hidden_rate}.")
+    if not (is_rbm or (model0.is_dense and split is None)):
+        raise ValueError(
+            "`centring` needs an RBM trained on its visible layer (SpinModel.rbm, "
+            f"visible=range(n_visible)) or a fully visible dense model; got {model0!r}"
+            f"{'' if split is None else ' with hidden spins'}. Pass centring=False."
+        )
+    return Centring(rate)
+
+
+def _check_init_state(state, pcd, model0, gradient, num_chains, num_ais_chains) -> PCDState:
+    """``init_state`` (a :class:`PCDState`, e.g. ``FitResult.state``) checked against this run."""
+    if not isinstance(state, PCDState):
+        raise ValueError(
+            f"`init_state` must be a PCDState (FitResult.state); got {type(state).__name__}."
+        )
+    if gradient != "pcd":
+        raise ValueError('`init_state` continues persistent chains: use gradient="pcd".')
+    if state.model._structure != model0._structure:
+        raise ValueError(
+            f"`init_state` holds a model of another structure ({state.model!r}); `model0` is "
+            f"{model0!r}."
+        )
+    chains = pcd.target(state.chains)[1].shape[0]
+    spectators = 0 if state.spectators is None else state.spectator_work.shape[0]
+    if (chains, spectators) != (num_chains, num_ais_chains):
+        raise ValueError(
+            f"`init_state` has {chains} chains and {spectators} spectators; this run asks for "
+            f"`num_chains`={num_chains} and `num_ais_chains`={num_ais_chains}."
+        )
+    if (state.offsets is None) != (pcd.centring is None):
+        raise ValueError("`init_state` and `centring` disagree on whether gradients are centred.")
+    return state
 
 
 def fit(
@@ -479,6 +482,8 @@ def fit(
     progress=False,
     mesh=None,
     chain_axis: str | None = None,
+    centring=None,
+    init_state: PCDState | None = None,
 ) -> FitResult:
     """Train the weights of ``model0`` on ``data`` by maximum likelihood (THEORY.md B.2).
 
@@ -552,6 +557,15 @@ def fit(
         (:mod:`ergodic_ppl.kernels.sharding`; ``num_chains`` and ``num_ais_chains`` multiples
         of its size). Each chain keeps its key; the chain averages become cross-device sums,
         so the result equals the single-device one up to float32 summation order.
+    centring : None, False or :class:`~ergodic_ppl.learning.pcd.Centring`
+        Centred gradients (Melchior et al. 2016; :func:`~ergodic_ppl.learning.pcd.centre`):
+        the default (None) centres an RBM trained on its visible layer (``SpinModel.rbm``,
+        ``visible=range(n_visible)``) and nothing else; ``False`` turns it off; a
+        ``Centring(hidden_rate)`` turns it on (RBMs and dense pairwise models).
+    init_state : PCDState, optional
+        Continue from this state (``FitResult.state`` of an earlier run of the same model
+        structure, chains and options) instead of fresh chains: no warm-up; the compiled
+        step is reused.
     """
     import optax
 
@@ -628,6 +642,7 @@ def fit(
     elif tempering_betas is not None:
         raise ValueError('`tempering_betas` is only used with sampler="tempering".')
 
+    centring = _resolve_centring(centring, model0, split)
     dtype = model0.fields.dtype
     has_nll = split is None or split.independent
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
@@ -640,68 +655,42 @@ def fit(
         None if split is None else tuple(split.visible.tolist()), batch_size,
         sweeps_per_update, l2, _freeze_names(freeze), schedule, float(fisher_damping),
         dissipation_rate, None if sampler != "tempering" else tuple(ladder.tolist()),
-        num_ais_chains, optimizer,
+        num_ais_chains, optimizer, centring,
     )  # fmt: skip
     fns = _step_functions(cfg, model0)
     consts = _consts(model0, x, split, batch_size, dtype)
-    target, clamped_sweep = fns.target, fns.clamped_sweep
-
-    # tau: relaxation factor of the friction tensor (zeta = tau * Fisher), 1/2 for exact
-    # equilibrium averages; for chains measured after every block (dissipation.relaxation_factor)
-    carry = {"model": model0, "opt_state": optimizer.init(model0), "tau": jnp.asarray(0.5, dtype)}
-    if clamped_sweep is not None:
+    pcd = fns.pcd
+    carry = {}
+    if split is not None and not split.independent:  # one persistent hidden state per row
         hidden0 = random_spins(jax.random.fold_in(key_init, 2), (len(x), split.num_hidden))
         carry["clamped"] = split.complete(consts["data"], hidden0.astype(dtype))
-    if gradient == "pcd":
-        if init_spins is None:
-            start = random_spins(key_init, (num_chains, n))
-        else:
-            start = jnp.asarray(as_spin_data(init_spins, n))
-            if start.shape != (num_chains, n):
-                raise ValueError(
-                    f"`init_spins` must have shape (num_chains, n) = ({num_chains}, {n}); "
-                    f"got {tuple(start.shape)}."
-                )
-        k_chains, k_spectators = jax.random.split(key_warm)
-        chain_keys = jax.random.split(k_chains, num_chains)
-        if mesh is not None:
-            start = shard_chains(mesh, start, chain_axis=chain_axis)
-            chain_keys = shard_chains(mesh, chain_keys, chain_axis=chain_axis)
-        if sampler == "tempering":
-            rung_start = random_spins(jax.random.fold_in(key_init, 3), (num_chains, len(ladder), n))
-            rung_start = rung_start.at[:, 0].set(start.astype(jnp.int8))
-            chains = tempering.init(model0, rung_start, ladder)
-        else:
-            chains = init(model0, start)
-        warm = fns.warm
-        if num_warmup:
-            chains, chain_keys = warm(model0, chains, chain_keys, num_warmup)
-        carry.update(
-            chains=chains, chain_keys=chain_keys, work=jnp.zeros(num_chains, dtype),
-            tau=jnp.asarray(1.0, dtype),
-        )  # fmt: skip
-        if num_ais_chains:  # spectators start like the learning chains, independently
-            spectator_start = random_spins(jax.random.fold_in(key_init, 1), (num_ais_chains, n))
-            spectator_keys = jax.random.split(k_spectators, num_ais_chains)
-            if mesh is not None:
-                spectator_start = shard_chains(mesh, spectator_start, chain_axis=chain_axis)
-                spectator_keys = shard_chains(mesh, spectator_keys, chain_axis=chain_axis)
-            spectators = init(model0, spectator_start)
-            if num_warmup:
-                spectators, spectator_keys = warm(model0, spectators, spectator_keys, num_warmup)
-            carry.update(
-                spectators=spectators,
-                spectator_keys=spectator_keys,
-                spectator_work=jnp.zeros(num_ais_chains, dtype),
-            )
+    if init_state is not None:
+        state = _check_init_state(init_state, pcd, model0, gradient, num_chains, num_ais_chains)
+    elif gradient == "pcd":
+        state = _initial_state(pcd, model0, x, key_init, key_warm, fns.warm, init_spins,
+                               num_chains, num_ais_chains, num_warmup, mesh, chain_axis)  # fmt: skip
+    else:  # exact: no chains; tau = 1/2 for exact equilibrium averages (dissipation)
+        state = PCDState(model0, optimizer.init(model0), None, None, None,
+                         jnp.asarray(0.5, dtype))  # fmt: skip
+    carry["pcd"] = state
     records: list[dict] = []
     done = 0
     fingerprint = _fingerprint(
         model0, x, beta, gradient, num_chains, num_ais_chains, sweeps_per_update, batch_size,
         monitor_every, l2, freeze, num_warmup, schedule, fisher_damping, sampler,
         None if visible is None else np.asarray(visible).tolist(), dissipation_rate,
-        None if sampler != "tempering" else ladder.tolist(),
+        None if sampler != "tempering" else ladder.tolist(), centring,
     )  # fmt: skip
+    if init_state is not None:  # a run continued from a state is resumed only from that state
+        digest = hashlib.sha256()
+        for leaf in jax.tree.leaves(init_state):
+            leaf = (
+                jax.random.key_data(leaf)
+                if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+                else leaf
+            )
+            digest.update(np.asarray(leaf).tobytes())
+        fingerprint["init_state_sha256"] = digest.hexdigest()
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         if checkpoint.exists() and not resume:
@@ -742,12 +731,13 @@ def fit(
         if split is not None and gradient == "pcd" and has_nll:
             # the visible free energy needs a pass over the data: once per block
             rec["data_energy"] = np.full(size, np.nan, dtype)
-            rec["data_energy"][-1] = fns.data_energy(carry["model"], consts)
+            rec["data_energy"][-1] = fns.data_energy(carry["pcd"].model, consts)
         if chain_energy is not None:
-            carry["tau"] = jnp.asarray(relaxation_factor(chain_energy), dtype)
+            tau = jnp.asarray(relaxation_factor(chain_energy), dtype)
+            carry["pcd"] = carry["pcd"]._replace(tau=tau)
         if chain_energy is not None and monitor:
-            model = carry["model"]
-            learning_spins = np.moveaxis(np.asarray(target(carry["chains"])[0]), 0, -1)
+            model = carry["pcd"].model
+            learning_spins = np.moveaxis(np.asarray(pcd.target(carry["pcd"].chains)[0]), 0, -1)
             if split is None:
                 data_sample = x[sample_rows]
             elif split.independent:
@@ -799,8 +789,10 @@ def fit(
     )
     chains = None
     if gradient == "pcd":  # the learning chains' target rung (spectators are dropped)
-        chains = SpinGibbsState(*target(carry["chains"]))
-    return FitResult(carry["model"], chains, history, carry["opt_state"], key)
+        chains = SpinGibbsState(*pcd.target(carry["pcd"].chains))
+    state = carry["pcd"]
+    return FitResult(state.model, chains, history, state.opt_state, key,
+                     state if gradient == "pcd" else None)  # fmt: skip
 
 
 def _history(records, gradient, steps, has_nll, z0, z0_err, num_ais_chains):

@@ -1,0 +1,346 @@
+"""One persistent-contrastive-divergence update as a kernel (THEORY.md B.2, docs/DESIGN.md §4).
+
+The BlackJAX shape: ``pcd = PCD(model, beta, optimizer, ...)`` holds what is static (the
+model's structure and the choices), ``state = pcd.init(model0, spins, rng_key)`` builds a
+:class:`PCDState`, and ``state, info = pcd.step(rng_key, state, batch)`` is one update:
+
+1. the **positive phase** ``<dE/dtheta>_data`` over ``batch`` (data rows; for hidden spins that
+   do not interact, an RBM, the exact conditional mean ``(v, tanh(beta h(v)))``; or a
+   precomputed SpinModel-shaped ``<dE/dtheta>`` of all the data);
+2. the **negative phase** over the persistent chains, ``grad = beta (<dE>_data - <dE>_chains)``,
+   optionally **centred** (:class:`Centring`, Melchior, Fischer & Wiskott 2016): the same
+   gradient in the parametrisation ``E = -(v - mu)^T W (t - lam) - ...`` with ``mu`` the data's
+   visible mean and ``lam`` a moving average of the data's hidden mean, mapped back to
+   ``(W, a, b)`` — a linear map of the ordinary gradient (:func:`centre`) that removes the
+   mean from the weight gradient and conditions it far better;
+3. ``l2`` (ridge on couplings), an optional :class:`~.natural.NaturalGradient`
+   preconditioner, the ``optax`` transformation, and the optional minimal-dissipation
+   rescaling (``dissipation_rate``: every update's slow-driving excess work equals it, B.4);
+4. the **work** of the update on every chain at its fixed state,
+   ``w = beta (E_theta'(x) - E_theta(x)) = beta E_dtheta(x)`` (``E`` is linear in the weights),
+   accumulated in ``state.work`` (the chains' energies move by ``w / beta``: no recomputation);
+5. ``sweeps`` Gibbs sweeps (or tempering steps) of the chains under the new weights; and the
+   same for the optional **spectator** chains, never used in the gradient, whose accumulated
+   work is a trajectory AIS: ``log <exp(-W)> = Delta log Z`` (Jarzynski).
+
+:class:`PCDInfo` carries the update's work, gradient norm, predicted excess work, the chains'
+energies (the monitor's input) and the spectators' ``Delta log Z``.  ``learning.fit`` is a
+loop over this step (batches drawn inside one compiled ``lax.scan``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from ..kernels import tempering
+from ..kernels.driver import run
+from ..kernels.gibbs import SpinGibbsState, cached_kernel
+from ..kernels.gibbs import init as gibbs_init
+from ..spins import SpinModel
+from .dissipation import predicted_excess_work, update_work
+from .gradients import energy_gradient
+from .hidden import ClampedSweep, HiddenSpins
+
+__all__ = ["Centring", "Offsets", "PCD", "PCDInfo", "PCDState", "centre"]
+
+
+class Centring(NamedTuple):
+    """Centred gradients (Melchior, Fischer & Wiskott 2016): ``hidden_rate`` is the rate of the
+    moving average of the data's hidden means (their 0.01); the visible offsets are the data's
+    means, given to :meth:`PCD.init`."""
+
+    hidden_rate: float = 0.01
+
+
+class Offsets(NamedTuple):
+    """Centring offsets in ±1 units: ``visible`` ``(n_visible,)``, ``hidden`` ``(n_hidden,)``
+    (empty for a fully visible model)."""
+
+    visible: jax.Array
+    hidden: jax.Array
+
+
+class PCDState(NamedTuple):
+    """Everything one PCD update reads and writes (a pytree: scan it, checkpoint it).
+
+    - **model** - the current weights (:class:`~ergodic_ppl.SpinModel`);
+    - **opt_state** - the optax state;
+    - **chains** - the persistent chains (``SpinGibbsState`` batch ``(C,)``, or a
+      ``TemperingState``), **chain_keys** ``(C,)`` their keys, **work** ``(C,)`` their
+      accumulated work;
+    - **tau** - the relaxation factor of the friction tensor (:mod:`.dissipation`);
+    - **offsets** - :class:`Offsets` (centred gradients) or None;
+    - **spectators**, **spectator_keys**, **spectator_work** - the Jarzynski chains, or None.
+    """
+
+    model: SpinModel
+    opt_state: Any
+    chains: Any
+    chain_keys: jax.Array
+    work: jax.Array
+    tau: jax.Array
+    offsets: Offsets | None = None
+    spectators: SpinGibbsState | None = None
+    spectator_keys: jax.Array | None = None
+    spectator_work: jax.Array | None = None
+
+
+class PCDInfo(NamedTuple):
+    """What one update did: ``work`` (mean over the learning chains), ``total_work`` (their
+    mean accumulated work), ``grad_norm``, ``predicted_excess_work`` (``tau Var(w)``),
+    ``step_scale`` (min-dissipation rescaling, else 1), ``chain_energy`` ``(C,)`` (the target
+    rung after the sweeps: the monitor's input), ``positive_states`` (the batch's full states
+    after the clamped sweeps when hidden spins interact, else None), and with spectators
+    ``delta_log_z`` (Jarzynski), its ``delta_log_z_stderr`` and ``jarzynski_ess``."""
+
+    work: jax.Array
+    total_work: jax.Array
+    grad_norm: jax.Array
+    predicted_excess_work: jax.Array
+    step_scale: jax.Array
+    chain_energy: jax.Array
+    positive_states: jax.Array | None = None
+    delta_log_z: jax.Array | None = None
+    delta_log_z_stderr: jax.Array | None = None
+    jarzynski_ess: jax.Array | None = None
+
+
+def centre(grad: SpinModel, offsets: Offsets) -> SpinModel:
+    """The centred gradient, as a linear map of the ordinary one ``g`` (module docstring).
+
+    Bipartite (``W`` ``(n_v, n_h)``, visible offsets ``mu``, hidden ``lam``):
+    ``G_W = g_W - mu g_b^T - g_a lam^T``, ``G_a = g_a - G_W lam``, ``G_b = g_b - G_W^T mu``.
+    Dense pairwise (offsets ``mu`` of all spins): ``G_J = g_J - mu g_h^T - g_h mu^T`` off the
+    diagonal, ``G_h = g_h - G_J mu``.  With zero offsets ``G = g``.
+    """
+    st = grad._structure
+    mu, lam = offsets.visible, offsets.hidden
+    g_fields, g_pairs = grad.fields, grad.pair_weights
+    if st.bipartite:
+        nv = st.n_visible
+        g_a, g_b = g_fields[:nv], g_fields[nv:]
+        pairs = g_pairs - jnp.outer(mu, g_b) - jnp.outer(g_a, lam)
+        fields = jnp.concatenate([g_a - pairs @ lam, g_b - pairs.T @ mu])
+    else:  # dense (checked by PCD)
+        off_diagonal = 1.0 - jnp.eye(g_pairs.shape[0], dtype=g_pairs.dtype)
+        pairs = g_pairs - (jnp.outer(mu, g_fields) + jnp.outer(g_fields, mu)) * off_diagonal
+        fields = g_fields - pairs @ mu
+    return SpinModel.tree_unflatten(st, (fields, pairs, grad.kbody_weights))
+
+
+def _norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(tree)))
+
+
+class PCD:
+    """The PCD update kernel (module docstring).
+
+    Parameters
+    ----------
+    model : SpinModel
+        Lends its structure and dtype (weights are in the state).
+    beta : float
+    optimizer : optax.GradientTransformation
+    visible : HiddenSpins or None
+        The visible/hidden split (None: fully visible).
+    sweeps : int
+        Sweeps of the chains (and of the clamped hidden spins) per update.
+    ladder : tuple of float, optional
+        Tempering rungs (first = ``beta``): the chains are parallel-tempering ladders.
+    centring : Centring, optional
+        Centred gradients (bipartite or dense models).
+    mask : SpinModel, optional
+        1 for trained weights, 0 for frozen ones.
+    l2 : float
+    natural : NaturalGradient, optional
+    dissipation_rate : float, optional
+        Min-dissipation rescaling of every update.
+    """
+
+    def __init__(self, model: SpinModel, beta: float, optimizer, *, visible=None, sweeps=1,
+                 ladder=None, centring=None, mask=None, l2=0.0, natural=None,
+                 dissipation_rate=None):  # fmt: skip
+        self.beta, self.optimizer, self.sweeps = float(beta), optimizer, int(sweeps)
+        self.split = visible if visible is None or isinstance(visible, HiddenSpins) else (
+            HiddenSpins(model, visible)
+        )  # fmt: skip
+        self.ladder, self.centring, self.mask = ladder, centring, mask
+        self.l2, self.natural, self.dissipation_rate = float(l2), natural, dissipation_rate
+        if centring is not None and not (model.is_bipartite or model.is_dense):
+            raise ValueError(
+                "`centring` needs an RBM (SpinModel.rbm) or a dense pairwise model; this is "
+                f"{model!r}. Drop `centring` for this model."
+            )
+        if centring is not None and model.is_bipartite and not self._is_rbm_split(model):
+            raise ValueError(
+                "`centring` of a bipartite model needs its visible layer as the visible spins: "
+                "visible=range(model.n_visible)."
+            )
+        self.kernel = cached_kernel(model)
+        self.tempering_kernel = tempering.build_kernel(model) if ladder is not None else None
+        split = self.split
+        self.clamped_sweep = (
+            None if split is None or split.independent else ClampedSweep(model, split)
+        )
+
+    def _is_rbm_split(self, model) -> bool:
+        s = self.split
+        return s is not None and np.array_equal(s.visible, np.arange(model.n_visible))
+
+    # -- init ------------------------------------------------------------------------------
+    def init(self, model0: SpinModel, chain_spins, chain_keys, *, visible_mean=None,
+             spectator_spins=None, spectator_keys=None) -> PCDState:  # fmt: skip
+        """The state at ``model0``: chains at ``chain_spins`` ``(C, n)`` (``(C, R, n)`` rung
+        starts with a ladder) with per-chain keys ``chain_keys``; ``visible_mean`` (the data's
+        mean visible spins) for centring; optional spectators."""
+        dtype = model0.fields.dtype
+        if self.ladder is not None:
+            chains = tempering.init(model0, chain_spins, np.asarray(self.ladder))
+        else:
+            chains = gibbs_init(model0, chain_spins)
+        offsets = None
+        if self.centring is not None:
+            if visible_mean is None:
+                raise ValueError(
+                    "`visible_mean` (the data's mean visible spins) is needed to centre."
+                )
+            mu = jnp.asarray(visible_mean, dtype)
+            num_hidden = 0 if self.split is None else self.split.num_hidden
+            offsets = Offsets(mu, jnp.zeros(num_hidden, dtype))
+        spectators = None
+        if spectator_spins is not None:
+            spectators = gibbs_init(model0, spectator_spins)
+        return PCDState(
+            model=model0, opt_state=self.optimizer.init(model0), chains=chains,
+            chain_keys=chain_keys, work=jnp.zeros(len(chain_keys), dtype),
+            tau=jnp.asarray(1.0, dtype), offsets=offsets, spectators=spectators,
+            spectator_keys=spectator_keys,
+            spectator_work=None if spectators is None else jnp.zeros(len(spectator_keys), dtype),
+        )  # fmt: skip
+
+    # -- pieces ----------------------------------------------------------------------------
+    def sweep(self, model, state, keys, count):
+        """``count`` sweeps (tempering steps) of chains ``state`` with per-chain ``keys``."""
+        if isinstance(state, tempering.TemperingState):
+            step = lambda k, s: self.tempering_kernel(k, s, model)  # noqa: E731
+        else:
+            step = lambda k, s: self.kernel(k, s, model, self.beta)  # noqa: E731
+        out = run(step, state, keys, num_draws=1, num_warmup=count - 1, observers={})
+        return out.state, out.rng_key
+
+    @staticmethod
+    def target(chains):
+        """Site-major spins ``(n, C)`` and energies of the chains' target rung."""
+        if isinstance(chains, tempering.TemperingState):
+            return chains.rungs.site_spins[..., 0], chains.rungs.energy[..., 0]
+        return chains.site_spins, chains.energy
+
+    def positive_phase(self, key, model, batch):
+        """``(<dE/dtheta>_data, hidden means or None, swept states or None)`` (module
+        docstring, step 1)."""
+        if isinstance(batch, SpinModel):  # precomputed over all the data
+            return batch, None, None
+        split = self.split
+        if split is None:
+            return energy_gradient(model, batch), None, None
+        if split.independent:
+            full = split.mean_states(model, self.beta, batch)
+            return energy_gradient(model, full), jnp.mean(full[:, split.hidden], 0), None
+        full = self.clamped_sweep(key, batch, model, self.beta, self.sweeps)
+        return energy_gradient(model, full), None, full
+
+    def _offsets(self, offsets, hidden_mean):
+        if offsets is None or hidden_mean is None or not offsets.hidden.size:
+            return offsets
+        rate = self.centring.hidden_rate
+        return offsets._replace(hidden=(1 - rate) * offsets.hidden + rate * hidden_mean)
+
+    def apply(self, state, grad, spins, weights=None):
+        """``(model', opt_state', grad_norm, w, q, scale)``: the optimiser step and the
+        per-state work ``w = beta E_dtheta(spins)`` of the update (module docstring, 3-4)."""
+        import optax
+
+        model = state.model
+        if self.l2:
+            pairs = self.l2 * model.pair_weights
+            kbody = tuple(self.l2 * w for w in model.kbody_weights)
+            ridge = SpinModel.tree_unflatten(model._structure,
+                                             (jnp.zeros_like(model.fields), pairs, kbody))  # fmt: skip
+            grad = jax.tree.map(jnp.add, grad, ridge)
+        if self.natural is not None:
+            grad = self.natural(grad, model, spins, weights)
+        if self.mask is not None:
+            grad = jax.tree.map(jnp.multiply, grad, self.mask)
+        updates, opt_state = self.optimizer.update(grad, state.opt_state, model)
+        if self.mask is not None:
+            updates = jax.tree.map(jnp.multiply, updates, self.mask)
+        w = update_work(model, updates, spins, self.beta)
+        q = predicted_excess_work(w, state.tau, weights)
+        scale = jnp.ones((), w.dtype)
+        if self.dissipation_rate is not None:
+            scale = jnp.sqrt(self.dissipation_rate / jnp.maximum(q, 1e-30))
+            updates = jax.tree.map(lambda u: scale * u, updates)
+            w, q = scale * w, scale**2 * q
+        return optax.apply_updates(model, updates), opt_state, _norm(grad), w, q, scale
+
+    # -- the update ------------------------------------------------------------------------
+    def step(self, rng_key, state: PCDState, batch) -> tuple[PCDState, PCDInfo]:
+        """One PCD update (module docstring): ``batch`` is data rows ``(B, n_visible)`` (±1
+        spins in the model's dtype), the full states ``(B, n)`` of clamped rows when hidden
+        spins interact, or a precomputed SpinModel-shaped ``<dE/dtheta>_data``."""
+        beta = self.beta
+        k_pos = jax.random.split(jax.random.split(rng_key)[0])[1]
+        site, e_old = self.target(state.chains)
+        spins = jnp.moveaxis(site, 0, -1)  # (C, n)
+        positive, hidden_mean, swept = self.positive_phase(k_pos, state.model, batch)
+        grad = jax.tree.map(lambda a, b: beta * (a - b), positive,
+                            energy_gradient(state.model, spins))  # fmt: skip
+        offsets = self._offsets(state.offsets, hidden_mean)
+        if offsets is not None:
+            grad = centre(grad, offsets)
+        model, opt_state, norm, w, q, scale = self.apply(state, grad, spins)
+        chains = self._rebook(model, state.chains, e_old + w / beta)
+        chains, chain_keys = self.sweep(model, chains, state.chain_keys, self.sweeps)
+        work = state.work + w
+        info = dict(
+            work=jnp.mean(w), total_work=jnp.mean(work), grad_norm=norm,
+            predicted_excess_work=q, step_scale=scale, chain_energy=self.target(chains)[1],
+            positive_states=swept,
+        )  # fmt: skip
+        new = state._replace(model=model, opt_state=opt_state, chains=chains,
+                             chain_keys=chain_keys, work=work, offsets=offsets)  # fmt: skip
+        if state.spectators is not None:
+            new, jarzynski = self._spectators(new, state, model)
+            info.update(jarzynski)
+        return new, PCDInfo(**info)
+
+    def _rebook(self, model, chains, target_energy):
+        """``chains`` with energies under ``model``: the target rung's from the work; other
+        tempering rungs recomputed."""
+        if isinstance(chains, tempering.TemperingState):
+            rungs = chains.rungs
+            e = model._energy(jnp.moveaxis(rungs.site_spins, 0, -1))
+            return chains._replace(rungs=SpinGibbsState(rungs.site_spins, e))
+        return SpinGibbsState(chains.site_spins, target_energy)
+
+    def _spectators(self, new: PCDState, old: PCDState, model):
+        spins = jnp.moveaxis(old.spectators.site_spins, 0, -1)
+        delta_e = model._energy(spins) - old.spectators.energy
+        total = old.spectator_work + self.beta * delta_e
+        rebooked = SpinGibbsState(old.spectators.site_spins, old.spectators.energy + delta_e)
+        spectators, keys = self.sweep(model, rebooked, old.spectator_keys, self.sweeps)
+        n = total.shape[0]
+        log_w = -total
+        w = jnp.exp(log_w - jnp.max(log_w))
+        jarzynski = dict(
+            delta_log_z=logsumexp(log_w) - jnp.log(n),
+            delta_log_z_stderr=jnp.std(w / jnp.mean(w)) / jnp.sqrt(n),
+            jarzynski_ess=jnp.sum(w) ** 2 / jnp.sum(w**2),
+        )
+        new = new._replace(spectators=spectators, spectator_keys=keys, spectator_work=total)
+        return new, jarzynski
