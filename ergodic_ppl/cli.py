@@ -312,7 +312,7 @@ def _image_shape(text: str) -> tuple[int, int]:
 
 
 def _add_train(sub) -> None:
-    from .pipeline import DEFAULTS
+    from .pipeline import DEFAULTS, RBM_DEFAULTS
 
     p = sub.add_parser(
         "train",
@@ -346,9 +346,16 @@ def _add_train(sub) -> None:
         "scored (default: 20%% of DATA held out)",
     )
     p.add_argument("--image-shape", type=_image_shape, help="draw states as HxW images")
-    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="updates (%(default)s)")
+    rbm = RBM_DEFAULTS
     p.add_argument(
-        "--chains", type=int, default=DEFAULTS["num_chains"], help="persistent chains (%(default)s)"
+        "--steps",
+        type=int,
+        help=f"updates ({DEFAULTS['steps']}; {rbm['steps']} for rbm:H)",
+    )
+    p.add_argument(
+        "--chains",
+        type=int,
+        help=f"persistent chains ({DEFAULTS['num_chains']}; {rbm['num_chains']} for rbm:H)",
     )
     p.add_argument(
         "--batch-size",
@@ -359,7 +366,8 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--learning-rate",
         type=float,
-        help="adam's initial rate, decayed to 0 by a cosine (1e-2; 1e-3 with hidden spins)",
+        help="initial rate, decayed to 0 by a cosine: adam's (1e-2; 1e-3 with hidden spins), "
+        f"for rbm:H SGD's with momentum 0.9 ({rbm['learning_rate']:g})",
     )
     p.add_argument("--no-mixture", dest="mixture", action="store_false", help="skip the mixture")
     p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
@@ -400,6 +408,7 @@ def _train(args) -> int:
         )
     options = {"steps": args.steps, "num_chains": args.chains, "batch_size": args.batch_size,
                "learning_rate": args.learning_rate}  # fmt: skip
+    options = {k: v for k, v in options.items() if v is not None}  # None: the model's recipe
     try:
         result = train_and_report(
             data, model=model, beta=beta, image_shape=shape, name=name, source=source,
@@ -418,6 +427,11 @@ def _train(args) -> int:
     result.write(args.out)
     h, m = result.held_out, result.mixture_held_out
     line = f"{name}: held-out log-likelihood per row {h['log_likelihood']:.3f}"
+    if "log_likelihood_bracket" in h:
+        lo, hi = h["log_likelihood_bracket"]
+        line += f" (log Z by reverse AIS: {lo:.3f}, by forward AIS: {hi:.3f})"
+    if "log_z_warning" in h:
+        print(f"warning: {h['log_z_warning']}", file=sys.stderr)
     if m is not None:
         line += (
             f", mixture of {len(result.mixture.components)} basins {m['log_likelihood']:.3f} "

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import arviz_compat
+from .checks import check_count
 from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
 
 __all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
@@ -59,7 +60,8 @@ __all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
 #: 0 by a cosine, ridge 1e-2 on the couplings); ``learning_rate`` None: 1e-2 for a fully visible
 #: model, 1e-3 with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
 #: train and held-out log-likelihood (log Z by AIS, ``num_ais_chains`` x ``num_ais_steps``) at
-#: that many evenly spaced points of training, the last one the final model
+#: that many evenly spaced points of training, the last one the final model.  An RBM
+#: (``"rbm:H"``) has its own recipe, :data:`RBM_DEFAULTS`.
 DEFAULTS = {
     "steps": 1000,
     "num_chains": 128,
@@ -77,6 +79,22 @@ DEFAULTS = {
     "num_samples": 64,
     "sample_sweeps": 200,
 }
+#: what an RBM (``"rbm:H"``) changes in :data:`DEFAULTS` (README, "Train on MNIST"): centred
+#: PCD-1 (Melchior et al. 2016) with SGD, momentum 0.9, its rate decayed to 0 by a cosine,
+#: 100 persistent chains and batches of 100, the visible fields started at the data's
+#: marginals, no spectator chains; log Z bracketed by visible-marginal AIS from base-rate
+#: fields and its reverse run from held-out rows (``free_energy.rbm_log_z_bracket``).
+RBM_DEFAULTS = {
+    "steps": 150_000,
+    "num_chains": 100,
+    "learning_rate": 3e-3,
+    "l2": 0.0,
+    "num_warmup": 0,
+    "monitor_every": 2500,
+    "num_ais_chains": 100,
+    "num_ais_steps": 10_000,
+    "num_evaluations": 3,
+}
 FIGURE_DPI = 100
 
 
@@ -84,7 +102,8 @@ def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
     """``(SpinModel, visible or None, description)`` of a model specification for ``n`` data
     columns: ``"pairwise"`` (a fully visible Boltzmann machine, every field and pair, its fields
     started at the smoothed independent-spin values ``atanh(m_i) / beta`` of ``train``),
-    ``"rbm:H"`` (``H`` hidden spins, :meth:`SpinModel.rbm`, weights ``N(0, 0.01^2)``), or a
+    ``"rbm:H"`` (``H`` hidden spins, :meth:`SpinModel.rbm`, weights ``N(0, 0.01^2)``, visible
+    fields at the same smoothed marginals of ``train``, hidden fields 0), or a
     :class:`SpinModel` (its first ``n`` spins visible when it has more)."""
     import jax
 
@@ -97,11 +116,10 @@ def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
         return spec, visible, f"SpinModel(n={spec.n})"
     if not isinstance(spec, str):
         raise ValueError(f'`model` must be "pairwise", "rbm:H" or a SpinModel; got {spec!r}.')
+    from .free_energy import base_rate_fields
+
+    fields = None if train is None else base_rate_fields(train, beta)
     if spec == "pairwise":
-        fields = None
-        if train is not None:
-            m = 2 * ((np.asarray(train) > 0).sum(0) + 1) / (len(train) + 2) - 1
-            fields = (np.arctanh(m) / beta).astype(np.float32)
         return SpinModel.fully_connected(n, fields=fields), None, f"pairwise BM on {n} spins"
     if spec.startswith("rbm:"):
         try:
@@ -110,7 +128,7 @@ def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
             hidden = 0
         if hidden < 1:
             raise ValueError(f'`model` "rbm:H" needs a positive integer H; got {spec!r}.')
-        model = SpinModel.rbm(n, hidden, key=jax.random.key(10_000 + seed))
+        model = SpinModel.rbm(n, hidden, key=jax.random.key(10_000 + seed), visible_fields=fields)
         return model, np.arange(n), f"RBM {n} visible x {hidden} hidden"
     raise ValueError(
         f'`model` must be "pairwise", "rbm:H" (H hidden spins) or a model file; got {spec!r}.'
@@ -306,32 +324,62 @@ def _log_likelihood_panel(ax, history, evaluations) -> None:
     ax.legend()
 
 
-def _held_out(per_point, log_z, log_z_stderr) -> dict:
+def _held_out(per_point, log_z: dict) -> dict:
     """Mean held-out log-likelihood per point, its standard errors (the estimated ``log Z``;
-    the spread over the held-out points), and ``log Z``."""
+    the spread over the held-out points), ``log Z`` and, where ``log Z`` is bracketed, the
+    log-likelihood between the two ends (``log_likelihood_bracket``: at the reverse, then the
+    forward estimate)."""
     per_point = np.asarray(per_point, np.float64)
-    return {
-        "log_likelihood": float(per_point.mean()),
-        "log_z_stderr": float(log_z_stderr),
+    mean = float(per_point.mean())
+    out = {
+        "log_likelihood": mean - log_z["log_z"],
+        "log_z_stderr": float(log_z["log_z_stderr"]),
         "data_stderr": float(per_point.std(ddof=1) / math.sqrt(len(per_point)))
         if len(per_point) > 1
         else float("nan"),
-        "log_z": float(log_z),
+        **log_z,
         "num_points": len(per_point),
     }
+    if "log_z_upper" in log_z:
+        out["log_likelihood_bracket"] = [mean - log_z["log_z_upper"], mean - log_z["log_z_lower"]]
+        gap = log_z["log_z_lower"] - log_z["log_z_upper"]
+        if gap > 3 * math.hypot(log_z["log_z_lower_stderr"], log_z["log_z_upper_stderr"]):
+            out["log_z_warning"] = (
+                f"the bracket is crossed: reverse AIS from held-out rows ends {gap:.2f} nats "
+                "below forward AIS, beyond their errors; the rows are not draws of the model "
+                "(the reverse run's upper bound does not hold) or both runs are far from "
+                "converged: trust neither end alone (anneal longer: num_ais_steps)"
+            )
+    return out
 
 
-def _log_z(model, beta, key, num_chains, num_steps):
-    """``(log Z, stderr)``: enumerated for n <= 20, AIS beyond."""
+def _log_z(model, beta, key, o, *, rbm_base=None, start=None, progress=False) -> dict:
+    """``log Z`` with its error and method: enumerated for n <= 20; beyond, bracketed by
+    forward AIS and reverse AIS from ``start`` (held-out rows, RAISE) with BAR between them as
+    the value: on the visible marginal of an RBM (``rbm_base``: base-rate fields) or on the
+    full states of a fully visible model; forward AIS alone for other hidden-spin models
+    (``start`` None)."""
     from .exact import ENUMERATE_LOG_Z_N, log_z
-    from .free_energy import estimate_log_z
+    from .free_energy import estimate_log_z, log_z_bracket, rbm_log_z_bracket
 
     if model.n <= ENUMERATE_LOG_Z_N:
-        return float(log_z(model, beta)), 0.0
-    est = estimate_log_z(
-        model, beta, method="ais", key=key, num_chains=num_chains, num_steps=num_steps
-    )
-    return float(est.value), float(est.stderr)
+        return {"log_z": float(log_z(model, beta)), "log_z_stderr": 0.0, "log_z_method": "exact"}
+    size = {"num_chains": o["num_ais_chains"], "num_steps": o["num_ais_steps"]}
+    if start is None:
+        est = estimate_log_z(model, beta, method="ais", key=key, **size)
+        return {"log_z": float(est.value), "log_z_stderr": float(est.stderr),
+                "log_z_method": "forward AIS"}  # fmt: skip
+    if rbm_base is not None:
+        br = rbm_log_z_bracket(model, beta, key, start, base_fields=rbm_base, progress=progress,
+                               **size)  # fmt: skip
+    else:
+        br = log_z_bracket(model, beta, key, start, **size)
+    return {
+        "log_z": float(br.bar[0]), "log_z_stderr": float(br.bar[1]),
+        "log_z_method": "BAR between forward AIS and reverse AIS from held-out rows",
+        "log_z_lower": float(br.lower.value), "log_z_lower_stderr": float(br.lower.stderr),
+        "log_z_upper": float(br.upper.value), "log_z_upper_stderr": float(br.upper.stderr),
+    }  # fmt: skip
 
 
 def _minus_beta_energy(model, visible, x, beta):
@@ -341,6 +389,19 @@ def _minus_beta_energy(model, visible, x, beta):
     if visible is None:
         return -beta * np.asarray(model.energy(x), np.float64)
     return -np.asarray(visible_free_energy(model, visible, x, beta), np.float64)
+
+
+def _check_options(o: dict) -> None:
+    for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
+                          ("num_warmup", 0), ("num_ais_chains", 2), ("num_ais_steps", 1), ("num_evaluations", 1),
+                          ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
+                          ("num_samples", 1), ("sample_sweeps", 0)):  # fmt: skip
+        check_count(key_name, o[key_name], low)
+    if o["num_diagnosis_chains"] > o["num_chains"]:
+        raise ValueError(
+            f"`num_diagnosis_chains`={o['num_diagnosis_chains']} continues that many of the "
+            f"`num_chains`={o['num_chains']} persistent chains: use at most `num_chains`."
+        )
 
 
 def train_and_report(
@@ -393,25 +454,14 @@ def train_and_report(
     import optax
 
     from . import learning
-    from .checks import check_count
     from .datasets import train_test_split
+    from .free_energy import base_rate_fields
     from .mixture import BasinMixture
     from .thermo.data import as_spin_data
 
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}; the options are {list(DEFAULTS)}.")
-    o = {**DEFAULTS, **options}
-    for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
-                          ("num_warmup", 0), ("num_ais_chains", 1), ("num_ais_steps", 1), ("num_evaluations", 1),
-                          ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
-                          ("num_samples", 1), ("sample_sweeps", 0)):  # fmt: skip
-        check_count(key_name, o[key_name], low)
-    if o["num_diagnosis_chains"] > o["num_chains"]:
-        raise ValueError(
-            f"`num_diagnosis_chains`={o['num_diagnosis_chains']} continues that many of the "
-            f"`num_chains`={o['num_chains']} persistent chains: use at most `num_chains`."
-        )
     say = stage or (lambda message: None)
     x = np.asarray(as_spin_data(data))
     n = x.shape[1]
@@ -421,9 +471,10 @@ def train_and_report(
             raise ValueError(
                 f"`image_shape` {image_shape} must be (h, w) with h * w = {n}, the data's columns."
             )
-    test_source = f"{o['test_fraction']:.0%} of the rows, split with seed {seed}"
+    test_fraction = options.get("test_fraction", DEFAULTS["test_fraction"])
+    test_source = f"{test_fraction:.0%} of the rows, split with seed {seed}"
     if test is None:
-        train, test = train_test_split(x, o["test_fraction"], seed=seed)
+        train, test = train_test_split(x, test_fraction, seed=seed)
     else:
         test_source = "given held-out rows"
         train, test = x, np.asarray(as_spin_data(test, name="test"))
@@ -433,6 +484,9 @@ def train_and_report(
                 "held-out rows of the same data set."
             )
     model0, visible, description = parse_model(model, n, seed=seed, beta=beta, train=train)
+    rbm = visible is not None and model0.is_bipartite and model0.n_visible == n
+    o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
+    _check_options(o)
     rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)
     keys = jax.random.split(jax.random.key(seed), 8)
     seconds = {}
@@ -447,25 +501,32 @@ def train_and_report(
         h = beta * np.asarray(model0.fields, np.float64)
         log_z0 = float(np.sum(np.logaddexp(h, -h)))
     rng = np.random.default_rng(seed)
+    decayed = optax.cosine_decay_schedule(rate, o["steps"])
     fit_options = dict(
         key=keys[0], visible=visible,
-        optimizer=optax.adam(optax.cosine_decay_schedule(rate, o["steps"])),
-        num_chains=o["num_chains"], num_ais_chains=o["num_chains"],
+        optimizer=optax.sgd(decayed, momentum=0.9) if rbm else optax.adam(decayed),
+        num_chains=o["num_chains"], num_ais_chains=0 if rbm else o["num_chains"],
         batch_size=min(o["batch_size"], len(train)), num_warmup=o["num_warmup"], l2=o["l2"],
         init_spins=_chain_starts(train, model0.n, o["num_chains"], rng), log_z0=log_z0,
         monitor=True, monitor_every=o["monitor_every"],
     )  # fmt: skip
 
+    start_rows = None  # reverse AIS starts: held-out rows (RAISE)
+    if visible is None or rbm:
+        pick = np.random.default_rng(seed).permutation(len(test))[: o["num_ais_chains"]]
+        start_rows = test[np.sort(pick)] if len(pick) >= 2 else None
+    rbm_base = base_rate_fields(train, beta) if rbm else None
+
     def evaluate(model, k):
         """Train and held-out log-likelihood per row of ``model`` (AIS key ``k``)."""
-        lz, lz_se = _log_z(model, beta, jax.random.fold_in(keys[1], k), o["num_ais_chains"],
-                           o["num_ais_steps"])  # fmt: skip
-        points = _minus_beta_energy(model, visible, test, beta) - lz
-        out = _held_out(points, lz, lz_se)
+        lz = _log_z(model, beta, jax.random.fold_in(keys[1], k), o, rbm_base=rbm_base,
+                    start=start_rows, progress=progress)  # fmt: skip
+        points = _minus_beta_energy(model, visible, test, beta)
+        out = _held_out(points, lz)
         out["train_log_likelihood"] = float(
-            np.mean(_minus_beta_energy(model, visible, train, beta)) - lz
+            np.mean(_minus_beta_energy(model, visible, train, beta)) - lz["log_z"]
         )
-        return out, points
+        return out, points - lz["log_z"]
 
     with _checkpoint_path(checkpoint) as path, _progress_bar(progress, o["steps"]) as bar:
         segments = _segment_ends(o["steps"], o["monitor_every"], o["num_evaluations"])
@@ -492,7 +553,8 @@ def train_and_report(
                 missed_warned = missed_warned or missed
             seconds["training"] += time.perf_counter() - start
             say(f"log-likelihood after {end} updates (log Z by AIS, "
-                f"{o['num_ais_chains']} x {o['num_ais_steps']})")  # fmt: skip
+                f"{o['num_ais_chains']} chains x {o['num_ais_steps']} steps"
+                f"{', and back from held-out rows' if start_rows is not None else ''})")  # fmt: skip
             start = time.perf_counter()
             held_out, model_points = evaluate(fit.model, k)
             seconds["log_likelihood"] += time.perf_counter() - start
@@ -513,11 +575,17 @@ def train_and_report(
         say("fitting one model per basin of the training data (BasinMixture)")
         start = time.perf_counter()
         mix = BasinMixture.fit(
-            train, base=trained if visible is None else None, beta=beta, key=keys[4], l2=o["l2"]
+            train,
+            base=trained if visible is None else None,
+            beta=beta,
+            key=keys[4],
+            l2=options.get("l2", DEFAULTS["l2"]),
         )
         seconds["mixture"] = time.perf_counter() - start
         points = np.asarray(mix.log_prob(test), np.float64)
-        mixture_held_out = _held_out(points, float("nan"), mix.mean_log_prob(test)[1])
+        mixture_held_out = _held_out(
+            points, {"log_z": 0.0, "log_z_stderr": mix.mean_log_prob(test)[1]}
+        )
         del mixture_held_out["log_z"]
         diff = points - model_points
         mixture_held_out["minus_single_model"] = float(diff.mean())
@@ -675,6 +743,18 @@ def _page(r: TrainingReport, images: dict) -> str:
              "± (held-out rows)": _fmt(m["data_stderr"]), "train": _fmt(m["train_log_likelihood"])}
         )  # fmt: skip
     parts.append(_table(rows, list(rows[0])))
+    h = r.held_out
+    parts.append(f"<p>log Z: {html.escape(h.get('log_z_method', ''))}.</p>")
+    if "log_likelihood_bracket" in h:
+        lo, hi = h["log_likelihood_bracket"]
+        parts.append(
+            f"<p>held-out log-likelihood with log Z by reverse AIS from held-out rows: "
+            f"{_fmt(lo)} (log Z {_fmt(h['log_z_upper'], h['log_z_upper_stderr'])}); by "
+            f"forward AIS: {_fmt(hi)} (log Z {_fmt(h['log_z_lower'], h['log_z_lower_stderr'])})"
+            "</p>"
+        )
+    if "log_z_warning" in h:
+        parts.append(f'<p style="color:#b00">{html.escape(h["log_z_warning"])}</p>')
     if r.mixture_held_out is not None:
         parts.append(
             f"<p>mixture − single model: {_fmt(m['minus_single_model'])} ± "

@@ -6,6 +6,8 @@ MBAR over a tempering ladder, per-basin free energies and profiles along an orde
 - :mod:`.drivers` - the sampling that feeds them, :func:`estimate_log_z`,
   :func:`log_z_from_ladder` (log Z from a tempering run down to beta = 0) and
   :func:`log_z_bracket` (forward AIS below, reverse AIS from given states above, BAR);
+- :mod:`.rbm` - the RBM's visible-marginal AIS from base-rate fields (Salakhutdinov & Murray
+  2008) and its bracket with the reverse run from held-out data (:func:`rbm_log_z_bracket`);
 - :mod:`.basins` - the basin vocabulary: occupancy, probability and free energies of basins
   from basin labels (:func:`basin_free_energies`).
 """
@@ -28,6 +30,7 @@ from .estimators import (
     free_energy_profile,
 )
 from .integration import thermodynamic_integration
+from .rbm import base_rate_fields, rbm_ais_log_weights, rbm_log_z_bracket, rbm_schedule
 from .reweighting import (
     MBARResult,
     bar,
@@ -48,6 +51,7 @@ __all__ = [
     "ais_log_weights",
     "bar",
     "bar_from_log_weights",
+    "base_rate_fields",
     "basin_free_energies",
     "estimate_log_z",
     "free_energy_profile",
@@ -56,6 +60,9 @@ __all__ = [
     "mbar",
     "mbar_from_ladder",
     "profile_from_ladder",
+    "rbm_ais_log_weights",
+    "rbm_log_z_bracket",
+    "rbm_schedule",
     "reverse_ais_log_weights",
     "stepping_stone",
     "thermodynamic_integration",

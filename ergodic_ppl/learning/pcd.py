@@ -7,7 +7,9 @@ model's structure and the choices), ``state = pcd.init(model0, spins, rng_key)``
 1. the **positive phase** ``<dE/dtheta>_data`` over ``batch`` (data rows; for hidden spins that
    do not interact, an RBM, the exact conditional mean ``(v, tanh(beta h(v)))``; or a
    precomputed SpinModel-shaped ``<dE/dtheta>`` of all the data);
-2. the **negative phase** over the persistent chains, ``grad = beta (<dE>_data - <dE>_chains)``,
+2. the **negative phase** over the persistent chains, ``grad = beta (<dE>_data - <dE>_chains)``
+   (an RBM's chains contribute their hidden spins' conditional means given their visible
+   spins: Rao-Blackwellised),
    optionally **centred** (:class:`Centring`, Melchior, Fischer & Wiskott 2016): the same
    gradient in the parametrisation ``E = -(v - mu)^T W (t - lam) - ...`` with ``mu`` the data's
    visible mean and ``lam`` a moving average of the data's hidden mean, mapped back to
@@ -254,6 +256,16 @@ class PCD:
         full = self.clamped_sweep(key, batch, model, self.beta, self.sweeps)
         return energy_gradient(model, full), None, full
 
+    def negative_phase(self, model, spins):
+        """``<dE/dtheta>`` over the chains' states ``spins`` ``(C, n)``; for hidden spins that
+        do not interact (an RBM) with each chain's hidden spins replaced by their conditional
+        means given its visible ones (Rao-Blackwell: the same expectation, less noise, since
+        ``dE/dtheta`` is linear in the hidden spins)."""
+        split = self.split
+        if split is not None and split.independent:
+            spins = split.mean_states(model, self.beta, spins[:, split.visible])
+        return energy_gradient(model, spins)
+
     def _offsets(self, offsets, hidden_mean):
         if offsets is None or hidden_mean is None or not offsets.hidden.size:
             return offsets
@@ -299,7 +311,7 @@ class PCD:
         spins = jnp.moveaxis(site, 0, -1)  # (C, n)
         positive, hidden_mean, swept = self.positive_phase(k_pos, state.model, batch)
         grad = jax.tree.map(lambda a, b: beta * (a - b), positive,
-                            energy_gradient(state.model, spins))  # fmt: skip
+                            self.negative_phase(state.model, spins))  # fmt: skip
         offsets = self._offsets(state.offsets, hidden_mean)
         if offsets is not None:
             grad = centre(grad, offsets)
