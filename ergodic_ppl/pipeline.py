@@ -392,6 +392,8 @@ def _minus_beta_energy(model, visible, x, beta):
 
 
 def _check_options(o: dict) -> None:
+    """The resolved options of :func:`train_and_report`: counts in range, diagnosis chains
+    among the persistent ones (errors name the option)."""
     for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
                           ("num_warmup", 0), ("num_ais_chains", 2), ("num_ais_steps", 1), ("num_evaluations", 1),
                           ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
