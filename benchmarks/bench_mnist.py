@@ -149,7 +149,8 @@ def sklearn_rbm(train01, valid01, seconds: float, rates=(0.01, 0.05)) -> list[di
             rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_
         )
         row = {"model": f"sklearn BernoulliRBM(500), rate {rate}", "updates": updates,
-               "training_s": wall, **bracket_of(model, 2 * train01 - 1, 2 * valid01 - 1)}  # fmt: skip
+               "training_s": wall, **bracket_of(model, 2 * train01.astype(np.int8) - 1,
+                                              2 * valid01.astype(np.int8) - 1)}  # fmt: skip
         print(f"{row['model']}: {updates} updates in {wall:.0f} s, valid "
               f"{row['valid_log_likelihood']:.2f} (bracket {row['bracket'][0]:.2f} .. "
               f"{row['bracket'][1]:.2f})", flush=True)  # fmt: skip
