@@ -458,6 +458,7 @@ def train_and_report(
     from . import learning
     from .datasets import train_test_split
     from .free_energy import base_rate_fields
+    from .learning.hidden import HiddenSpins
     from .mixture import BasinMixture
     from .thermo.data import as_spin_data
 
@@ -486,7 +487,7 @@ def train_and_report(
                 "held-out rows of the same data set."
             )
     model0, visible, description = parse_model(model, n, seed=seed, beta=beta, train=train)
-    rbm = visible is not None and model0.is_bipartite and model0.n_visible == n
+    rbm = visible is not None and HiddenSpins(model0, visible).is_rbm_layer(model0)
     o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
     _check_options(o)
     rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)

@@ -405,8 +405,7 @@ def _resolve_centring(centring, model0, split) -> Centring | None:
     """``fit``'s ``centring`` argument as a :class:`Centring` or None (checked)."""
     if centring is False:
         return None
-    is_rbm = (model0.is_bipartite and split is not None
-              and np.array_equal(split.visible, np.arange(model0.n_visible)))  # fmt: skip
+    is_rbm = split is not None and split.is_rbm_layer(model0)
     if centring is None:
         return Centring() if is_rbm else None
     if not isinstance(centring, Centring):

@@ -63,6 +63,11 @@ class HiddenSpins:
     def num_hidden(self) -> int:
         return len(self.hidden)
 
+    def is_rbm_layer(self, model: SpinModel) -> bool:
+        """Whether ``model`` is an RBM (:meth:`SpinModel.rbm`) whose visible layer is exactly
+        these visible spins, in order: the case centred gradients and the RBM recipe need."""
+        return model.is_bipartite and np.array_equal(self.visible, np.arange(model.n_visible))
+
     def complete(self, v, t) -> jax.Array:
         """Full states ``(batch, n)`` from visible ``v (batch, n_v)`` and hidden ``t (batch, n_h)``."""
         both = jnp.concatenate([v, t.astype(v.dtype)], axis=-1)

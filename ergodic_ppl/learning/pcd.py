@@ -178,7 +178,11 @@ class PCD:
                 "`centring` needs an RBM (SpinModel.rbm) or a dense pairwise model; this is "
                 f"{model!r}. Drop `centring` for this model."
             )
-        if centring is not None and model.is_bipartite and not self._is_rbm_split(model):
+        if (
+            centring is not None
+            and model.is_bipartite
+            and not (self.split is not None and self.split.is_rbm_layer(model))
+        ):
             raise ValueError(
                 "`centring` of a bipartite model needs its visible layer as the visible spins: "
                 "visible=range(model.n_visible)."
@@ -189,10 +193,6 @@ class PCD:
         self.clamped_sweep = (
             None if split is None or split.independent else ClampedSweep(model, split)
         )
-
-    def _is_rbm_split(self, model) -> bool:
-        s = self.split
-        return s is not None and np.array_equal(s.visible, np.arange(model.n_visible))
 
     # -- init ------------------------------------------------------------------------------
     def init(self, model0: SpinModel, chain_spins, chain_keys, *, visible_mean=None,
