@@ -98,6 +98,21 @@ def test_rbm_visible_free_energy_matches_enumeration():
         visible_free_energy(interacting, [0, 1], np.ones((1, 2)))
 
 
+def test_rbm_visible_free_energy_in_chunks_of_int8_rows():
+    """More rows than FREE_ENERGY_CHUNK go through ``lax.map`` in chunks, and int8 data are
+    cast per chunk: the values are those of the closed form on all rows at once (float64, so
+    only rounding differs)."""
+    from ergodic_ppl.learning.hidden import FREE_ENERGY_CHUNK
+
+    w, a, b = rbm_arrays(5, 4, seed=1)
+    rows = 2 * FREE_ENERGY_CHUNK + 37  # two full chunks and a remainder
+    v = np.random.default_rng(0).choice(np.array([-1, 1], np.int8), size=(rows, 5))
+    with jax.enable_x64(True):
+        model = ep.SpinModel.rbm(5, 4, weights=w, visible_fields=a, hidden_fields=b)
+        got = np.asarray(visible_free_energy(model, range(5), v, 0.7))
+    np.testing.assert_allclose(got, rbm_free_energy(w, a, b, v, 0.7), rtol=0, atol=1e-10)
+
+
 def test_rbm_exact_gradient_is_the_marginal_nll_gradient():
     """One SGD step of ``gradient="exact"`` with visible spins moves every weight by
     ``-lr dL/dtheta`` of the marginal NLL, checked by central differences of the NumPy

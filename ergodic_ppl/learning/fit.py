@@ -48,7 +48,7 @@ from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
 from .dissipation import relaxation_factor
 from .gradients import exact_expectation, exact_log_z, per_pair
-from .hidden import HiddenSpins, _free_energy
+from .hidden import HiddenSpins, free_energy_rows
 from .monitor import monitor_chains
 from .natural import NaturalGradient
 from .pcd import PCD, Centring, PCDState
@@ -264,7 +264,7 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
         if split is None:
             terms = jax.tree.map(jnp.vdot, model, consts["data_slope"])
             return beta * sum(jax.tree.leaves(terms))
-        return jnp.mean(_free_energy(model, split, beta, consts["data"]))
+        return jnp.mean(free_energy_rows(model, split, beta, consts["data"]))
 
     def draw_batch(k, carry, consts):
         """``(batch, rows)`` for :meth:`PCD.step`: rows below ``num_rows`` (the data may be
@@ -277,7 +277,8 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
             return (full if rows is None else full[rows]), rows
         if split is None and rows is None:
             return consts["data_grad"], rows
-        return (consts["data"] if rows is None else consts["data"][rows]), rows
+        data = consts["data"] if rows is None else consts["data"][rows]
+        return data.astype(dtype), rows
 
     def pcd_step(carry, k, consts):
         k_rows = jax.random.split(jax.random.split(k)[0])[0]  # PCD.step's stream, like 0.x
@@ -333,19 +334,20 @@ def _consts(model0, x, split, batch_size, dtype) -> dict:
     so ``<dE/dtheta>_data`` is fixed and ``E_theta(s) = theta . dE/dtheta(s)``: both data
     terms come from one pass over the data (``data_slope``, ``data_grad``).  Their rows are
     padded with zero rows to a power of two, at least :data:`MIN_PADDED_ROWS` (batches are
-    drawn below ``num_rows``), so data sets of similar size share one compiled step."""
+    drawn below ``num_rows``), so data sets of similar size share one compiled step.  The
+    rows stay ``int8`` (a quarter of the memory of floats) and are cast where they are read."""
     consts = {"num_rows": jnp.asarray(len(x), jnp.int32)}
     if split is None:
         rows = max(MIN_PADDED_ROWS, 1 << max(len(x) - 1, 0).bit_length())
         padded = np.zeros((rows, x.shape[1]), x.dtype)
         padded[: len(x)] = x  # zero rows: no energy, no slope
-        data = jnp.asarray(padded, dtype)
-        slope, grad = _data_slope(model0, data, consts["num_rows"])
+        data = jnp.asarray(padded)  # int8: a quarter of the floats' memory
+        slope, grad = _data_slope(model0, data.astype(dtype), consts["num_rows"])
         consts.update(data_slope=slope, data_grad=grad)
         if batch_size is not None:
             consts["data"] = data
     else:
-        consts["data"] = jnp.asarray(x, dtype)
+        consts["data"] = jnp.asarray(x)
     return consts
 
 
@@ -662,7 +664,7 @@ def fit(
     carry = {}
     if split is not None and not split.independent:  # one persistent hidden state per row
         hidden0 = random_spins(jax.random.fold_in(key_init, 2), (len(x), split.num_hidden))
-        carry["clamped"] = split.complete(consts["data"], hidden0.astype(dtype))
+        carry["clamped"] = split.complete(consts["data"].astype(dtype), hidden0.astype(dtype))
     if init_state is not None:
         state = _check_init_state(init_state, pcd, model0, gradient, num_chains, num_ais_chains)
     elif gradient == "pcd":
@@ -740,7 +742,7 @@ def fit(
             if split is None:
                 data_sample = x[sample_rows]
             elif split.independent:
-                data_sample = split.likely_states(model, consts["data"][sample_rows])
+                data_sample = split.likely_states(model, consts["data"][sample_rows].astype(dtype))
             else:
                 data_sample = carry["clamped"][sample_rows]
             check = monitor_chains(model, learning_spins, chain_energy, np.asarray(data_sample))

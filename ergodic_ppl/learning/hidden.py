@@ -111,8 +111,22 @@ def visible_free_energy(model: SpinModel, visible, v, beta=1.0) -> jax.Array:
             "visible_free_energy is in closed form only when no term couples two hidden "
             "spins (an RBM); this model's hidden spins interact."
         )
-    v = jnp.asarray(v, model.fields.dtype)
-    return _free_energy(model, split, beta, v)
+    return free_energy_rows(model, split, beta, jnp.asarray(v))
+
+
+#: rows per chunk when the visible free energy runs over a whole data set: memory stays at
+#: about ``FREE_ENERGY_CHUNK x (n_visible + n_hidden)`` floats however many rows there are
+FREE_ENERGY_CHUNK = 1024
+
+
+def free_energy_rows(model: SpinModel, split: HiddenSpins, beta, v) -> jax.Array:
+    """``beta F(v)`` per row of ``v (rows, n_v)`` (±1 of any dtype, e.g. ``int8`` data), in
+    chunks of :data:`FREE_ENERGY_CHUNK` rows (``jax.lax.map``) when there are more."""
+    dtype = model.fields.dtype
+    if v.shape[0] <= FREE_ENERGY_CHUNK:
+        return _free_energy(model, split, beta, v.astype(dtype))
+    row = lambda r: _free_energy(model, split, beta, r.astype(dtype))  # noqa: E731
+    return jax.lax.map(row, v, batch_size=FREE_ENERGY_CHUNK)
 
 
 def _free_energy(model, split: HiddenSpins, beta, v):
