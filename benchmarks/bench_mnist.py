@@ -78,6 +78,7 @@ def report_train(label: str, s: dict) -> dict:
         "log_likelihood_s": sec["log_likelihood"],
         "whole_run_s": s["bench"]["wall_s"],
         "peak_rss_mib": s["bench"]["peak_rss_mib"],
+        "peak_rss_mib_by_stage": s["peak_rss_mib"],
         "rhat_energy": t.get("rhat_energy"),
         "chains_status": s["diagnosis"].get("status"),
         "curve": [(e["step"], e["log_likelihood"]) for e in s["log_likelihood_curve"]],
@@ -87,7 +88,9 @@ def report_train(label: str, s: dict) -> dict:
           f"train {row['train_log_likelihood']:.2f}; {row['updates']} updates in "
           f"{row['training_s']:.0f} s ({row['ms_per_update']:.2f} ms/update), log-likelihood "
           f"{row['log_likelihood_s']:.0f} s, whole run {row['whole_run_s']:.0f} s, peak RSS "
-          f"{row['peak_rss_mib']:.0f} MiB, chains R-hat(E) {row['rhat_energy']}", flush=True)  # fmt: skip
+          f"{row['peak_rss_mib']:.0f} MiB (at the end of each stage: "
+          f"{ {k: round(v) for k, v in row['peak_rss_mib_by_stage'].items()} }), chains R-hat(E) "
+          f"{row['rhat_energy']}", flush=True)  # fmt: skip
     return row
 
 

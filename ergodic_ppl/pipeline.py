@@ -153,6 +153,9 @@ class TrainingReport:
     model_samples: np.ndarray | None = None
     mixture_samples: np.ndarray | None = None
     seconds: dict = dataclasses.field(default_factory=dict)
+    #: the process's peak resident memory (MiB) at the end of each stage: what each stage
+    #: added to the peak is the step between consecutive values
+    peak_rss_mib: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -210,6 +213,7 @@ class TrainingReport:
                 },
                 "diagnosis": self.analysis.to_dict(),
                 "seconds": self.seconds,
+                "peak_rss_mib": self.peak_rss_mib,
             }
         )
 
@@ -492,7 +496,7 @@ def train_and_report(
     _check_options(o)
     rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)
     keys = jax.random.split(jax.random.key(seed), 8)
-    seconds = {}
+    seconds, peak_rss = {}, {"start": _peak_rss_mib()}
 
     say(f"training {description} on {len(train)} rows ({o['steps']} updates, "
         f"{o['num_chains']} persistent chains)")  # fmt: skip
@@ -564,6 +568,7 @@ def train_and_report(
             evaluations[k:] = [{"step": end, **held_out}]
             _save_evaluations(path, evaluations, held_out_id)
     trained = fit.model
+    peak_rss["training"] = _peak_rss_mib()
 
     say(f"diagnosing {o['num_diagnosis_chains']} continued chains and their basins")
     start = time.perf_counter()
@@ -572,6 +577,7 @@ def train_and_report(
 
     say(f"sampling {o['num_samples']} states of the trained model")
     model_samples = _sample_model(trained, beta, keys[3], o, n)
+    peak_rss["diagnosis"] = _peak_rss_mib()
 
     mix = mixture_held_out = mixture_samples = None
     if mixture:
@@ -585,6 +591,7 @@ def train_and_report(
             l2=options.get("l2", DEFAULTS["l2"]),
         )
         seconds["mixture"] = time.perf_counter() - start
+        peak_rss["mixture"] = _peak_rss_mib()
         points = np.asarray(mix.log_prob(test), np.float64)
         mixture_held_out = _held_out(
             points, {"log_z": 0.0, "log_z_stderr": mix.mean_log_prob(test)[1]}
@@ -606,6 +613,7 @@ def train_and_report(
         held_out=held_out, analysis=analysis, evaluations=evaluations, mixture=mix,
         mixture_held_out=mixture_held_out,
         model_samples=model_samples, mixture_samples=mixture_samples, seconds=seconds,
+        peak_rss_mib=peak_rss,
         options={**o, "learning_rate": rate},
     )  # fmt: skip
 
@@ -682,6 +690,16 @@ def _chain_starts(train, n_spins, num, rng):
         return rows
     hidden = rng.choice(np.array([-1, 1], np.int8), size=(num, n_spins - train.shape[1]))
     return np.concatenate([rows, hidden], axis=1)
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory so far, MiB (``ru_maxrss``: KiB on Linux, bytes
+    on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _diagnose(trained, beta, fit, key, o, name):

@@ -80,6 +80,9 @@ def test_report_folder(small_run, tmp_path):
     assert [e["step"] for e in summary["log_likelihood_curve"]] == [10, 20, 30]
     assert summary["mixture"]["num_components"] == len(small_run.mixture.components)
     assert summary["diagnosis"]["status"] == small_run.analysis.report.status
+    peaks = summary["peak_rss_mib"]  # the process's peak so far, after each stage
+    assert list(peaks) == ["start", "training", "diagnosis", "mixture"]
+    assert 0 < peaks["start"] <= peaks["training"] <= peaks["diagnosis"] <= peaks["mixture"]
     for name in ("training.png", "components.png", "samples_model.png", "samples_mixture.png"):
         assert name in summary["figures"] and (folder / name).stat().st_size > 0
     page = (folder / "report.html").read_text()
