@@ -197,6 +197,9 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("bench_mnist_out"))
     parser.add_argument("--sklearn-seconds", type=float,
                         help="per rate (default: our RBM's training wall time)")  # fmt: skip
+    parser.add_argument("--sklearn-rates", default="0.01,0.05",
+                        help="comma list of BernoulliRBM learning rates (each trained for "
+                        "--sklearn-seconds)")  # fmt: skip
     parser.add_argument("--steps", type=int, help="our RBM's updates (default: its recipe)")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -223,7 +226,8 @@ def main():
         results["em"] = em_bernoulli_mixture(train01, valid01)
     if "sklearn" in parts:
         seconds = args.sklearn_seconds or results.get("rbm", {}).get("training_s") or 600.0
-        results["sklearn"] = sklearn_rbm(train01, valid01, seconds)
+        rates = tuple(float(r) for r in args.sklearn_rates.split(","))
+        results["sklearn"] = sklearn_rbm(train01, valid01, seconds, rates)
     if "pairwise" in parts:
         s = run_train([*common, "--model", "pairwise", "--no-mixture"], args.out / "pairwise")
         results["pairwise"] = report_train("ours, fully visible BM (784 spins)", s)

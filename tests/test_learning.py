@@ -303,7 +303,9 @@ def test_load_files(tmp_path):
     (tmp_path / "d.amat").write_text("0 1 1\n1 0 0\n")  # binarized MNIST's text format
     np.savez(tmp_path / "e.npz", train_data=bits)
     np.savez(tmp_path / "f.npz", train_data=bits, valid_data=1 - bits)
-    for name in ("a.npy", "b.csv", "c.txt", "d.amat", "e.npz"):
+    np.save(tmp_path / "g.npy", bits.astype(np.uint8))  # the shared MNIST files' dtype
+    np.save(tmp_path / "h.npy", spins.astype(np.float32))
+    for name in ("a.npy", "b.csv", "c.txt", "d.amat", "e.npz", "g.npy", "h.npy"):
         out = ep.datasets.load(tmp_path / name)
         assert out.dtype == np.int8
         np.testing.assert_array_equal(out, spins)
@@ -313,6 +315,7 @@ def test_load_files(tmp_path):
         "word.csv": ("0,1\n1,x\n", "row 2.*not a number"),
         "empty.txt": ("\n", "no rows"),
         "mixed.txt": ("0 1\n-1 1\n", "mixes 0"),
+        "nan.csv": ("0,1\n1,nan\n", "row 2.*nan.*not binary"),
         "data.json": ("[]", "unknown file type"),
     }
     for name, (text, match) in bad.items():
