@@ -366,7 +366,8 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--learning-rate",
         type=float,
-        help="initial rate, decayed to 0 by a cosine: adam's (1e-2; 1e-3 with hidden spins), "
+        help="initial rate, decayed to 0 by a cosine: adam's (1e-2, times 64/n beyond 64 "
+        "spins; 1e-3 with hidden spins), "
         f"for rbm:H SGD's with momentum 0.9 ({rbm['learning_rate']:g})",
     )
     p.add_argument("--no-mixture", dest="mixture", action="store_false", help="skip the mixture")

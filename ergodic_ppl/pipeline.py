@@ -53,12 +53,13 @@ from . import arviz_compat
 from .checks import check_count
 from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
 
-__all__ = ["DEFAULTS", "TrainingReport", "parse_model", "train_and_report"]
+__all__ = ["DEFAULTS", "TrainingReport", "default_learning_rate", "parse_model", "train_and_report"]
 
 #: the recipe of ``ergodic-ppl train`` (that of ``benchmarks/bench_mixture.py``: 1000 adam
 #: updates of 128 persistent chains started at data points, batches of 100, the rate decayed to
 #: 0 by a cosine, ridge 1e-2 on the couplings); ``learning_rate`` None: 1e-2 for a fully visible
-#: model, 1e-3 with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
+#: model of up to 64 spins and ``1e-2 * 64 / n`` beyond (:func:`default_learning_rate`), 1e-3
+#: with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
 #: train and held-out log-likelihood (log Z by AIS, ``num_ais_chains`` x ``num_ais_steps``) at
 #: that many evenly spaced points of training, the last one the final model.  An RBM
 #: (``"rbm:H"``) has its own recipe, :data:`RBM_DEFAULTS`.
@@ -395,6 +396,17 @@ def _minus_beta_energy(model, visible, x, beta):
     return -np.asarray(visible_free_energy(model, visible, x, beta), np.float64)
 
 
+def default_learning_rate(n: int, hidden: bool) -> float:
+    """Adam's initial rate when none is given: 1e-3 with hidden spins; for a fully visible
+    model ``1e-2 * min(1, 64 / n)``.  Adam moves every coupling by about the rate per update,
+    so a local field, a sum of ``n - 1`` couplings, moves by up to ``n`` times it: the rate
+    shrinks as ``1 / n`` beyond the 64 spins of the digits, where 1e-2 was chosen
+    (``benchmarks/bench_mixture.py``).  On MNIST's 784 spins 1e-2 diverged (valid -347 nats
+    per image, worse than independent pixels) and 1e-3 reached -119 (``benchmarks/README.md``,
+    where the row at this rule's 8.2e-4 is recorded)."""
+    return 1e-3 if hidden else 1e-2 * min(1.0, 64 / n)
+
+
 def _check_options(o: dict) -> None:
     """The resolved options of :func:`train_and_report`: counts in range, diagnosis chains
     among the persistent ones (errors name the option)."""
@@ -494,7 +506,7 @@ def train_and_report(
     rbm = visible is not None and HiddenSpins(model0, visible).is_rbm_layer(model0)
     o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
     _check_options(o)
-    rate = o["learning_rate"] or (1e-2 if visible is None else 1e-3)
+    rate = o["learning_rate"] or default_learning_rate(n, visible is not None)
     keys = jax.random.split(jax.random.key(seed), 8)
     seconds, peak_rss = {}, {"start": _peak_rss_mib()}
 

@@ -16,7 +16,12 @@ import pytest
 import ergodic_ppl as ep
 from ergodic_ppl import arviz_compat, exact
 from ergodic_ppl.cli import main
-from ergodic_ppl.pipeline import _segment_ends, parse_model, train_and_report
+from ergodic_ppl.pipeline import (
+    _segment_ends,
+    default_learning_rate,
+    parse_model,
+    train_and_report,
+)
 
 N = 16
 SMALL = {"steps": 30, "num_chains": 16, "batch_size": 50, "monitor_every": 10,
@@ -104,6 +109,10 @@ def test_parse_model():
     assert not np.any(np.asarray(model.fields[N:]))
     model, visible, _ = parse_model("pairwise", N, train=pattern_data())
     assert model.n == N and visible is None
+    # the fully visible rate: 1e-2 up to the digits' 64 spins, then as 1 / n (MNIST: 8.2e-4)
+    assert default_learning_rate(16, hidden=False) == default_learning_rate(64, False) == 1e-2
+    assert default_learning_rate(784, hidden=False) == pytest.approx(1e-2 * 64 / 784)
+    assert default_learning_rate(784, hidden=True) == 1e-3
     for bad in ("rbm:0", "rbm:x", "ising", 3):
         with pytest.raises(ValueError, match="`model`"):
             parse_model(bad, N)
