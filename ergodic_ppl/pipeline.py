@@ -88,7 +88,7 @@ DEFAULTS = {
 RBM_DEFAULTS = {
     "steps": 150_000,
     "num_chains": 100,
-    "learning_rate": 3e-3,
+    "learning_rate": 1e-3,
     "l2": 0.0,
     "num_warmup": 0,
     "monitor_every": 2500,
