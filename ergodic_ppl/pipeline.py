@@ -402,8 +402,8 @@ def default_learning_rate(n: int, hidden: bool) -> float:
     so a local field, a sum of ``n - 1`` couplings, moves by up to ``n`` times it: the rate
     shrinks as ``1 / n`` beyond the 64 spins of the digits, where 1e-2 was chosen
     (``benchmarks/bench_mixture.py``).  On MNIST's 784 spins 1e-2 diverged (valid -347 nats
-    per image, worse than independent pixels) and 1e-3 reached -119 (``benchmarks/README.md``,
-    where the row at this rule's 8.2e-4 is recorded)."""
+    per image, worse than independent pixels); this rule's 8.2e-4 gives -117.7
+    (``benchmarks/README.md``)."""
     return 1e-3 if hidden else 1e-2 * min(1.0, 64 / n)
 
 
