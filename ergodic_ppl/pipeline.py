@@ -706,10 +706,13 @@ def _chain_starts(train, n_spins, num, rng):
 
 def _peak_rss_mib() -> float:
     """This process's peak resident memory so far, MiB (``ru_maxrss``: KiB on Linux, bytes
-    on macOS)."""
-    import resource
+    on macOS; NaN where the ``resource`` module is missing, as on Windows)."""
     import sys
 
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 

@@ -123,7 +123,7 @@ def free_energy_rows(model: SpinModel, split: HiddenSpins, beta, v) -> jax.Array
     """``beta F(v)`` per row of ``v (rows, n_v)`` (±1 of any dtype, e.g. ``int8`` data), in
     chunks of :data:`FREE_ENERGY_CHUNK` rows (``jax.lax.map``) when there are more."""
     dtype = model.fields.dtype
-    if v.shape[0] <= FREE_ENERGY_CHUNK:
+    if v.ndim < 2 or v.shape[0] <= FREE_ENERGY_CHUNK:  # one row, or few
         return _free_energy(model, split, beta, v.astype(dtype))
     row = lambda r: _free_energy(model, split, beta, r.astype(dtype))  # noqa: E731
     return jax.lax.map(row, v, batch_size=FREE_ENERGY_CHUNK)
