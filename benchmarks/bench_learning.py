@@ -208,9 +208,9 @@ def part4(steps, seeds):
         runs = {
             "sgd 0.05": dict(optimizer=optax.sgd(0.05)),
             "natural 0.05": dict(
-                optimizer=optax.sgd(0.05), schedule="natural_gradient", fisher_damping=1e-2
+                optimizer=optax.sgd(0.05), schedule=learning.NaturalGradient(damping=1e-2)
             ),  # fmt: skip
-            "min-dissipation": dict(schedule="min_dissipation", dissipation_rate=2e-4),
+            "min-dissipation": dict(schedule=learning.MinDissipation(2e-4)),
         }
         for name, kw in runs.items():
             out = learning.fit(

@@ -165,8 +165,10 @@ def test_natural_gradient():
         for schedule in (None, "natural_gradient"):
             fit = learning.fit(
                 model0, data, key=jax.random.key(0), gradient="exact", steps=20,
-                optimizer=optax.sgd(0.5), schedule=schedule, monitor_every=20,
+                optimizer=optax.sgd(0.5), monitor_every=20,
+                schedule=schedule and learning.NaturalGradient(),
             )  # fmt: skip
+            assert fit.history.attrs["schedule"] == str(schedule)
             runs[name, schedule] = fit.history.nll.values - target
     assert runs["dense", "natural_gradient"][-1] < 1e-4
     assert runs["dense", None][-1] > 0.05
@@ -176,11 +178,17 @@ def test_natural_gradient():
     # with the Fisher measured over persistent chains
     fit = learning.fit(
         small_dense(8), data, key=jax.random.key(0), steps=100, num_chains=1000,
-        num_ais_chains=0, optimizer=optax.sgd(0.3), schedule="natural_gradient",
+        num_ais_chains=0, optimizer=optax.sgd(0.3), schedule=learning.NaturalGradient(1e-3),
     )  # fmt: skip
     assert ep.thermo.training_potential(fit.model, data, 1.0).cross_entropy - target < 0.02
-    with pytest.raises(ValueError, match="schedule"):
-        learning.fit(small_dense(4), data[:, :4], key=jax.random.key(0), schedule="adagrad")
+    for bad, message in [
+        ("adagrad", "`schedule` must be None"),
+        ("natural_gradient", "is now schedule=learning.NaturalGradient"),
+        (learning.NaturalGradient(damping=-1.0), "damping"),
+        (learning.NaturalGradient(cg_iters=0), "cg_iters"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            learning.fit(small_dense(4), data[:, :4], key=jax.random.key(0), schedule=bad)
 
 
 def test_freeze_and_l2():

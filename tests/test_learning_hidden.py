@@ -211,7 +211,7 @@ def test_clamped_positive_phase_for_interacting_hidden_spins():
 
 def test_tempering_sampler_reaches_the_basin_gibbs_misses():
     """The monitor test's trap (two patterns 36 kT apart, chains started in one): with
-    ``sampler="tempering"`` (rungs down to beta/10) the chains visit both data basins."""
+    ``sampler=Tempering(betas)`` (rungs down to beta/10) the chains visit both data basins."""
     rng = np.random.default_rng(5)
     xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 24))
     data = xi[np.arange(200) % 2]
@@ -221,35 +221,44 @@ def test_tempering_sampler_reaches_the_basin_gibbs_misses():
         warnings.simplefilter("error", RuntimeWarning)
         out = learning.fit(
             model0, data, key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
-            optimizer=optax.sgd(1e-4), init_spins=stuck, num_chains=32, sampler="tempering",
-            tempering_betas=np.geomspace(1.0, 0.1, 12),
+            optimizer=optax.sgd(1e-4), init_spins=stuck, num_chains=32,
+            sampler=learning.Tempering(np.geomspace(1.0, 0.1, 12)),
         )  # fmt: skip
     assert out.history.num_unvisited_data_basins.values.tolist() == [0, 0]
     assert out.history.attrs["sampler"] == "tempering"
     assert out.chains.spins.shape == (32, 24)
     with pytest.raises(ValueError, match="start at the target"):
-        learning.fit(model0, data, key=jax.random.key(0), sampler="tempering",
-                     tempering_betas=[2.0, 1.0])  # fmt: skip
-    with pytest.raises(ValueError, match="sampler"):
-        learning.fit(model0, data, key=jax.random.key(0), sampler="metropolis")
+        learning.fit(model0, data, key=jax.random.key(0),
+                     sampler=learning.Tempering([2.0, 1.0]))  # fmt: skip
+    for bad, message in [
+        ("metropolis", "`sampler` must be None"),
+        ("tempering", "is now sampler=learning.Tempering"),
+        (learning.Tempering([1.0]), "at least 2"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            learning.fit(model0, data, key=jax.random.key(0), sampler=bad)
 
 
 def test_min_dissipation_steps_have_equal_predicted_excess_work():
-    """``schedule="min_dissipation"``: every update's predicted excess work
-    ``tau Var(w)`` equals ``dissipation_rate`` (to float32 rounding), and the exact-gradient
+    """``schedule=MinDissipation(rate)``: every update's predicted excess work
+    ``tau Var(w)`` equals ``rate`` (to float32 rounding), and the exact-gradient
     run still descends the NLL."""
     data = noisy_patterns(6, 2, 200, 0.1, seed=6)
     model0 = ep.SpinModel.fully_connected(6, fields=np.full(6, 0.01))
     for gradient in ("exact", "pcd"):
         out = learning.fit(
             model0, data, key=jax.random.key(0), gradient=gradient, steps=100,
-            schedule="min_dissipation", dissipation_rate=1e-3, num_chains=200,
+            schedule=learning.MinDissipation(1e-3), num_chains=200,
             monitor_every=50,
         )  # fmt: skip
         h = out.history
         np.testing.assert_allclose(h.predicted_excess_work.values, 1e-3, rtol=1e-4)
         assert float(h.nll[-1]) < float(h.nll[0])
-    with pytest.raises(ValueError, match="dissipation_rate"):
+    for bad in (learning.MinDissipation(0.0), learning.MinDissipation(float("nan")),
+                learning.MinDissipation("1e-3")):  # fmt: skip
+        with pytest.raises(ValueError, match="MinDissipation.rate"):
+            learning.fit(model0, data, key=jax.random.key(0), schedule=bad)
+    with pytest.raises(ValueError, match="is now schedule=learning.MinDissipation"):
         learning.fit(model0, data, key=jax.random.key(0), schedule="min_dissipation")
 
 
@@ -272,7 +281,7 @@ def test_fit_plot_draws_every_panel():
 def test_min_dissipation_dissipates_less_than_constant_sgd():
     """What holds on an enumerable BM (benchmarks/README.md, three seeds at n = 12: 8x): at
     equal updates and sweeps the learning chains' exact excess work ``<W> - Delta F`` under
-    ``schedule="min_dissipation"`` is below half that of constant-rate SGD. (Lower final KL
+    ``schedule=MinDissipation(rate)`` is below half that of constant-rate SGD. (Lower final KL
     does not hold at these settings, nor less dissipation for natural gradient: not tested.)"""
     data = noisy_patterns(8, 3, 500, 0.1, seed=8)
     model0 = ep.SpinModel.fully_connected(8)
@@ -280,7 +289,7 @@ def test_min_dissipation_dissipates_less_than_constant_sgd():
     excess = {}
     for name, settings in {
         "sgd": dict(optimizer=optax.sgd(0.05)),
-        "min_dissipation": dict(schedule="min_dissipation", dissipation_rate=2e-4),
+        "min_dissipation": dict(schedule=learning.MinDissipation(2e-4)),
     }.items():
         out = learning.fit(model0, data, key=jax.random.key(0), steps=200, num_chains=200,
                            num_ais_chains=0, monitor=False, **settings)  # fmt: skip
@@ -303,10 +312,6 @@ def test_hidden_and_schedule_bad_input():
             learning.fit(model, data, key=key, visible=visible, steps=1)
     with pytest.raises(ValueError, match="data"):
         learning.fit(model, data[:, :3], key=key, visible=range(4), steps=1)
-    with pytest.raises(ValueError, match="only used with sampler"):
-        learning.fit(model, data, key=key, visible=range(4), tempering_betas=[1.0, 0.5])
-    with pytest.raises(ValueError, match="only used with schedule"):
-        learning.fit(model, data, key=key, visible=range(4), dissipation_rate=1e-3)
-    with pytest.raises(ValueError, match="tempering"):
+    with pytest.raises(ValueError, match="Tempering.*moves persistent chains"):
         learning.fit(model, data, key=key, visible=range(4), gradient="exact",
-                     sampler="tempering")  # fmt: skip
+                     sampler=learning.Tempering())  # fmt: skip

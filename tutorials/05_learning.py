@@ -97,9 +97,9 @@ entropy = -float(np.sum(weights[weights > 0] * np.log(weights[weights > 0])))
 schedules = {
     "constant SGD": dict(optimizer=optax.sgd(0.05)),
     "natural gradient": dict(
-        optimizer=optax.sgd(0.05), schedule="natural_gradient", fisher_damping=1e-2
+        optimizer=optax.sgd(0.05), schedule=learning.NaturalGradient(damping=1e-2)
     ),  # fmt: skip
-    "minimal dissipation": dict(schedule="min_dissipation", dissipation_rate=2e-4),
+    "minimal dissipation": dict(schedule=learning.MinDissipation(2e-4)),
 }
 compared = {}
 for name, settings in schedules.items():
@@ -184,7 +184,7 @@ print(rbm.history[["rhat_energy", "num_chain_basins", "num_data_basins"]])
 # %% [markdown]
 # The chains' energy R-hat well above 1.01 says the 256 chains, one sweep per update, do not
 # mix between the digit classes within a block: each chain sits near one digit. More sweeps
-# per update or `sampler="tempering"` would lower it, at a price in time.
+# per update or `sampler=learning.Tempering()` would lower it, at a price in time.
 
 # %% [markdown]
 # Held-out log-likelihood: `−<βF(v)> − log Z`, with `log Z` of the 96-spin model by AIS.
@@ -208,7 +208,8 @@ fig.suptitle("persistent chains (visible spins)")
 # Two patterns stored so deeply that the barrier between them is tens of kT, with every chain
 # started in the first: Gibbs chains never see the second basin, which holds half the data,
 # and `fit` warns (once) with the remedies. The monitor records it per block.
-# `sampler="tempering"` (a ladder of hotter rungs per chain, swaps between them) crosses.
+# `sampler=learning.Tempering(betas)` (a ladder of hotter rungs per chain, swaps between them)
+# crosses.
 
 # %%
 import warnings
@@ -223,7 +224,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     gibbs = learning.fit(deep, two, **common)
 print(caught[0].message if caught else "no warning")
-tempered = learning.fit(deep, two, sampler="tempering", tempering_betas=np.geomspace(1, 0.1, 12),
+tempered = learning.fit(deep, two, sampler=learning.Tempering(np.geomspace(1, 0.1, 12)),
                         **common)  # fmt: skip
 print("Gibbs: data basins missed per block", gibbs.history.num_unvisited_data_basins.values)
 print("tempering:", tempered.history.num_unvisited_data_basins.values)

@@ -1,7 +1,8 @@
 """Training SpinModels by maximum likelihood with persistent chains (THEORY.md Part B).
 
-- :mod:`.fit` - :func:`fit`: PCD (Gibbs or tempering chains) or exact gradients, hidden
-  spins, optax optimisers, schedules (natural gradient, minimal dissipation), work, Jarzynski
+- :mod:`.fit` - :func:`fit`: PCD (Gibbs or :class:`Tempering` chains) or exact gradients,
+  hidden spins, optax optimisers, schedules (:class:`NaturalGradient`,
+  :class:`MinDissipation`), work, Jarzynski
   ``Delta log Z`` and excess work per update, chain monitor, checkpoints; the history as an
   ``xarray.Dataset``; one compiled training block per model structure and options in a
   process (:func:`compile_cache_info`);
@@ -17,10 +18,12 @@
 """
 
 from . import harmonic_trap
-from .fit import GRADIENTS, SAMPLERS, SCHEDULES, FitResult, compile_cache_info, fit
+from .dissipation import MinDissipation
+from .fit import GRADIENTS, FitResult, compile_cache_info, fit
 from .gradients import energy_gradient, exact_expectation, exact_log_z
 from .hidden import visible_free_energy
-from .pcd import PCD, Centring, PCDInfo, PCDState
+from .natural import NaturalGradient
+from .pcd import PCD, Centring, PCDInfo, PCDState, Tempering
 
 __all__ = [
     "GRADIENTS",
@@ -28,9 +31,10 @@ __all__ = [
     "Centring",
     "PCDInfo",
     "PCDState",
-    "SAMPLERS",
-    "SCHEDULES",
     "FitResult",
+    "MinDissipation",
+    "NaturalGradient",
+    "Tempering",
     "compile_cache_info",
     "energy_gradient",
     "exact_expectation",

@@ -14,7 +14,7 @@ under the chain dynamics; for chains with K sweeps between updates
 - ``tau`` is measured after every block from the autocorrelation of the learning chains'
   energies (``tau = tau_int / 2`` with ``tau_int`` = draws x chains / ESS, ArviZ).
 
-``schedule="min_dissipation"`` scales every update so that ``tau Var(w) = dissipation_rate``:
+``schedule=MinDissipation(rate)`` scales every update so that ``tau Var(w) = rate``:
 equal thermodynamic length per update, the discrete form of the minimal-dissipation schedule.
 The exact optimum beyond Gaussian energies is open (B.4); :mod:`.harmonic_trap` has the
 Gaussian case in closed form.
@@ -22,14 +22,36 @@ Gaussian case in closed form.
 
 from __future__ import annotations
 
+import math
 import warnings
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from ..spins import SpinModel
 
-__all__ = ["predicted_excess_work", "relaxation_factor", "update_work"]
+__all__ = ["MinDissipation", "predicted_excess_work", "relaxation_factor", "update_work"]
+
+
+class MinDissipation(NamedTuple):
+    """The minimal-dissipation schedule (``fit(..., schedule=MinDissipation(rate))``, B.4):
+    every update is rescaled so that its predicted slow-driving excess work
+    ``tau Var(w)`` equals ``rate`` (units of kT), equal thermodynamic length per update."""
+
+    rate: float
+
+    def checked(self) -> MinDissipation:
+        """This schedule with ``rate`` a float, or a ValueError naming the fix."""
+        rate = self.rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float | np.floating):
+            raise ValueError(f"`MinDissipation.rate` must be a number > 0; got {rate!r}.")
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(
+                "`MinDissipation.rate` must be finite and > 0: the excess work (kT) each update "
+                f"may cost, e.g. 1e-3; got {rate!r}."
+            )
+        return MinDissipation(float(rate))
 
 
 def update_work(model: SpinModel, update: SpinModel, spins, beta):

@@ -41,23 +41,20 @@ from ..checks import check_beta, check_count, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
 from ..kernels.gibbs import SpinGibbsState, random_spins
-from ..kernels.ladder import check_ladder, geometric_ladder
 from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
 from ..thermo.data import MAX_TABLE_N, as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
-from .dissipation import relaxation_factor
+from .dissipation import MinDissipation, relaxation_factor
 from .gradients import exact_expectation, exact_log_z, per_pair
 from .hidden import HiddenSpins, free_energy_rows
 from .monitor import monitor_chains
 from .natural import NaturalGradient
-from .pcd import PCD, Centring, PCDState
+from .pcd import PCD, Centring, PCDState, Tempering, check_sampler, check_schedule
 
 __all__ = ["FitResult", "GRADIENTS", "compile_cache_info", "fit"]
 
 GRADIENTS = ("pcd", "exact")
-SCHEDULES = (None, "natural_gradient", "min_dissipation")
-SAMPLERS = ("gibbs", "tempering")
 FREEZABLE = ("fields", "couplings", "kbody")
 #: the Jarzynski estimate is flagged unreliable below this ESS (and this share of the chains)
 MIN_JARZYNSKI_ESS = 30.0
@@ -170,6 +167,20 @@ def _initial_log_z(model0, beta, log_z0, key) -> tuple[float, float]:
     return float(est.value), float(est.stderr)
 
 
+def _legacy_settings(sampler, schedule) -> tuple:
+    """``(schedule, fisher_damping, sampler, dissipation_rate, tempering_betas)`` as the
+    fingerprint has recorded them since the string options (checkpoints stay resumable)."""
+    natural = isinstance(schedule, NaturalGradient)
+    minimal = isinstance(schedule, MinDissipation)
+    return (
+        "natural_gradient" if natural else "min_dissipation" if minimal else None,
+        schedule.damping if natural else 1e-3,
+        "gibbs" if sampler is None else "tempering",
+        schedule.rate if minimal else None,
+        None if sampler is None else list(sampler.betas),
+    )
+
+
 def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
     """What must be equal for a checkpoint to continue this run bit for bit."""
     digest = hashlib.sha256()
@@ -201,16 +212,13 @@ class _StepConfig(NamedTuple):
     dtype: str
     beta: float
     gradient: str
-    sampler: str
+    sampler: Tempering | None
     visible: tuple | None
     batch_size: int | None
     sweeps_per_update: int
     l2: float
     freeze: tuple
-    schedule: str | None
-    fisher_damping: float
-    dissipation_rate: float | None
-    ladder: tuple | None
+    schedule: NaturalGradient | MinDissipation | None
     num_ais_chains: int
     optimizer: Any
     centring: Centring | None
@@ -247,13 +255,10 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
 
     beta, batch_size, dtype = cfg.beta, cfg.batch_size, jnp.dtype(cfg.dtype)
     split = None if cfg.visible is None else HiddenSpins(model0, cfg.visible)
-    natural = None
-    if cfg.schedule == "natural_gradient":
-        natural = NaturalGradient(model0, beta, damping=cfg.fisher_damping)
     pcd = PCD(
         model0, beta, cfg.optimizer, visible=split, sweeps=cfg.sweeps_per_update,
-        ladder=cfg.ladder, centring=cfg.centring, mask=_trainable_mask(model0, cfg.freeze),
-        l2=cfg.l2, natural=natural, dissipation_rate=cfg.dissipation_rate,
+        sampler=cfg.sampler, centring=cfg.centring, mask=_trainable_mask(model0, cfg.freeze),
+        l2=cfg.l2, schedule=cfg.schedule,
     )  # fmt: skip
     exact_states = None
     if cfg.gradient == "exact":
@@ -459,7 +464,7 @@ def fit(
     *,
     key,
     gradient: str = "pcd",
-    sampler: str = "gibbs",
+    sampler: Tempering | None = None,
     visible=None,
     num_chains: int = 100,
     num_ais_chains: int | None = None,
@@ -467,10 +472,7 @@ def fit(
     steps: int = 1000,
     batch_size: int | None = None,
     optimizer=None,
-    schedule: str | None = None,
-    fisher_damping: float = 1e-3,
-    dissipation_rate: float | None = None,
-    tempering_betas=None,
+    schedule: NaturalGradient | MinDissipation | None = None,
     l2: float = 0.0,
     freeze=None,
     monitor_every: int = 100,
@@ -502,12 +504,12 @@ def fit(
         Persistent chains (``num_chains``, ``sweeps_per_update`` sweeps between updates,
         ``num_warmup`` sweeps at ``model0`` first, from ``init_spins`` or uniform spins), or
         enumeration (n <= 20).
-    sampler : ``"gibbs"`` or ``"tempering"``
-        How the learning chains move: chromatic heat-bath sweeps, or parallel tempering
-        (each chain a ladder ``tempering_betas``, default 8 rungs geometric from ``beta`` to
-        ``beta / 10``; a step sweeps every rung and proposes DEO swaps; the chain is the
-        target rung). The spectator chains are always Gibbs (Jarzynski needs a kernel that
-        leaves ``p_theta`` itself invariant).
+    sampler : None or :class:`~ergodic_ppl.learning.Tempering`
+        How the learning chains move: chromatic heat-bath sweeps (None), or parallel
+        tempering, ``Tempering(betas)`` (each chain a ladder ``betas``, default 8 rungs
+        geometric from ``beta`` to ``beta / 10``; a step sweeps every rung and proposes DEO
+        swaps; the chain is the target rung). The spectator chains are always Gibbs
+        (Jarzynski needs a kernel that leaves ``p_theta`` itself invariant).
     visible : index sequence, optional
         The visible spins (data columns in this order); the others are hidden. When no term
         couples two hidden spins (an RBM, :meth:`SpinModel.rbm`) the positive phase is the
@@ -525,13 +527,13 @@ def fit(
         Default ``optax.sgd(1e-2)``. It receives the NLL gradient (plus ``l2 * J`` on the
         couplings and k-body weights) as a SpinModel-shaped pytree; decaying rates are optax
         schedules inside it.
-    schedule : None, ``"natural_gradient"`` or ``"min_dissipation"``
-        None: the optimiser's own rates. ``"natural_gradient"`` preconditions the gradient by
-        the Fisher matrix ``beta^2 Cov(phi) + fisher_damping`` measured over the learning
-        chains (exact for ``gradient="exact"``) (:class:`.natural.NaturalGradient`, B.4)
-        before the optimiser. ``"min_dissipation"`` rescales every update so that its
-        slow-driving excess work ``dtheta^T zeta dtheta`` equals ``dissipation_rate`` (equal
-        thermodynamic-length steps, B.4; :mod:`.dissipation`).
+    schedule : None, :class:`~.natural.NaturalGradient` or :class:`~.dissipation.MinDissipation`
+        None: the optimiser's own rates. ``NaturalGradient(damping)`` preconditions the
+        gradient by the Fisher matrix ``beta^2 Cov(phi) + damping`` measured over the learning
+        chains (exact for ``gradient="exact"``) before the optimiser (B.4).
+        ``MinDissipation(rate)`` rescales every update so that its slow-driving excess work
+        ``dtheta^T zeta dtheta`` equals ``rate`` (equal thermodynamic-length steps, B.4;
+        :mod:`.dissipation`).
     freeze : str or sequence of ``"fields"``, ``"couplings"``, ``"kbody"``
         Weight groups kept at their initial values.
     monitor_every : int
@@ -574,10 +576,9 @@ def fit(
     beta = float(check_beta(beta, positive="to train"))
     if gradient not in GRADIENTS:
         raise ValueError(f"`gradient` must be one of {GRADIENTS}; got {gradient!r}.")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"`sampler` must be one of {SAMPLERS}; got {sampler!r}.")
-    if sampler == "tempering" and gradient != "pcd":
-        raise ValueError('`sampler="tempering"` moves persistent chains: use gradient="pcd".')
+    sampler, schedule = check_sampler(sampler, beta), check_schedule(schedule)
+    if sampler is not None and gradient != "pcd":
+        raise ValueError('`sampler=Tempering(...)` moves persistent chains: use gradient="pcd".')
     n = model0.n
     split = None if visible is None else HiddenSpins(model0, visible)
     if split is not None and split.num_hidden == 0:  # a permutation of the spins
@@ -617,32 +618,6 @@ def fit(
             'gradient="exact" with hidden spins needs hidden spins that do not interact with '
             'each other (an RBM); use gradient="pcd" (clamped Gibbs positive phase).'
         )
-    if schedule not in SCHEDULES:
-        raise ValueError(f"`schedule` must be one of {SCHEDULES}; got {schedule!r}.")
-    if schedule == "min_dissipation":
-        if dissipation_rate is None or not (
-            math.isfinite(float(dissipation_rate)) and float(dissipation_rate) > 0
-        ):
-            raise ValueError(
-                '`schedule="min_dissipation"` needs `dissipation_rate` > 0: the excess work '
-                f"(kT) each update may cost, e.g. 1e-3; got {dissipation_rate!r}."
-            )
-        dissipation_rate = float(dissipation_rate)
-    elif dissipation_rate is not None:
-        raise ValueError('`dissipation_rate` is only used with schedule="min_dissipation".')
-    if sampler == "tempering":
-        ladder = (
-            geometric_ladder(beta, beta / 10, 8)
-            if tempering_betas is None
-            else check_ladder(tempering_betas, "tempering_betas")
-        )
-        if not np.isclose(ladder[0], beta):
-            raise ValueError(
-                f"`tempering_betas` must start at the target `beta`={beta}; got {ladder[0]}."
-            )
-    elif tempering_betas is not None:
-        raise ValueError('`tempering_betas` is only used with sampler="tempering".')
-
     centring = _resolve_centring(centring, model0, split)
     dtype = model0.fields.dtype
     has_nll = split is None or split.independent
@@ -654,9 +629,8 @@ def fit(
     cfg = _StepConfig(
         model0._structure, str(dtype), beta, gradient, sampler,
         None if split is None else tuple(split.visible.tolist()), batch_size,
-        sweeps_per_update, l2, _freeze_names(freeze), schedule, float(fisher_damping),
-        dissipation_rate, None if sampler != "tempering" else tuple(ladder.tolist()),
-        num_ais_chains, optimizer, centring,
+        sweeps_per_update, l2, _freeze_names(freeze), schedule, num_ais_chains, optimizer,
+        centring,
     )  # fmt: skip
     fns = _step_functions(cfg, model0)
     consts = _consts(model0, x, split, batch_size, dtype)
@@ -676,11 +650,11 @@ def fit(
     carry["pcd"] = state
     records: list[dict] = []
     done = 0
+    legacy = _legacy_settings(sampler, schedule)
     fingerprint = _fingerprint(
         model0, x, beta, gradient, num_chains, num_ais_chains, sweeps_per_update, batch_size,
-        monitor_every, l2, freeze, num_warmup, schedule, fisher_damping, sampler,
-        None if visible is None else np.asarray(visible).tolist(), dissipation_rate,
-        None if sampler != "tempering" else ladder.tolist(), centring,
+        monitor_every, l2, freeze, num_warmup, *legacy[:3],
+        None if visible is None else np.asarray(visible).tolist(), *legacy[3:], centring,
     )  # fmt: skip
     if init_state is not None:  # a run continued from a state is resumed only from that state
         digest = hashlib.sha256()
@@ -755,7 +729,7 @@ def fit(
                     f"{check['num_unvisited_data_basins']} basin(s) holding "
                     f"{check['unvisited_data_share']:.0%} of the data: the negative phase "
                     "misses them (broken ergodicity), so the model's weight there is "
-                    'unchecked. Remedies: the tempering sampler (`sampler="tempering"`), '
+                    "unchecked. Remedies: the tempering sampler (`sampler=learning.Tempering()`), "
                     "more chains (`num_chains`) or sweeps (`sweeps_per_update`), chains "
                     "started from data (`init_spins`), or one model per basin (the per-basin "
                     "mixture).",
@@ -778,8 +752,8 @@ def fit(
         {
             "beta": beta,
             "gradient": gradient,
-            "sampler": sampler if gradient == "pcd" else "exact",
-            "schedule": str(schedule),
+            "sampler": legacy[2] if gradient == "pcd" else "exact",
+            "schedule": str(legacy[0]),
             "log_z0": z0,
             "log_z0_stderr": z0_err,
             "num_chains": num_chains if gradient == "pcd" else 0,

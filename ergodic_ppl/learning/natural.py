@@ -6,12 +6,19 @@ enumeration, for ``gradient="exact"``). The update direction becomes
 ``(I + damping 1)^{-1} grad``: a dense solve up to ``DENSE_LIMIT`` parameters, matrix-free
 conjugate gradient beyond (``I v = beta^2 Phi_c^T (Phi_c v) / C`` with the centred statistics
 ``Phi_c``), never forming the matrix. For an exponential family the Fisher is the Hessian of
-the NLL, so a unit step is a Newton step. Parameters are the model's independent weights:
+the NLL, so a unit step is a Newton step.
+
+:class:`NaturalGradient` is the user's choice (``fit(..., schedule=NaturalGradient(damping))``);
+:meth:`NaturalGradient.bind` gives the :class:`FisherPreconditioner` of one model structure that
+the PCD step calls. Parameters are the model's independent weights:
 fields, each pair of the structure once (the two mirror entries of a dense matrix share one),
 k-body weights.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,13 +28,40 @@ from jax.flatten_util import ravel_pytree
 from ..spins import SpinModel
 from .gradients import energy_gradient
 
-__all__ = ["DENSE_LIMIT", "NaturalGradient"]
+__all__ = ["DENSE_LIMIT", "FisherPreconditioner", "NaturalGradient"]
 
 DENSE_LIMIT = 4096
 
 
-class NaturalGradient:
-    """Precondition SpinModel-shaped gradients of one model structure by its Fisher matrix."""
+class NaturalGradient(NamedTuple):
+    """The natural-gradient schedule (``fit(..., schedule=NaturalGradient(damping))``, B.4):
+    precondition every gradient by ``(beta^2 Cov(phi) + damping)^{-1}`` before the optimiser
+    (module docstring); ``cg_iters`` conjugate-gradient iterations beyond ``DENSE_LIMIT``
+    parameters."""
+
+    damping: float = 1e-3
+    cg_iters: int = 100
+
+    def checked(self) -> NaturalGradient:
+        """This schedule with its values checked (a ValueError naming the fix)."""
+        d = self.damping
+        if isinstance(d, bool) or not isinstance(d, int | float | np.floating):
+            raise ValueError(f"`NaturalGradient.damping` must be a number >= 0; got {d!r}.")
+        if not (math.isfinite(d) and d >= 0):
+            raise ValueError(f"`NaturalGradient.damping` must be finite and >= 0; got {d!r}.")
+        it = self.cg_iters
+        if isinstance(it, bool) or not isinstance(it, int | np.integer) or it < 1:
+            raise ValueError(f"`NaturalGradient.cg_iters` must be an int >= 1; got {it!r}.")
+        return NaturalGradient(float(d), int(it))
+
+    def bind(self, model: SpinModel, beta: float) -> FisherPreconditioner:
+        """The preconditioner for ``model``'s structure at ``beta``."""
+        return FisherPreconditioner(model, beta, self.damping, self.cg_iters)
+
+
+class FisherPreconditioner:
+    """Precondition SpinModel-shaped gradients of one model structure by its Fisher matrix
+    (built by :meth:`NaturalGradient.bind`)."""
 
     def __init__(self, model: SpinModel, beta: float, damping: float = 1e-3, cg_iters: int = 100):
         flat, self._unravel = ravel_pytree(model)

@@ -15,13 +15,14 @@ model's structure and the choices), ``state = pcd.init(model0, spins, rng_key)``
    visible mean and ``lam`` a moving average of the data's hidden mean, mapped back to
    ``(W, a, b)`` — a linear map of the ordinary gradient (:func:`centre`) that removes the
    mean from the weight gradient and conditions it far better;
-3. ``l2`` (ridge on couplings), an optional :class:`~.natural.NaturalGradient`
-   preconditioner, the ``optax`` transformation, and the optional minimal-dissipation
-   rescaling (``dissipation_rate``: every update's slow-driving excess work equals it, B.4);
+3. ``l2`` (ridge on couplings), the optional schedule's preconditioner
+   (:class:`~.natural.NaturalGradient`), the ``optax`` transformation, and the optional
+   minimal-dissipation rescaling (:class:`~.dissipation.MinDissipation`: every update's
+   slow-driving excess work equals its rate, B.4);
 4. the **work** of the update on every chain at its fixed state,
    ``w = beta (E_theta'(x) - E_theta(x)) = beta E_dtheta(x)`` (``E`` is linear in the weights),
    accumulated in ``state.work`` (the chains' energies move by ``w / beta``: no recomputation);
-5. ``sweeps`` Gibbs sweeps (or tempering steps) of the chains under the new weights; and the
+5. ``sweeps`` Gibbs sweeps (or, with ``sampler=Tempering(...)``, tempering steps) of the chains under the new weights; and the
    same for the optional **spectator** chains, never used in the gradient, whose accumulated
    work is a trajectory AIS: ``log <exp(-W)> = Delta log Z`` (Jarzynski).
 
@@ -43,12 +44,77 @@ from ..kernels import tempering
 from ..kernels.driver import run
 from ..kernels.gibbs import SpinGibbsState, cached_kernel
 from ..kernels.gibbs import init as gibbs_init
+from ..kernels.ladder import check_ladder, geometric_ladder
 from ..spins import SpinModel
-from .dissipation import predicted_excess_work, update_work
+from .dissipation import MinDissipation, predicted_excess_work, update_work
 from .gradients import energy_gradient
 from .hidden import ClampedSweep, HiddenSpins
+from .natural import NaturalGradient
 
-__all__ = ["Centring", "Offsets", "PCD", "PCDInfo", "PCDState", "centre"]
+__all__ = [
+    "Centring", "Offsets", "PCD", "PCDInfo", "PCDState", "Tempering", "centre",
+    "check_sampler", "check_schedule",
+]  # fmt: skip
+
+#: what ``schedule=`` takes besides None (the optimiser's own rates)
+SCHEDULE_TYPES = (NaturalGradient, MinDissipation)
+#: the string options these objects replaced, and what to write instead
+_RENAMED = {
+    "tempering": "sampler=learning.Tempering()",
+    "natural_gradient": "schedule=learning.NaturalGradient(damping)",
+    "min_dissipation": "schedule=learning.MinDissipation(rate)",
+}
+
+
+class Tempering(NamedTuple):
+    """Parallel tempering for the persistent chains (``fit(..., sampler=Tempering(betas))``):
+    each chain is a ladder of rungs ``betas`` (strictly decreasing, the first the model's
+    ``beta``; None: 8 rungs geometric from ``beta`` to ``beta / 10``); a step sweeps every rung
+    and proposes DEO swaps; the chain is the target rung."""
+
+    betas: tuple | None = None
+
+    def ladder(self, beta: float) -> tuple:
+        """The rungs at target ``beta`` (checked; a ValueError naming the fix)."""
+        if self.betas is None:
+            return tuple(geometric_ladder(beta, beta / 10, 8).tolist())
+        ladder = check_ladder(self.betas, "Tempering.betas")
+        if not np.isclose(ladder[0], beta):
+            raise ValueError(
+                f"`Tempering.betas` must start at the target `beta`={beta}; got {ladder[0]}."
+            )
+        return tuple(ladder.tolist())
+
+
+def _renamed(value) -> str:
+    hint = _RENAMED.get(value) if isinstance(value, str) else None
+    return f" (the string option {value!r} is now {hint})" if hint else ""
+
+
+def check_sampler(sampler, beta: float) -> Tempering | None:
+    """``sampler`` (None: Gibbs sweeps; or a :class:`Tempering`) with its ladder resolved at
+    ``beta``, or a ValueError naming the fix."""
+    if sampler is None:
+        return None
+    if isinstance(sampler, Tempering):
+        return Tempering(sampler.ladder(beta))
+    raise ValueError(
+        "`sampler` must be None (heat-bath Gibbs sweeps) or learning.Tempering(betas); got "
+        f"{sampler!r}{_renamed(sampler)}."
+    )
+
+
+def check_schedule(schedule):
+    """``schedule`` (None, :class:`~.natural.NaturalGradient` or
+    :class:`~.dissipation.MinDissipation`) with its values checked, or a ValueError."""
+    if schedule is None:
+        return None
+    if isinstance(schedule, SCHEDULE_TYPES):
+        return schedule.checked()
+    raise ValueError(
+        "`schedule` must be None (the optimiser's own rates), learning.NaturalGradient(damping) "
+        f"or learning.MinDissipation(rate); got {schedule!r}{_renamed(schedule)}."
+    )
 
 
 class Centring(NamedTuple):
@@ -152,27 +218,31 @@ class PCD:
         The visible/hidden split (None: fully visible).
     sweeps : int
         Sweeps of the chains (and of the clamped hidden spins) per update.
-    ladder : tuple of float, optional
-        Tempering rungs (first = ``beta``): the chains are parallel-tempering ladders.
+    sampler : Tempering, optional
+        None: heat-bath Gibbs sweeps; :class:`Tempering`: the chains are parallel-tempering
+        ladders.
     centring : Centring, optional
         Centred gradients (bipartite or dense models).
     mask : SpinModel, optional
         1 for trained weights, 0 for frozen ones.
     l2 : float
-    natural : NaturalGradient, optional
-    dissipation_rate : float, optional
-        Min-dissipation rescaling of every update.
+    schedule : NaturalGradient or MinDissipation, optional
+        Fisher preconditioning, or the min-dissipation rescaling of every update.
     """
 
     def __init__(self, model: SpinModel, beta: float, optimizer, *, visible=None, sweeps=1,
-                 ladder=None, centring=None, mask=None, l2=0.0, natural=None,
-                 dissipation_rate=None):  # fmt: skip
+                 sampler=None, centring=None, mask=None, l2=0.0, schedule=None):  # fmt: skip
         self.beta, self.optimizer, self.sweeps = float(beta), optimizer, int(sweeps)
         self.split = visible if visible is None or isinstance(visible, HiddenSpins) else (
             HiddenSpins(model, visible)
         )  # fmt: skip
-        self.ladder, self.centring, self.mask = ladder, centring, mask
-        self.l2, self.natural, self.dissipation_rate = float(l2), natural, dissipation_rate
+        sampler, schedule = check_sampler(sampler, self.beta), check_schedule(schedule)
+        self.ladder = None if sampler is None else sampler.betas
+        self.centring, self.mask, self.l2 = centring, mask, float(l2)
+        self.natural = (
+            schedule.bind(model, self.beta) if isinstance(schedule, NaturalGradient) else None
+        )
+        self.dissipation_rate = schedule.rate if isinstance(schedule, MinDissipation) else None
         if centring is not None and not (model.is_bipartite or model.is_dense):
             raise ValueError(
                 "`centring` needs an RBM (SpinModel.rbm) or a dense pairwise model; this is "
@@ -188,7 +258,7 @@ class PCD:
                 "visible=range(model.n_visible)."
             )
         self.kernel = cached_kernel(model)
-        self.tempering_kernel = tempering.build_kernel(model) if ladder is not None else None
+        self.tempering_kernel = tempering.build_kernel(model) if self.ladder is not None else None
         split = self.split
         self.clamped_sweep = (
             None if split is None or split.independent else ClampedSweep(model, split)
