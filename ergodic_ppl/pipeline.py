@@ -82,12 +82,12 @@ DEFAULTS = {
 }
 #: what an RBM (``"rbm:H"``) changes in :data:`DEFAULTS` (README, "Train on MNIST"): centred
 #: PCD-1 (Melchior et al. 2016) with SGD, momentum 0.9, its rate decayed to 0 by a cosine,
-#: 100 persistent chains and batches of 100, the visible fields started at the data's
+#: 200 persistent chains and batches of 100, the visible fields started at the data's
 #: marginals, no spectator chains; log Z bracketed by visible-marginal AIS from base-rate
 #: fields and its reverse run from held-out rows (``free_energy.rbm_log_z_bracket``).
 RBM_DEFAULTS = {
-    "steps": 150_000,
-    "num_chains": 100,
+    "steps": 120_000,
+    "num_chains": 200,
     "learning_rate": 1e-3,
     "l2": 0.0,
     "num_warmup": 0,
@@ -97,6 +97,10 @@ RBM_DEFAULTS = {
     "num_evaluations": 3,
 }
 FIGURE_DPI = 100
+#: JAX's PRNG implementation for a training run's keys: philox2x32 draws the chains' uniforms
+#: several times faster than the default threefry2x32 on CPU (benchmarks/README.md, "RBM
+#: step"); every key derived from the seed inherits it.
+PRNG_IMPL = "philox2x32"
 
 
 def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
@@ -507,7 +511,7 @@ def train_and_report(
     o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
     _check_options(o)
     rate = o["learning_rate"] or default_learning_rate(n, visible is not None)
-    keys = jax.random.split(jax.random.key(seed), 8)
+    keys = jax.random.split(jax.random.key(seed, impl=PRNG_IMPL), 8)
     seconds, peak_rss = {}, {"start": _peak_rss_mib()}
 
     say(f"training {description} on {len(train)} rows ({o['steps']} updates, "

@@ -192,3 +192,55 @@ def test_rbm_ais_bad_input():
         rbm_ais_log_weights(model, 1.0, key, start_visible=np.full((4, NV), 2))
     with pytest.raises(ValueError, match="num_steps"):
         rbm_ais_log_weights(model, 1.0, key, num_steps=0)
+
+
+@pytest.mark.parametrize("sweeps", [1, 3])
+def test_block_step_equals_the_chromatic_sweep_step(sweeps):
+    """An RBM on its visible layer takes the fused block step (three matrix products per
+    update: cached hidden fields, the work read off the sweep's visible fields). It draws the
+    same uniforms as the general step through the chromatic kernel, so over 30 updates the
+    chains are identical and the weights, work and energies agree to float32 rounding (the
+    two sum the same terms in different orders); the tracked energies equal the model's."""
+    model, data = (
+        random_rbm(8, nv=12, nh=7, scale=0.3),
+        jnp.asarray(np.random.default_rng(9).choice([-1.0, 1.0], size=(30, 12))),
+    )
+    runs = {}
+    for block in (True, False):
+        kernel = PCD(model, 1.0, optax.sgd(0.05, momentum=0.9), visible=range(12),
+                     sweeps=sweeps, centring=Centring())  # fmt: skip
+        assert kernel.block
+        kernel.block = block
+        start = ep.kernels.gibbs.random_spins(jax.random.key(10), (64, 19))
+        state = kernel.init(model, start, jax.random.split(jax.random.key(11), 64),
+                            visible_mean=np.mean(np.asarray(data), 0))  # fmt: skip
+        step = jax.jit(kernel.step)
+        for k in range(30):
+            state, info = step(jax.random.fold_in(jax.random.key(12), k), state, data)
+        runs[block] = state
+    fast, slow = runs[True], runs[False]
+    np.testing.assert_array_equal(fast.chains.site_spins, slow.chains.site_spins)
+    np.testing.assert_allclose(fast.model.pair_weights, slow.model.pair_weights, atol=2e-5)
+    np.testing.assert_allclose(fast.work, slow.work, rtol=1e-4, atol=1e-3)
+    spins = np.asarray(fast.chains.site_spins).T
+    np.testing.assert_allclose(fast.chains.energy, fast.model.energy(spins), atol=1e-4)
+    np.testing.assert_allclose(slow.chains.energy, fast.chains.energy, atol=1e-3)
+    fields = fast.model.fields[12:, None] + fast.model.pair_weights.T @ spins.T[:12]
+    np.testing.assert_allclose(fast.hidden_field, fields, atol=1e-5)
+    assert slow.hidden_field is None  # only the block step keeps the cache
+
+
+def test_fit_resumes_a_philox_run_bit_for_bit(tmp_path):
+    """Keys of any JAX PRNG implementation train and checkpoint: a philox2x32 run (what
+    ``ergodic-ppl train`` uses) resumed from its checkpoint equals the uninterrupted run."""
+    data = ep.datasets.digits()[:200, :16]
+    model0 = ep.SpinModel.rbm(16, 4, key=jax.random.key(0))
+    key = jax.random.key(3, impl="philox2x32")
+    kw = dict(visible=range(16), num_chains=16, num_ais_chains=0, batch_size=20,
+              monitor_every=10, num_warmup=0, optimizer=optax.sgd(1e-2), monitor=False)  # fmt: skip
+    whole = ep.learning.fit(model0, data, key=key, steps=20, **kw)
+    path = tmp_path / "run.ckpt"
+    ep.learning.fit(model0, data, key=key, steps=10, checkpoint=path, **kw)
+    resumed = ep.learning.fit(model0, data, key=key, steps=20, checkpoint=path, resume=True, **kw)
+    np.testing.assert_array_equal(resumed.model.pair_weights, whole.model.pair_weights)
+    assert jax.random.key_impl(resumed.state.chain_keys) == jax.random.key_impl(key)

@@ -34,6 +34,11 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(jax.random.key_data(x)) if _is_key(x) else np.asarray(x)
 
 
+def _wrap_like(values, like):
+    """Raw key data as typed keys of ``like``'s PRNG implementation (threefry, philox, ...)."""
+    return jax.random.wrap_key_data(values, impl=jax.random.key_impl(like))
+
+
 def _placed_like(values: np.ndarray, like):
     """``values`` as a JAX array sharded like ``like`` (the chain axis over a mesh), or on the
     default device when ``like`` lives on one device."""
@@ -100,10 +105,10 @@ def load_checkpoint(path, like_carry, like_key, fingerprint: dict):
                 f"{want.dtype}{want.shape}. The checkpoint does not match this model/optimiser."
             )
         placed = _placed_like(got, like)
-        leaves.append(jax.random.wrap_key_data(placed) if _is_key(like) else placed)
+        leaves.append(_wrap_like(placed, like) if _is_key(like) else placed)
     if f"leaf_{len(like_leaves)}" in arrays:
         raise ValueError(f"Checkpoint {path} has more state than this run; it does not match.")
-    key = jax.random.wrap_key_data(arrays["key"]) if _is_key(like_key) else arrays["key"]
+    key = _wrap_like(arrays["key"], like_key) if _is_key(like_key) else arrays["key"]
     records = {
         name[len("history_") :]: values
         for name, values in arrays.items()

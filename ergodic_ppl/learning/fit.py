@@ -401,7 +401,7 @@ def _initial_state(pcd, model0, x, key_init, key_warm, warm, init_spins, num_cha
                      spectator_spins=spectators, spectator_keys=spectator_keys)  # fmt: skip
     if num_warmup:
         chains, keys = warm(model0, state.chains, state.chain_keys, num_warmup)
-        state = state._replace(chains=chains, chain_keys=keys)
+        state = pcd.refresh(state._replace(chains=chains, chain_keys=keys))
         if num_ais_chains:
             spec, spec_keys = warm(model0, state.spectators, state.spectator_keys, num_warmup)
             state = state._replace(spectators=spec, spectator_keys=spec_keys)
@@ -454,7 +454,7 @@ def _check_init_state(state, pcd, model0, gradient, num_chains, num_ais_chains) 
         )
     if (state.offsets is None) != (pcd.centring is None):
         raise ValueError("`init_state` and `centring` disagree on whether gradients are centred.")
-    return state
+    return state if state.hidden_field is not None else pcd.refresh(state)
 
 
 def fit(
