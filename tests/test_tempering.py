@@ -619,9 +619,13 @@ def _pt_reference():
 
 @pytest.mark.parametrize("method", ["sequential", "parallel", jax.vmap])
 def test_parallel_tempering_chain_methods_agree_with_vectorized(method):
+    """Every chain method gives the vectorized run's states exactly. The ladder, adapted from
+    the chains' pooled swap statistics, agrees to float32 rounding (rtol 1e-6): JAX 0.12.1 on
+    Python 3.13 sums those statistics in another order per chain method (1 ulp seen)."""
     ref, got = _pt_reference(), _pt_samples(method)
-    for name in ("s", "rung_spins", "betas"):
+    for name in ("s", "rung_spins"):
         np.testing.assert_array_equal(got[name], ref[name])
+    np.testing.assert_allclose(got["betas"], ref["betas"], rtol=1e-6, atol=0)
 
 
 def test_same_key_same_result():

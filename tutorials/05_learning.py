@@ -242,7 +242,10 @@ print("tempering:", tempered.history.num_unvisited_data_basins.values)
 # phase by their conditional means (Rao-Blackwell), and the gradient is **centred**
 # (Melchior, Fischer & Wiskott 2016): the same gradient in the parametrisation
 # `E = -(v - mu)^T W (t - lam) - ...`, which conditions it far better. It is the default of
-# `fit` for an RBM trained on its visible layer.
+# `fit` for an RBM trained on its visible layer. Such an RBM takes a fused step: the hidden
+# means come from the fields the last sweep computed (kept in `state.hidden_field`), and the
+# work from the next sweep's visible fields, so an update costs three matrix products on the
+# chains instead of five, with the same chains as the general step.
 
 # %%
 from ergodic_ppl.learning import PCD, Centring
@@ -281,9 +284,9 @@ print("new traces:", learning.compile_cache_info()["block_traces"] - traces)
 # 2008): forward AIS errs low in expectation; the same path run back from held-out rows
 # (RAISE, Burda et al. 2015) errs high when the rows are draws of the model; BAR combines the
 # two. On MNIST, `ergodic-ppl train --model rbm:500` reports all three (README, "Train on
-# MNIST"): measured on 2 CPU cores, valid −88.32 nats per image by BAR, the reverse and forward
-# ends −88.43 and −88.14, after 150 000 updates and 22 minutes in all
-# (`python benchmarks/bench_mnist.py --parts rbm`).
+# MNIST"): measured on 2 CPU cores, valid −87.77 nats per image by BAR, the reverse and forward
+# ends −87.83 and −87.68, after 120 000 updates with 200 persistent chains and 29 minutes in
+# all (`python benchmarks/bench_mnist.py --parts rbm`).
 
 # %%
 bracket = ep.free_energy.rbm_log_z_bracket(
