@@ -244,3 +244,24 @@ def test_fit_resumes_a_philox_run_bit_for_bit(tmp_path):
     resumed = ep.learning.fit(model0, data, key=key, steps=20, checkpoint=path, resume=True, **kw)
     np.testing.assert_array_equal(resumed.model.pair_weights, whole.model.pair_weights)
     assert jax.random.key_impl(resumed.state.chain_keys) == jax.random.key_impl(key)
+
+
+def test_block_step_only_where_it_applies():
+    """The fused block step is taken by an RBM on its visible layer with Gibbs chains and no
+    schedule; tempering, the natural gradient and min-dissipation (which read the chains'
+    states or the work before the update) keep the general step, and it runs."""
+    model, data = random_rbm(13), data_rows(14)
+    start = ep.kernels.gibbs.random_spins(jax.random.key(15), (16, NV + NH))
+    keys = jax.random.split(jax.random.key(16), 16)
+    for options, block in [
+        ({}, True),
+        ({"schedule": ep.learning.NaturalGradient(1e-2)}, False),
+        ({"schedule": ep.learning.MinDissipation(1e-3)}, False),
+        ({"sampler": ep.learning.Tempering([1.0, 0.5])}, False),
+    ]:
+        kernel = PCD(model, 1.0, optax.sgd(0.01), visible=range(NV), **options)
+        assert kernel.block is block, options
+        spins = np.repeat(np.asarray(start)[:, None], 2, 1) if "sampler" in options else start
+        state = kernel.init(model, spins, keys)
+        new, info = kernel.step(jax.random.key(17), state, data)
+        assert np.isfinite(float(info.grad_norm)) and np.all(np.isfinite(new.work))

@@ -21,10 +21,12 @@ model's structure and the choices), ``state = pcd.init(model0, spins, rng_key)``
    slow-driving excess work equals its rate, B.4);
 4. the **work** of the update on every chain at its fixed state,
    ``w = beta (E_theta'(x) - E_theta(x)) = beta E_dtheta(x)`` (``E`` is linear in the weights),
-   accumulated in ``state.work`` (the chains' energies move by ``w / beta``: no recomputation);
-5. ``sweeps`` Gibbs sweeps (or, with ``sampler=Tempering(...)``, tempering steps) of the chains under the new weights; and the
-   same for the optional **spectator** chains, never used in the gradient, whose accumulated
-   work is a trajectory AIS: ``log <exp(-W)> = Delta log Z`` (Jarzynski).
+   accumulated in ``state.work`` (the chains' energies move by ``w / beta``: no recomputation;
+   an RBM's fused block step reads ``E_theta'(x)`` off its first sweep's fields instead);
+5. ``sweeps`` Gibbs sweeps (or, with ``sampler=Tempering(...)``, tempering steps) of the
+   chains under the new weights; and the same for the optional **spectator** chains, never
+   used in the gradient, whose accumulated work is a trajectory AIS:
+   ``log <exp(-W)> = Delta log Z`` (Jarzynski).
 
 :class:`PCDInfo` carries the update's work, gradient norm, predicted excess work, the chains'
 energies (the monitor's input) and the spectators' ``Delta log Z``.  ``learning.fit`` is a
@@ -266,7 +268,7 @@ class PCD:
         # (:meth:`_block_sweep`) that reads the work off the sweep's own fields
         self.block = bool(
             self.split is not None and self.split.is_rbm_layer(model) and self.ladder is None
-            and self.dissipation_rate is None
+            and self.dissipation_rate is None and self.natural is None
         )  # fmt: skip
         self.kernel = cached_kernel(model)
         self.tempering_kernel = tempering.build_kernel(model) if self.ladder is not None else None
