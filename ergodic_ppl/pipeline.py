@@ -98,8 +98,8 @@ RBM_DEFAULTS = {
 }
 FIGURE_DPI = 100
 #: JAX's PRNG implementation for a training run's keys: philox2x32 draws the chains' uniforms
-#: several times faster than the default threefry2x32 on CPU (benchmarks/README.md, "RBM
-#: step"); every key derived from the seed inherits it.
+#: several times faster than the default threefry2x32 on CPU (benchmarks/README.md,
+#: ``bench_mnist.py``); every key derived from the seed inherits it.
 PRNG_IMPL = "philox2x32"
 
 

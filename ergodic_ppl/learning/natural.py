@@ -6,13 +6,13 @@ enumeration, for ``gradient="exact"``). The update direction becomes
 ``(I + damping 1)^{-1} grad``: a dense solve up to ``DENSE_LIMIT`` parameters, matrix-free
 conjugate gradient beyond (``I v = beta^2 Phi_c^T (Phi_c v) / C`` with the centred statistics
 ``Phi_c``), never forming the matrix. For an exponential family the Fisher is the Hessian of
-the NLL, so a unit step is a Newton step.
+the NLL, so a unit step is a Newton step. Parameters are the model's independent weights:
+fields, each pair of the structure once (the two mirror entries of a dense matrix share one),
+k-body weights.
 
 :class:`NaturalGradient` is the user's choice (``fit(..., schedule=NaturalGradient(damping))``);
 :meth:`NaturalGradient.bind` gives the :class:`FisherPreconditioner` of one model structure that
-the PCD step calls. Parameters are the model's independent weights:
-fields, each pair of the structure once (the two mirror entries of a dense matrix share one),
-k-body weights.
+the PCD step calls.
 """
 
 from __future__ import annotations
