@@ -43,9 +43,9 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from ..kernels import tempering
-from ..kernels.conditionals import sample_spins
+from ..kernels.conditionals import local_fields, sample_spins
 from ..kernels.driver import run, split_keys
-from ..kernels.gibbs import SpinGibbsState, _uniform_site_major, cached_kernel
+from ..kernels.gibbs import SpinGibbsState, cached_kernel
 from ..kernels.gibbs import init as gibbs_init
 from ..kernels.ladder import check_ladder, geometric_ladder
 from ..spins import SpinModel
@@ -313,10 +313,10 @@ class PCD:
         the chains moved by other means, e.g. warm-up sweeps); unchanged off the fused path."""
         if not self.block:
             return state
-        nv = self.split.visible.size
-        site = state.chains.site_spins
-        w, b = state.model.pair_weights, state.model.fields[nv:]
-        return state._replace(hidden_field=b[:, None] + w.T @ site[:nv])
+        hidden = self.kernel.classes[1]
+        return state._replace(
+            hidden_field=local_fields(state.model, state.chains.site_spins, hidden)
+        )
 
     # -- pieces ----------------------------------------------------------------------------
     def sweep(self, model, state, keys, count):
@@ -405,15 +405,10 @@ class PCD:
         if self.block:
             return self._block_step(rng_key, state, batch)
         beta = self.beta
-        k_pos = jax.random.split(jax.random.split(rng_key)[0])[1]
         site, e_old = self.target(state.chains)
         spins = jnp.moveaxis(site, 0, -1)  # (C, n)
-        positive, hidden_mean, swept = self.positive_phase(k_pos, state.model, batch)
-        grad = jax.tree.map(lambda a, b: beta * (a - b), positive,
-                            self.negative_phase(state.model, spins))  # fmt: skip
-        offsets = self._offsets(state.offsets, hidden_mean)
-        if offsets is not None:
-            grad = centre(grad, offsets)
+        negative = self.negative_phase(state.model, spins)
+        grad, offsets, swept = self._gradient(rng_key, state, batch, negative)
         model, opt_state, norm, w, q, scale = self.apply(state, grad, spins)
         chains = self._rebook(model, state.chains, e_old + w / beta)
         chains, chain_keys = self.sweep(model, chains, state.chain_keys, self.sweeps)
@@ -430,6 +425,17 @@ class PCD:
             info.update(jarzynski)
         return new, PCDInfo(**info)
 
+    def _gradient(self, rng_key, state: PCDState, batch, negative):
+        """``(grad, offsets', swept states or None)``: ``beta (<dE>_data - negative)`` over
+        ``batch``, centred with the offsets updated by the batch's hidden means."""
+        k_pos = jax.random.split(jax.random.split(rng_key)[0])[1]
+        positive, hidden_mean, swept = self.positive_phase(k_pos, state.model, batch)
+        grad = jax.tree.map(lambda a, b: self.beta * (a - b), positive, negative)
+        offsets = self._offsets(state.offsets, hidden_mean)
+        if offsets is not None:
+            grad = centre(grad, offsets)
+        return grad, offsets, swept
+
     def _block_step(self, rng_key, state: PCDState, batch) -> tuple[PCDState, PCDInfo]:
         """:meth:`step` for an RBM on its visible layer, fused: the negative phase reads the
         hidden means off the cached fields ``tanh(beta (b + W^T v))``, and the first block
@@ -438,15 +444,10 @@ class PCD:
         docstring, step 4) without a product of its own: three matrix products on the chains
         per update instead of five. The same uniforms as the chromatic kernel's sweep."""
         beta, nv = self.beta, self.split.visible.size
-        k_pos = jax.random.split(jax.random.split(rng_key)[0])[1]
         site, e_old = state.chains.site_spins, state.chains.energy
         means = jnp.tanh(beta * state.hidden_field)
         negative = energy_gradient(state.model, jnp.concatenate([site[:nv], means]).T)
-        positive, hidden_mean, _ = self.positive_phase(k_pos, state.model, batch)
-        grad = jax.tree.map(lambda a, b: beta * (a - b), positive, negative)
-        offsets = self._offsets(state.offsets, hidden_mean)
-        if offsets is not None:
-            grad = centre(grad, offsets)
+        grad, offsets, _ = self._gradient(rng_key, state, batch, negative)
         model, opt_state, norm, _, _, scale = self.apply(state, grad, None)
         keys, step_key = split_keys(state.chain_keys)
         (site, energy, field), e_moved = self._block_sweep(model, step_key, (site, None, None))
@@ -474,19 +475,20 @@ class PCD:
 
     def _block_sweep(self, model, key, chains):
         """One heat-bath sweep of site-major RBM chains ``(spins (n, C), _, _)``: the visible
-        layer given the hidden one, then the hidden layer, each one matrix product; returns
+        layer given the hidden one, then the hidden layer, each one matrix product through
+        the chromatic kernel's colour classes, fields and uniforms; returns
         ``((spins', E(spins'), b + W^T v'), E(spins))`` (energies under ``model``)."""
         site = chains[0]
-        nv, beta = self.split.visible.size, self.beta
-        a, b, w = model.fields[:nv], model.fields[nv:], model.pair_weights
-        width = max(nv, site.shape[0] - nv)
-        u = _uniform_site_major(key, site.shape[1], (2, width), site.dtype)
-        v, t = site[:nv], site[nv:]
-        visible_field = a[:, None] + w @ t
+        visible, hidden = self.kernel.classes
+        a, b = model.fields[visible], model.fields[hidden]
+        u, _ = self.kernel._uniforms(key, site.shape[1], site.dtype)
+        v, t = site[: len(visible)], site[len(visible) :]
+        visible_field = local_fields(model, site, visible)  # a + W t
         e_before = -(jnp.sum(v * visible_field, 0) + b @ t)
-        v = sample_spins("heat_bath", beta, v, visible_field, u[0, :nv])
-        hidden_field = b[:, None] + w.T @ v
-        t = sample_spins("heat_bath", beta, t, hidden_field, u[1, : t.shape[0]])
+        v = sample_spins("heat_bath", self.beta, v, visible_field, u[0, : len(visible)])
+        site = jnp.concatenate([v, t])
+        hidden_field = local_fields(model, site, hidden)  # b + W^T v
+        t = sample_spins("heat_bath", self.beta, t, hidden_field, u[1, : len(hidden)])
         energy = -(a @ v + jnp.sum(t * hidden_field, 0))
         return (jnp.concatenate([v, t]), energy, hidden_field), e_before
 

@@ -41,6 +41,14 @@ def _bipartite_fields(w, n_visible: int, s, idx: np.ndarray, *, site_major: bool
     layer on all chains at once.  ``s`` is ``(..., n)``, or ``(n, B)`` with ``site_major``."""
     nv = n_visible
     take = (lambda a, i: a[i]) if site_major else (lambda a, i: a[..., i])  # noqa: E731
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        lo, hi = int(idx[0]), int(idx[0]) + len(idx)
+        if hi <= nv:  # a run of visible sites (a whole layer in a sweep): a slice, no gather
+            t = s[nv:] if site_major else s[..., nv:]
+            return w[lo:hi] @ t if site_major else t @ w[lo:hi].T
+        if lo >= nv:  # a run of hidden sites
+            v = s[:nv] if site_major else s[..., :nv]
+            return w[:, lo - nv : hi - nv].T @ v if site_major else v @ w[:, lo - nv : hi - nv]
     parts, where = [], []
     if np.any(idx < nv):  # visible sites: W[idx] t
         vis = idx[idx < nv]
