@@ -5,10 +5,10 @@ training recipe for every fully visible model, repeated over ``--seeds`` trainin
 seed: new initial weights, chains and keys for every model; the split stays):
 
 1. **BM** - one fully visible Boltzmann machine (``SpinModel.fully_connected(64)``, 2080
-   parameters) by ``ep.learning.fit`` with exactly the recipe ``BasinMixture.fit`` uses for
-   each component (and for its own base model): ``ep.mixture.DEFAULT_FIT_OPTIONS`` (1000
-   updates, 128 persistent chains started at data points, batch 100, adam 1e-2, 100 warm-up
-   sweeps; the rate constant or cosine-decayed, ``--schedule``), ridge ``l2 = 1e-2`` on the
+   parameters) by ``ep.learning.fit`` with exactly the recipe ``BasinMixture`` uses for
+   each component (and for its own base model):
+   ``ep.mixture.components.PAIRWISE_FIT_OPTIONS`` (1000 updates, 128 persistent chains
+   started at data points, batch 100, adam 1e-2, 100 warm-up sweeps; the rate constant or cosine-decayed, ``--schedule``), ridge ``l2 = 1e-2`` on the
    couplings, fields started at their smoothed independent-spin values.
 2. **RBM** 64 visible x 64 hidden by ``ep.learning.fit(..., visible=range(64))``:
 
@@ -17,13 +17,13 @@ seed: new initial weights, chains and keys for every model; the split stays):
    - "RBM (BM budget)": the BM's budget (1000 updates, 128 chains, batch 100, 100 warm-up
      sweeps) with adam 1e-3, the best of a short scan (1e-2: held-out LL -51, 3e-3: -30).
 
-3. **Mixture** - ``ep.BasinMixture.fit(train, base=<the BM of 1>, key=...)``, default
-   ``labels="basins"``, ``weights="data"``, ``min_size=20``, default ``fit_options`` and
-   ``log_z_options`` (AIS 256 x 1000 per component). Passing the BM as ``base`` means the
+3. **Mixture** - ``ep.BasinMixture(base=<the BM of 1>, key=...).fit(train)``, default
+   ``n_components=None`` (the basins by overlap), ``weights="data"``, ``min_size=20``, default
+   ``fit_options`` and ``log_z_options`` (AIS 256 x 1000 per component). Passing the BM as ``base`` means the
    mixture is "the BM split into its basins": its total cost is the BM's fit plus its own.
 
 Held-out log-likelihood per digit (nats): ``bench_learning.held_out_ll`` (AIS 256 x 1000,
-``-<beta F(v)> - log Z``) for the BM and the RBMs, ``BasinMixture.mean_log_prob(test)`` for the
+``-<beta F(v)> - log Z``) for the BM and the RBMs, ``BasinMixture.score_bracket(test)`` for the
 mixture; the ``±`` is the error of the estimated ``log Z`` (AIS) alone. The spread over the
 359 test digits (its standard error, paired for the mixture - BM difference) and over training
 seeds are reported apart. Sampling: 1000 draws, each after 200 heat-bath sweeps (the mixture's
@@ -50,7 +50,7 @@ Usage::
 
 ``--schedule cosine`` decays the adam rate of the BM, of every mixture component and of the
 equal-budget RBM to 0 over the updates, ``--schedule constant`` keeps it; the default is the
-mixture's (``DEFAULT_FIT_OPTIONS["learning_rate_decay"]``, constant where that key is absent).
+mixture's (``PAIRWISE_FIT_OPTIONS["learning_rate_decay"]``, constant where that key is absent).
 The components always get the optimizer explicitly (``fit_options={"optimizer": ...}``), so
 the BM and the components share the schedule.
 """
@@ -76,12 +76,12 @@ from bench_learning import held_out_ll, per_block
 import ergodic_ppl as ep
 from ergodic_ppl import learning
 from ergodic_ppl.kernels.gibbs import run_chains
-from ergodic_ppl.mixture import DEFAULT_FIT_OPTIONS
+from ergodic_ppl.mixture.components import PAIRWISE_FIT_OPTIONS
 
-L2 = 1e-2  # BasinMixture.fit's default ridge on the couplings, used for the BM too
+L2 = 1e-2  # BasinMixture's default ridge on the couplings, used for the BM too
 SAMPLE_SWEEPS = 200  # BasinMixture.sample's default num_warmup
 #: the mixture's default decay of the components' adam rate ("constant" before it had one)
-DEFAULT_SCHEDULE = DEFAULT_FIT_OPTIONS.get("learning_rate_decay", "constant")
+DEFAULT_SCHEDULE = PAIRWISE_FIT_OPTIONS.get("learning_rate_decay", "constant")
 
 
 def seconds(f, *args, **kwargs):
@@ -104,7 +104,7 @@ def adam(rate, steps, schedule):
 
 
 def fit_bm(train, seed, options, schedule):
-    """The BM by the mixture's own recipe (``mixture._Fitter.model`` for n > 20)."""
+    """The BM by the mixture's own recipe (``mixture.components.PairwiseFitter.model``)."""
     o = dict(options)
     o.pop("learning_rate_decay", None)  # the mixture's own switch; ``schedule`` here
     optimizer = adam(o.pop("learning_rate"), o["steps"], schedule)
@@ -230,17 +230,20 @@ def run_seed(seed, train, test, args, options, budget):
     fit_options = dict(args.fit_options or {})
     fit_options["optimizer"] = adam(options["learning_rate"], options["steps"], args.schedule)
     with MixtureProbe() as probe:
-        mix, fit_s = seconds(
-            ep.BasinMixture.fit, train, base=bm.model, key=jax.random.fold_in(key, 10), l2=L2,
-            fit_options=fit_options, log_z_options=args.log_z_options,
+        estimator = ep.BasinMixture(
+            base=bm.model, key=jax.random.fold_in(key, 10), l2=L2, fit_options=fit_options,
+            log_z_options=args.log_z_options,
         )  # fmt: skip
+        mix, fit_s = seconds(estimator.fit, train)
     comp_train = [train_seconds(h, block) for _, h, block in probe.fits]
-    ll, ll_se = mix.mean_log_prob(test)
-    train_ll, _ = mix.mean_log_prob(train)
-    per_point = np.asarray(mix.log_prob(test), np.float64)
-    _, sample_first = seconds(mix.sample, jax.random.fold_in(key, 2), args.num_samples)
-    _, sample_warm = seconds(mix.sample, jax.random.fold_in(key, 2), args.num_samples)
-    _, sample_new_key = seconds(mix.sample, jax.random.fold_in(key, 3), args.num_samples)
+    score = mix.score_bracket(test)
+    ll, ll_se = score.value, score.stderr
+    train_ll = mix.score(train)
+    per_point = mix.score_samples(test)
+    draw = lambda k: mix.sample(args.num_samples, key=jax.random.fold_in(key, k))  # noqa: E731
+    _, sample_first = seconds(draw, 2)
+    _, sample_warm = seconds(draw, 2)
+    _, sample_new_key = seconds(draw, 3)
     frame = mix.to_dataframe()
     rows["mixture"] = {
         "model": "mixture", "fit_s": fit_s, "train_s": float(sum(t for t, _ in comp_train)),
@@ -252,11 +255,11 @@ def run_seed(seed, train, test, args, options, budget):
         "held_out_ll_test_se": float(per_point.std(ddof=1) / math.sqrt(len(test))),
         "train_ll": float(train_ll), "sample_first_s": sample_first,
         "sample_warm_s": sample_warm, "sample_new_key_s": sample_new_key,
-        "num_components": len(mix.components), "sizes": [c.size for c in mix.components],
+        "num_components": mix.n_components_, "sizes": [c.size for c in mix.components_],
         "weights": frame.weight.round(4).tolist(), "log_z": frame.log_z.round(3).tolist(),
         "log_z_stderr": frame.log_z_stderr.round(4).tolist(),
         "test_share": np.bincount(
-            np.asarray(mix.responsibilities(test)).argmax(1), minlength=len(mix.components)
+            mix.predict(test), minlength=mix.n_components_
         ).tolist(),
     }  # fmt: skip
     diff = per_point - points["bm"]
@@ -379,7 +382,7 @@ def main():
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     num_seeds = args.seeds or (1 if args.quick else 6)
-    options = {**DEFAULT_FIT_OPTIONS, "monitor_every": 100}
+    options = {**PAIRWISE_FIT_OPTIONS, "monitor_every": 100}
     budget = {}
     args.fit_options, args.log_z_options = None, None
     args.rbm_epochs = 20

@@ -7,11 +7,15 @@ test split is withheld from this repository).  Parts, each in this process or a 
 - ``rbm``: ``ergodic-ppl train TRAIN --test VALID --model rbm:500`` with its defaults, run as a
   child process (its own peak RSS by ``os.wait4``): the valid log-likelihood with the log Z
   bracket (forward AIS from base-rate fields, reverse AIS from valid rows, BAR), training wall
-  time, time per update, AIS time and the whole run's wall time; then one PCD update timed
-  against a hand-written JAX step of the same arithmetic (``bench_rbm_step.py``);
+  time, time per update, AIS time and the whole run's wall time; the same run's per-basin
+  mixture (issue 24: RBM components fine-tuned from the trained RBM, their number chosen on
+  held-out training rows) with its bracket and the paired difference from the single RBM;
+  then one PCD update timed against a hand-written JAX step of the same arithmetic
+  (``bench_rbm_step.py``);
 - ``sklearn``: ``BernoulliRBM(500)`` by ``partial_fit`` on batches of 100 for the same
   training wall time as ours, at two learning rates, each scored with our bracket;
-- ``em``: a mixture of 100 Bernoullis by EM (exact likelihood; published: about -137);
+- ``em``: a mixture of 100 Bernoullis by EM (exact likelihood; published: about -137), and
+  one with as many components as our mixture (after ``rbm``);
 - ``pairwise``: ``ergodic-ppl train --model pairwise`` (fully visible BM on 784 spins, its
   defaults), as a child process.
 
@@ -91,6 +95,40 @@ def report_train(label: str, s: dict) -> dict:
           f"{row['peak_rss_mib']:.0f} MiB (at the end of each stage: "
           f"{ {k: round(v) for k, v in row['peak_rss_mib_by_stage'].items()} }), chains R-hat(E) "
           f"{row['rhat_energy']}", flush=True)  # fmt: skip
+    return row
+
+
+def report_mixture(s: dict) -> dict | None:
+    """The per-basin mixture of the same run (issue 24): components, fit time, valid
+    log-likelihood with its bracket, the paired difference from the single RBM, the verdict
+    and the validation curve that chose the number of components."""
+    mix = s.get("mixture")
+    if mix is None:
+        return None
+    m = mix["held_out"]
+    row = {
+        "model": f"ours, per-basin mixture of {m['num_components']} RBM-500s",
+        "valid_log_likelihood": m["log_likelihood"], "log_z_stderr": m["log_z_stderr"],
+        "data_stderr": m["data_stderr"], "bracket": m["log_likelihood_bracket"],
+        "train_log_likelihood": m["train_log_likelihood"],
+        "minus_single": m["minus_single_model"],
+        "minus_single_paired_stderr": m["minus_single_model_paired_stderr"],
+        "split_cost": m["split_cost"], "verdict": m["verdict"], "selection": m["selection"],
+        "components": [{k: c[k] for k in ("weight", "size", "log_z", "log_z_stderr",
+                                          "log_z_bracket")} for c in mix["components"]],
+        "fit_s": s["seconds"]["mixture"], "peak_rss_mib": s["peak_rss_mib"].get("mixture"),
+    }  # fmt: skip
+    lo, hi = row["bracket"]
+    print(f"{row['model']}: valid {row['valid_log_likelihood']:.2f} (bracket {lo:.2f} .. "
+          f"{hi:.2f}; log Z s.e. {row['log_z_stderr']:.2f}), train "
+          f"{row['train_log_likelihood']:.2f}; minus the single RBM {row['minus_single']:+.2f} "
+          f"± {row['minus_single_paired_stderr']:.2f} (paired); fit {row['fit_s']:.0f} s, peak "
+          f"RSS after it {row['peak_rss_mib']:.0f} MiB; sizes "
+          f"{[c['size'] for c in row['components']]}", flush=True)  # fmt: skip
+    for r in row["selection"] or []:
+        print(f"  {r['n_components']} components: held-out train rows "
+              f"{r['valid_log_likelihood']:.2f}", flush=True)  # fmt: skip
+    print(f"  {row['verdict']}", flush=True)
     return row
 
 
@@ -221,9 +259,13 @@ def main():
         extra = [] if args.steps is None else ["--steps", str(args.steps)]
         s = run_train([*common, "--model", "rbm:500", *extra], args.out / "rbm")
         results["rbm"] = report_train("ours, RBM-500 (ergodic-ppl train defaults)", s)
+        results["mixture"] = report_mixture(s)
         results["step"] = step_ratio(2 * train01.astype(np.int8) - 1)
     if "em" in parts:
         results["em"] = em_bernoulli_mixture(train01, valid01)
+        if results.get("mixture"):  # as many Bernoulli components as the mixture has RBMs
+            k = len(results["mixture"]["components"])
+            results["em_same_k"] = em_bernoulli_mixture(train01, valid01, k=k)
     if "sklearn" in parts:
         seconds = args.sklearn_seconds or results.get("rbm", {}).get("training_s") or 600.0
         rates = tuple(float(r) for r in args.sklearn_rates.split(","))

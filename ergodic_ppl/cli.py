@@ -435,10 +435,12 @@ def _train(args) -> int:
         print(f"warning: {h['log_z_warning']}", file=sys.stderr)
     if m is not None:
         line += (
-            f", mixture of {len(result.mixture.components)} basins {m['log_likelihood']:.3f} "
+            f", mixture of {len(result.mixture.components_)} basins {m['log_likelihood']:.3f} "
             f"({m['minus_single_model']:+.3f} ± {m['minus_single_model_paired_stderr']:.3f})"
         )
     print(f"{line}; chains: {result.analysis.report.status}")
+    if m is not None:
+        print(m["verdict"])
     print(f"report written to {args.out}/")
     return 0
 

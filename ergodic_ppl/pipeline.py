@@ -61,8 +61,12 @@ __all__ = ["DEFAULTS", "TrainingReport", "default_learning_rate", "parse_model",
 #: model of up to 64 spins and ``1e-2 * 64 / n`` beyond (:func:`default_learning_rate`), 1e-3
 #: with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
 #: train and held-out log-likelihood (log Z by AIS, ``num_ais_chains`` x ``num_ais_steps``) at
-#: that many evenly spaced points of training, the last one the final model.  An RBM
-#: (``"rbm:H"``) has its own recipe, :data:`RBM_DEFAULTS`.
+#: that many evenly spaced points of training, the last one the final model; the diagnosis
+#: continues ``num_diagnosis_chains`` of the persistent chains for ``num_diagnosis_draws``
+#: draws, ``diagnosis_thinning`` sweeps apart; ``mixture_components``: the per-basin
+#: mixture's ``n_components`` (None: the basins by overlap), ``mixture_ais_steps`` the AIS
+#: steps of each RBM component's ``log Z`` bracket.  An RBM (``"rbm:H"``) has its own recipe,
+#: :data:`RBM_DEFAULTS`.
 DEFAULTS = {
     "steps": 1000,
     "num_chains": 128,
@@ -77,14 +81,21 @@ DEFAULTS = {
     "num_evaluations": 5,
     "num_diagnosis_chains": 8,
     "num_diagnosis_draws": 500,
+    "diagnosis_thinning": 1,
     "num_samples": 64,
     "sample_sweeps": 200,
+    "mixture_components": None,
+    "mixture_ais_steps": 1000,
 }
 #: what an RBM (``"rbm:H"``) changes in :data:`DEFAULTS` (README, "Train on MNIST"): centred
 #: PCD-1 (Melchior et al. 2016) with SGD, momentum 0.9, its rate decayed to 0 by a cosine,
 #: 200 persistent chains and batches of 100, the visible fields started at the data's
 #: marginals, no spectator chains; log Z bracketed by visible-marginal AIS from base-rate
-#: fields and its reverse run from held-out rows (``free_energy.rbm_log_z_bracket``).
+#: fields and its reverse run from held-out rows (``free_energy.rbm_log_z_bracket``); the
+#: final chains diagnosed over 20 000 sweeps (500 draws 40 sweeps apart: their energy
+#: decorrelates over about 300 sweeps on MNIST); the mixture's number of RBM components
+#: chosen among 2, 4 and 8 on held-out training rows, each fine-tuned from the trained RBM
+#: (:data:`ergodic_ppl.mixture.components.RBM_FIT_OPTIONS`).
 RBM_DEFAULTS = {
     "steps": 120_000,
     "num_chains": 200,
@@ -95,6 +106,9 @@ RBM_DEFAULTS = {
     "num_ais_chains": 100,
     "num_ais_steps": 10_000,
     "num_evaluations": 3,
+    "diagnosis_thinning": 40,
+    "mixture_components": (2, 4, 8),
+    "mixture_ais_steps": 4000,
 }
 FIGURE_DPI = 100
 #: JAX's PRNG implementation for a training run's keys: philox2x32 draws the chains' uniforms
@@ -190,8 +204,9 @@ class TrainingReport:
             return []
         return [
             {"component": a, "weight": c.weight, "size": c.size, "log_z": c.log_z,
-             "log_z_stderr": c.log_z_stderr, "free_energy": -c.log_z / self.beta}
-            for a, c in enumerate(self.mixture.components)
+             "log_z_stderr": c.log_z_stderr, "log_z_bracket": list(c.log_z_range),
+             "free_energy": -c.log_z / self.beta}
+            for a, c in enumerate(self.mixture.components_)
         ]  # fmt: skip
 
     def to_dict(self) -> dict:
@@ -211,8 +226,8 @@ class TrainingReport:
                 "mixture": None
                 if self.mixture is None
                 else {
-                    "num_components": len(self.mixture.components),
-                    "exact": self.mixture.exact,
+                    "num_components": len(self.mixture.components_),
+                    "exact": self.mixture.exact_,
                     "components": self.mixture_components(),
                     "held_out": self.mixture_held_out,
                 },
@@ -235,8 +250,8 @@ class TrainingReport:
         figs.update(self.analysis.figures(("traces.png", "disconnectivity.png", "basin_graph.png")))
         shape = self.data.get("image_shape")
         if self.mixture is not None:
-            centres = np.stack([c.centre for c in self.mixture.components])
-            titles = [f"{a}: w={c.weight:.2f}" for a, c in enumerate(self.mixture.components)]
+            centres = np.stack([c.centre for c in self.mixture.components_])
+            titles = [f"{a}: w={c.weight:.2f}" for a, c in enumerate(self.mixture.components_)]
             figs["components.png"] = _grid(centres, shape, titles, "mixture components (centres)")
         if self.model_samples is not None:
             figs["samples_model.png"] = _grid(self.model_samples, shape, None, "single model")
@@ -362,6 +377,64 @@ def _held_out(per_point, log_z: dict) -> dict:
     return out
 
 
+def _mixture_held_out(mix, train, test, model_points, single: dict) -> dict:
+    """The mixture's held-out log-likelihood with its ``log Z`` bracket and errors, the paired
+    difference from the single model (``model_points``: its ``log p`` per held-out row,
+    ``single``: its held-out figures) and the plain-words verdict."""
+    score = mix.score_bracket(test)
+    diff = mix.score_samples(test) - model_points  # both log p per row
+    out = {
+        "log_likelihood": score.value, "log_z_stderr": score.stderr,
+        "data_stderr": score.data_stderr, "log_likelihood_bracket": list(score.bracket),
+        "num_points": len(test), "num_components": mix.n_components_,
+        "train_log_likelihood": mix.score(train),
+        "minus_single_model": float(diff.mean()),
+        "minus_single_model_paired_stderr": float(diff.std(ddof=1) / math.sqrt(len(diff))),
+        "split_cost": float(-np.mean(np.log(mix.weights_[mix.predict(test)]))),
+        "selection": mix.selection_,
+    }  # fmt: skip
+    out["verdict"] = mixture_verdict(out, single, [c.size for c in mix.components_])
+    return out
+
+
+def mixture_verdict(mixture: dict, single: dict, sizes) -> str:
+    """Whether the mixture helped, in words: better, no different or worse than the single
+    model by the paired difference (2 standard errors), whether the two ``log Z`` brackets
+    separate, and, when worse, why: uncertain ``log Z``, components that overfit their rows,
+    or a split that costs more (``-log w_a`` per row) than the components gain."""
+    d, se = mixture["minus_single_model"], mixture["minus_single_model_paired_stderr"]
+    se_total = math.hypot(se, mixture["log_z_stderr"], single["log_z_stderr"])
+    lo, hi = mixture.get("log_likelihood_bracket", [mixture["log_likelihood"]] * 2)
+    s_lo, s_hi = single.get("log_likelihood_bracket", [single["log_likelihood"]] * 2)
+    head = f"The mixture of {len(sizes)} components is "
+    if d > 2 * se_total:
+        text = head + f"better than the single model by {d:.2f} ± {se_total:.2f} nats per row"
+        if lo > s_hi:
+            return text + "; the log Z brackets do not cross."
+        return text + ", but the log Z brackets cross: anneal longer to separate them."
+    if d >= -2 * se_total:
+        return (
+            head + f"no different from the single model ({d:+.2f} ± {se_total:.2f} nats per row)."
+        )
+    reasons = []
+    if mixture["log_z_stderr"] > abs(d) / 2 or hi - lo > abs(d):
+        reasons.append(f"its log Z values are uncertain (± {mixture['log_z_stderr']:.2f}, "
+                       f"bracket {hi - lo:.2f} wide)")  # fmt: skip
+    gap = mixture["train_log_likelihood"] - mixture["log_likelihood"]
+    single_gap = single["train_log_likelihood"] - single["log_likelihood"]
+    if gap > single_gap + 1:
+        reasons.append(f"its components overfit their rows (train - held-out {gap:.2f} "
+                       f"nats against {single_gap:.2f}; the smallest has {min(sizes)} rows)")  # fmt: skip
+    if not reasons:
+        reasons.append(f"the split costs {mixture['split_cost']:.2f} nats per row (-log w_a) "
+                       "more than the components gain on their rows")  # fmt: skip
+    return (
+        head
+        + f"worse than the single model by {-d:.2f} ± {se_total:.2f} nats per row: "
+        + ("; ".join(reasons) + ".")
+    )
+
+
 def _log_z(model, beta, key, o, *, rbm_base=None, start=None, progress=False) -> dict:
     """``log Z`` with its error and method: enumerated for n <= 20; beyond, bracketed by
     forward AIS and reverse AIS from ``start`` (held-out rows, RAISE) with BAR between them as
@@ -414,11 +487,20 @@ def default_learning_rate(n: int, hidden: bool) -> float:
 def _check_options(o: dict) -> None:
     """The resolved options of :func:`train_and_report`: counts in range, diagnosis chains
     among the persistent ones (errors name the option)."""
-    for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1), ("monitor_every", 1),
-                          ("num_warmup", 0), ("num_ais_chains", 2), ("num_ais_steps", 1), ("num_evaluations", 1),
+    for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1),
+                          ("monitor_every", 1), ("num_warmup", 0), ("num_ais_chains", 2),
+                          ("num_ais_steps", 1), ("num_evaluations", 1),
                           ("num_diagnosis_chains", 2), ("num_diagnosis_draws", 4),
-                          ("num_samples", 1), ("sample_sweeps", 0)):  # fmt: skip
+                          ("num_samples", 1), ("sample_sweeps", 0), ("mixture_ais_steps", 1),
+                          ("diagnosis_thinning", 1)):  # fmt: skip
         check_count(key_name, o[key_name], low)
+    if o["mixture_components"] is not None:
+        from .mixture import BasinMixture
+
+        try:
+            BasinMixture(o["mixture_components"])._grid()
+        except ValueError as err:
+            raise ValueError(f"option `mixture_components`: {err}") from None
     if o["num_diagnosis_chains"] > o["num_chains"]:
         raise ValueError(
             f"`num_diagnosis_chains`={o['num_diagnosis_chains']} continues that many of the "
@@ -599,27 +681,17 @@ def train_and_report(
     if mixture:
         say("fitting one model per basin of the training data (BasinMixture)")
         start = time.perf_counter()
-        mix = BasinMixture.fit(
-            train,
-            base=trained if visible is None else None,
-            beta=beta,
-            key=keys[4],
-            l2=options.get("l2", DEFAULTS["l2"]),
-        )
+        mix = BasinMixture(
+            o["mixture_components"], base=trained if visible is None or rbm else None, beta=beta,
+            key=keys[4], l2=options.get("l2", DEFAULTS["l2"]),
+            log_z_options={"num_chains": o["num_ais_chains"],
+                           "num_steps": o["mixture_ais_steps"]} if rbm else None,
+        ).fit(train)  # fmt: skip
         seconds["mixture"] = time.perf_counter() - start
         peak_rss["mixture"] = _peak_rss_mib()
-        points = np.asarray(mix.log_prob(test), np.float64)
-        mixture_held_out = _held_out(
-            points, {"log_z": 0.0, "log_z_stderr": mix.mean_log_prob(test)[1]}
-        )
-        del mixture_held_out["log_z"]
-        diff = points - model_points
-        mixture_held_out["minus_single_model"] = float(diff.mean())
-        mixture_held_out["minus_single_model_paired_stderr"] = float(
-            diff.std(ddof=1) / math.sqrt(len(diff))
-        )
-        mixture_held_out["train_log_likelihood"] = mix.mean_log_prob(train)[0]
-        mixture_samples = mix.sample(keys[5], o["num_samples"], num_warmup=o["sample_sweeps"])
+        mixture_held_out = _mixture_held_out(mix, train, test, model_points, held_out)
+        mixture_samples, _ = mix.sample(o["num_samples"], key=keys[5],
+                                        num_warmup=o["sample_sweeps"])  # fmt: skip
     return TrainingReport(
         name=name, model_description=description, beta=float(beta),
         visible=visible, fit=fit,
@@ -729,13 +801,15 @@ def _diagnose(trained, beta, fit, key, o, name):
 
     k = o["num_diagnosis_chains"]
     trace = run_chains(trained, beta, key, num_chains=k, num_draws=o["num_diagnosis_draws"],
+                       thinning=o["diagnosis_thinning"],
                        init_spins=np.asarray(fit.chains.spins)[:k])  # fmt: skip
     report = diagnose(trace, model=trained, beta=beta)
     idata = arviz_compat.from_dict(
         posterior={"s": np.asarray(trace.spins)},
         sample_stats={"energy": np.asarray(trace.energy)},
     )
-    meta = {"chains": k, "draws": o["num_diagnosis_draws"], "started_from": "persistent chains"}
+    meta = {"chains": k, "draws": o["num_diagnosis_draws"], "thinning": o["diagnosis_thinning"],
+            "started_from": "persistent chains"}  # fmt: skip
     return build(report, name=name, idata=idata, meta=meta)
 
 
@@ -778,7 +852,7 @@ def _page(r: TrainingReport, images: dict) -> str:
     if r.mixture_held_out is not None:
         m = r.mixture_held_out
         rows.append(
-            {"model": f"mixture ({len(r.mixture.components)} components)",
+            {"model": f"mixture ({len(r.mixture.components_)} components)",
              "held-out": _fmt(m["log_likelihood"]), "± (log Z)": _fmt(m["log_z_stderr"]),
              "± (held-out rows)": _fmt(m["data_stderr"]), "train": _fmt(m["train_log_likelihood"])}
         )  # fmt: skip
@@ -796,10 +870,16 @@ def _page(r: TrainingReport, images: dict) -> str:
     if "log_z_warning" in h:
         parts.append(f'<p style="color:#b00">{html.escape(h["log_z_warning"])}</p>')
     if r.mixture_held_out is not None:
+        lo, hi = m["log_likelihood_bracket"]
         parts.append(
             f"<p>mixture − single model: {_fmt(m['minus_single_model'])} ± "
-            f"{m['minus_single_model_paired_stderr']:.3f} (paired over the held-out rows)</p>"
+            f"{m['minus_single_model_paired_stderr']:.3f} (paired over the held-out rows); "
+            f"mixture between {_fmt(lo)} and {_fmt(hi)} (every log Z at the reverse, then the "
+            f"forward end of its bracket).</p><p><b>{html.escape(m['verdict'])}</b></p>"
         )
+        if m.get("selection"):
+            parts.append("<p>Number of components chosen on held-out training rows:</p>")
+            parts.append(_table(m["selection"], list(m["selection"][0])))
     parts.append("<h2>Training</h2>")
     parts.append(
         "<p>NLL per row: the train and held-out points use a fresh estimate of log Z at "

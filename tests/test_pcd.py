@@ -144,6 +144,23 @@ def test_fit_continues_from_its_state_without_recompiling():
                         centring=Centring(), **{**kw, "visible": None})  # fmt: skip
 
 
+def test_rbm_fits_on_data_of_similar_size_share_one_compiled_block():
+    """RBM data are padded to a power of two (batches drawn below the real row count), so
+    the mixture's components - fits on 300 and 400 rows here - trace the training block
+    once; the history's visible free energy is the mean over the real rows only."""
+    data = np.asarray(ep.datasets.digits()[:400, :16])
+    model0 = ep.SpinModel.rbm(16, 4, key=jax.random.key(0))
+    kw = dict(visible=range(16), num_chains=32, num_ais_chains=0, batch_size=50, steps=10,
+              monitor_every=10, num_warmup=5, optimizer=optax.sgd(1e-2, momentum=0.9),
+              monitor=False)  # fmt: skip
+    ep.learning.fit(model0, data[:300], key=jax.random.key(1), **kw)
+    before = compile_cache_info()["block_traces"]
+    out = ep.learning.fit(model0, data, key=jax.random.key(1), **kw)
+    assert compile_cache_info()["block_traces"] == before
+    f = ep.learning.visible_free_energy(out.model, range(16), jnp.asarray(data, jnp.float32))
+    np.testing.assert_allclose(out.history.data_energy.values[-1], float(jnp.mean(f)), rtol=1e-5)
+
+
 def test_rbm_bracket_contains_exact_log_z():
     """Visible-marginal AIS: forward from base-rate draws and reverse from exact draws of
     the visible layer bracket the exact log Z of enumerable RBMs (10 visible x 12 hidden,

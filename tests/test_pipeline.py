@@ -50,8 +50,8 @@ def test_held_out_figures_equal_exact_enumeration(small_run):
     # n = 16 is enumerated: the same numbers up to float32 energies (1e-4 nats)
     assert r.held_out["log_likelihood"] == pytest.approx(expected, abs=1e-4)
     assert r.held_out["log_z_stderr"] == 0.0
-    assert r.mixture.exact
-    mixture = float(np.mean(np.asarray(r.mixture.log_prob(test), np.float64)))
+    assert r.mixture.exact_
+    mixture = r.mixture.score(test)
     assert r.mixture_held_out["log_likelihood"] == pytest.approx(mixture, abs=1e-6)
     diff = r.mixture_held_out["minus_single_model"]
     assert diff == pytest.approx(mixture - expected, abs=1e-3)
@@ -83,7 +83,9 @@ def test_report_folder(small_run, tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["training"]["steps"] == SMALL["steps"]
     assert [e["step"] for e in summary["log_likelihood_curve"]] == [10, 20, 30]
-    assert summary["mixture"]["num_components"] == len(small_run.mixture.components)
+    assert summary["mixture"]["num_components"] == len(small_run.mixture.components_)
+    held = summary["mixture"]["held_out"]
+    assert held["verdict"].startswith(f"The mixture of {held['num_components']} components is")
     assert summary["diagnosis"]["status"] == small_run.analysis.report.status
     peaks = summary["peak_rss_mib"]  # the process's peak so far, after each stage
     assert list(peaks) == ["start", "training", "diagnosis", "mixture"]
@@ -232,7 +234,7 @@ def test_cli_test_file_and_model_npz(tmp_path, capsys):
     assert "columns" in capsys.readouterr().err
 
 
-def test_rbm_recipe_and_log_z_bracket():
+def test_rbm_recipe_log_z_bracket_and_mixture():
     """``model="rbm:H"`` takes :data:`RBM_DEFAULTS` (options given still win) and scores with
     log Z bracketed on the visible marginal: the held-out figure is ``<-F> - BAR``, the
     bracket's ends are ``<-F> - upper`` and ``<-F> - lower``, and BAR lies within 0.1 nat of
@@ -244,7 +246,8 @@ def test_rbm_recipe_and_log_z_bracket():
     x = pattern_data()
     options = {**SMALL, "steps": 200, "monitor_every": 100, "num_ais_steps": 2000,
                "num_evaluations": 1}  # fmt: skip
-    r = train_and_report(x, model="rbm:8", mixture=False, **options)
+    r = train_and_report(x, model="rbm:8", mixture_components=(1, 2), mixture_ais_steps=1000,
+                         **options)  # fmt: skip
     assert r.options["learning_rate"] == RBM_DEFAULTS["learning_rate"]
     assert r.options["num_warmup"] == RBM_DEFAULTS["num_warmup"]
     assert r.options["steps"] == 200 and r.options["num_ais_steps"] == 2000
@@ -261,3 +264,40 @@ def test_rbm_recipe_and_log_z_bracket():
                                                   np.float64)))  # fmt: skip
     assert abs(h["log_z"] - truth) < 0.1, (h, truth)
     assert r.to_dict()["held_out"]["log_z_method"].startswith("BAR")
+    # the mixture: RBM components fine-tuned from the trained RBM, the count chosen of (1, 2)
+    # on held-out training rows, each log Z bracketed (BAR within 0.1 nat of the truth, as
+    # above, at half the annealing steps on smaller clusters)
+    m = r.mixture_held_out
+    assert [s["n_components"] for s in m["selection"]] == [1, 2]
+    assert r.mixture.n_components_ == m["num_components"]
+    for c in r.mixture.components_:
+        assert c.model.n == N + 8 and c.log_z_bracket is not None
+        f = -np.asarray(visible_free_energy(c.model, range(N), v), np.float64)
+        assert abs(c.log_z - float(np.logaddexp.reduce(f))) < 0.1
+    assert m["log_likelihood"] == pytest.approx(r.mixture.score(test), abs=1e-9)
+    assert m["verdict"].startswith(f"The mixture of {m['num_components']} components is")
+
+
+def test_mixture_verdict_says_whether_it_helped_and_why():
+    """The report's sentence: better (with whether the log Z brackets separate), no
+    different within 2 standard errors, or worse with the reason the numbers show."""
+    from ergodic_ppl.pipeline import mixture_verdict
+
+    single = {"log_likelihood": -90.0, "log_z_stderr": 0.05, "train_log_likelihood": -85.0,
+              "log_likelihood_bracket": [-90.1, -89.9]}  # fmt: skip
+    base = {"log_z_stderr": 0.05, "train_log_likelihood": -84.0, "split_cost": 1.4,
+            "minus_single_model_paired_stderr": 0.1}  # fmt: skip
+
+    def verdict(ll, bracket, **kw):
+        m = {**base, "log_likelihood": ll, "log_likelihood_bracket": bracket,
+             "minus_single_model": ll + 90.0, **kw}  # fmt: skip
+        return mixture_verdict(m, single, [3000, 2000])
+
+    assert "better" in verdict(-88.5, [-88.6, -88.4]) and "do not cross" in verdict(
+        -88.5, [-88.6, -88.4]
+    )
+    assert "brackets cross" in verdict(-89.5, [-90.5, -88.5])
+    assert "no different" in verdict(-90.1, [-90.2, -90.0])
+    assert "split costs 1.40" in verdict(-91.0, [-91.1, -90.9], train_log_likelihood=-86.0)
+    assert "overfit" in verdict(-91.0, [-91.1, -90.9], train_log_likelihood=-80.0)
+    assert "uncertain" in verdict(-91.0, [-93.0, -89.0])

@@ -110,18 +110,22 @@ print(f"chains started on the rare pattern: {near_rare:.3f} of their draws stay 
 # %% [markdown]
 # ## 2. The basin mixture
 #
-# `BasinMixture.fit(data)` fits a pairwise model to all the data (exact maximum likelihood for
-# n ≤ 20), quenches every data point under it, clusters the minima by overlap, merges
+# `BasinMixture` is shaped like scikit-learn's `GaussianMixture`: settings in the
+# constructor, `fit(data)` returns the fitted estimator, fitted attributes end in `_`.
+# `BasinMixture().fit(data)` fits a pairwise model to all the data (exact maximum likelihood
+# for n ≤ 20), quenches every data point under it, clusters the minima by overlap, merges
 # clusters smaller than `min_size` into their nearest neighbour, and fits one pairwise model
 # per cluster — exactly, with exact `log Z`, for n ≤ 20; by persistent chains started on the
 # cluster's own points, with AIS `log Z` and its standard error, beyond.
+# `n_components=k` groups the minima into `k` clusters (k-means) instead, and
+# `n_components=(1, 2, 4)` keeps the count with the best held-out log-likelihood.
 
 # %%
-mix = BasinMixture.fit(train)
+mix = BasinMixture().fit(train)
 mix.to_dataframe()
 
 # %%
-log_p = np.asarray(mix.log_prob(states), np.float64)
+log_p = mix.score_samples(states)
 print(f"sum of the mixture's probabilities over all 2^16 states: {np.exp(logsumexp(log_p)):.6f}")
 print("mixture, mass near each pattern:", np.round(mass_near_patterns(log_p), 3))
 print("data,                           ", np.round(data_mass, 3))
@@ -129,33 +133,34 @@ print("data,                           ", np.round(data_mass, 3))
 # %% [markdown]
 # Held-out negative log-likelihood, exact for all three models: the single model fitted by
 # exact maximum likelihood (the mixture's base model, the best any single pairwise model can
-# do), the broken PCD model, and the mixture. `mean_log_prob` returns the mean and its
-# standard error from the components' `log Z` errors (zero here: exact).
+# do), the broken PCD model, and the mixture. `score_bracket` returns the mean with its
+# `log Z` bracket and standard error from the components' `log Z` errors (zero here: exact);
+# `score` is the mean alone, `score_samples` the log-likelihood of every row.
 
 # %%
-ml = mix.base
+ml = mix.base_
 nll = {
     "single, exact ML": float(np.mean(np.asarray(ml.energy(test))) + ep.exact.log_z(ml, 1.0)),
     "single, PCD 4 chains": float(
         np.mean(np.asarray(broken.energy(test))) + ep.exact.log_z(broken, 1.0)
     ),
 }
-mean, stderr = mix.mean_log_prob(test)
-nll["basin mixture"] = -float(mean)
+nll["basin mixture"] = -mix.score_bracket(test).value
 for name, value in nll.items():
     print(f"{name:22s} held-out NLL {value:.3f} nats")
 
 # %% [markdown]
 # Draws: pick a component by its weight, then Gibbs within it from its centre (vectorised,
-# int8). The fraction of draws near each pattern matches the mixture's exact mass there.
+# int8); `sample` returns the states and their components. The fraction of draws near each
+# pattern matches the mixture's exact mass there.
 
 # %%
-draws = mix.sample(jax.random.key(2), 4000)
+draws, picked = mix.sample(4000, key=jax.random.key(2))
 got = np.bincount(mix.nearest_pattern_labels(draws, patterns) + 1, minlength=5)[1:] / 4000
 print("sample, nearest pattern:", np.round(got, 3), draws.dtype)
 
 fig, ax = plt.subplots(1, 5, figsize=(10, 2.2))
-for a, component in enumerate(mix.components):
+for a, component in enumerate(mix.components_):
     ax[a].imshow(np.asarray(component.centre).reshape(4, 4), cmap="gray", vmin=-1, vmax=1)
     ax[a].set_title(f"w = {component.weight:.2f}")
 ax[4].bar(range(4), got, label="mixture sample")
@@ -202,10 +207,10 @@ stuck = ep.run_chains(ml, 1.5, jax.random.key(4), num_chains=8, num_draws=300, i
 report = ep.diagnose(stuck, ml, beta=1.5)
 print(report.verdict)
 from_report = BasinMixture.from_report(report, train, beta=1.0)
-by_free_energy = BasinMixture.fit(train, weights="free_energy")
-print("data weights:       ", np.round(mix.weights, 3))
-print("from the report:    ", np.round(from_report.weights, 3))
-print("free-energy weights:", np.round(by_free_energy.weights, 3))
+by_free_energy = BasinMixture(weights="free_energy").fit(train)
+print("data weights:       ", np.round(mix.weights_, 3))
+print("from the report:    ", np.round(from_report.weights_, 3))
+print("free-energy weights:", np.round(by_free_energy.weights_, 3))
 
 # %% [markdown]
 # ## 5. Comparing multi-chain posteriors

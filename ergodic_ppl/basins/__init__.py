@@ -1,7 +1,8 @@
 """Basins of the energy landscape (THEORY.md A.6): quench, local minima, barriers, basin graph.
 
 - :mod:`.descent` - the zero-temperature quench (steepest single-flip descent) of batches of
-  states, ``unique_states`` and ``energies_of``;
+  states, ``quench_visible`` (descent of an RBM's visible free energy), ``unique_states`` and
+  ``energies_of``;
 - :mod:`.landscape` - :class:`Landscape` and how it is built: exactly by enumeration
   (:func:`exact_landscape`) or from draws (:func:`sampled_landscape`);
 - :mod:`.assign` - :func:`assign_basins`, the basin of given states (data) on a landscape;
@@ -14,7 +15,14 @@ Per-basin occupancies and free energies use one vocabulary,
 """
 
 from .assign import assign_basins
-from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
+from .descent import (
+    QUENCH_RTOL,
+    energies_of,
+    energy_scale,
+    quench,
+    quench_visible,
+    unique_states,
+)
 from .graph import basin_graph
 from .landscape import (
     MAX_LANDSCAPE_N,
@@ -41,6 +49,7 @@ __all__ = [
     "exact_landscape",
     "minimax_saddles",
     "quench",
+    "quench_visible",
     "sampled_landscape",
     "tempered_free_energies",
     "unique_states",

@@ -1,7 +1,8 @@
 """Zero-temperature quench: steepest single-flip descent of many states at once (THEORY.md A.6).
 
 ``quench`` takes any batch of ±1 states to their local minima (no single flip lowers the
-energy); ``unique_states`` de-duplicates them (a state and its mirror stay distinct);
+energy); ``quench_visible`` descends an RBM's visible free energy (hidden spins summed out) from
+many visible states; ``unique_states`` de-duplicates them (a state and its mirror stay distinct);
 ``energies_of`` evaluates energies of large batches in compiled chunks.  Used by
 :mod:`ergodic_ppl.basins.landscape` and :mod:`ergodic_ppl.diagnostics`; the public names are
 re-exported as ``ep.basins.quench`` etc.  (The module is named ``descent``, not ``quench``, so
@@ -10,15 +11,24 @@ that the function ``ep.basins.quench`` does not shadow it.)
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..checks import check_beta, check_count
 from ..spins import SpinModel, check_spins
 
-__all__ = ["QUENCH_RTOL", "energies_of", "energy_scale", "quench", "unique_states"]
+__all__ = [
+    "QUENCH_RTOL",
+    "energies_of",
+    "energy_scale",
+    "quench",
+    "quench_visible",
+    "unique_states",
+]
 
 QUENCH_RTOL = 1e-5  # a flip counts as downhill when ΔE < -QUENCH_RTOL * energy_scale(model)
 
@@ -279,6 +289,179 @@ def _host_loop(run, carry, block, chunk_size, max_flips):
                     f"(max_flips={max_flips}); raise `max_flips`."
                 )
             carry = _take_rows(tuple(carry), jnp.asarray(_padded(keep, chunk_size)))
+    return out
+
+
+def _visible_rows(visible_spins, n_visible: int) -> np.ndarray:
+    """``visible_spins`` ``(m, n_visible)`` as ``int8`` ±1 spins.
+
+    ±1 values are taken as spins (a table of only 1s too, as in :func:`quench`); a table of 0s
+    and 1s as bits, converted by :func:`ergodic_ppl.thermo.as_spin_data` (``0 -> +1``,
+    ``1 -> -1``, the rule of :func:`ergodic_ppl.bits_to_spins`).
+    """
+    from ..thermo.data import as_spin_data  # thermo imports basins: import at call time
+
+    arr = np.asarray(visible_spins)
+    if arr.ndim != 2 or arr.shape[1] != n_visible:
+        raise ValueError(
+            f"`visible_spins` must have shape (m, n_visible) with n_visible={n_visible} "
+            f"(the model's visible spins); got shape {arr.shape}."
+        )
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"`visible_spins` must be numeric ±1 spins or 0/1 bits; got dtype {arr.dtype}."
+        )
+    if not len(arr):
+        return np.zeros((0, n_visible), np.int8)
+    if np.all((arr == 1) | (arr == -1)):
+        return arr.astype(np.int8, copy=False)
+    return as_spin_data(arr, n_visible, name="visible_spins")
+
+
+#: updates per compiled call of :func:`_descend_visible` between refills of the row pool
+VISIBLE_STEPS = 2
+
+
+@partial(jax.jit, static_argnames=("max_iter", "steps"))
+def _descend_visible(w, a, b, beta, x, count, done, max_iter: int, steps: int):
+    """Up to ``steps`` sign-gradient updates of the int8 rows ``x`` ``(P, n_visible)``.
+
+    ``v <- sign(a + W tanh(beta (b + W^T v)))``, keeping ``v_i`` where the gradient is 0.  A
+    row is ``done`` once an update leaves it unchanged (a fixed point; rows passed in as done
+    are padding) and ``stuck`` when it would still change after ``max_iter`` updates
+    (``count``: updates so far).  The ``while_loop`` stops early when every row is done or
+    stuck.  Returns ``(int8 rows, count, done, stuck)``.
+    """
+    v = x.astype(w.dtype)
+
+    def cond(c):
+        return (c[4] < steps) & ~jnp.all(c[2] | c[3])
+
+    def body(c):
+        v, count, done, stuck, k = c
+        g = a + jnp.tanh(beta * (v @ w + b)) @ w.T
+        new = jnp.where(g > 0, 1.0, jnp.where(g < 0, -1.0, v)).astype(v.dtype)
+        same = jnp.all(new == v, axis=1)
+        room = count < max_iter
+        move = ~done & ~stuck & ~same & room
+        v = jnp.where(move[:, None], new, v)
+        stuck = stuck | (~done & ~same & ~room)
+        return v, count + move, done | same, stuck, k + 1
+
+    init = (v, count, done, jnp.zeros_like(done), jnp.array(0))
+    v, count, done, stuck, _ = jax.lax.while_loop(cond, body, init)
+    return v.astype(jnp.int8), count, done, stuck
+
+
+def quench_visible(
+    model: SpinModel, visible_spins, *, beta=1.0, chunk_size: int = 4096, max_iter: int = 200
+) -> np.ndarray:
+    """Descend an RBM's visible free energy from every row of ``visible_spins``.
+
+    ``model`` is a bipartite :meth:`~ergodic_ppl.SpinModel.rbm` (``W = model.pair_weights``
+    ``(n_visible, n_hidden)``, visible fields ``a = fields[:n_visible]``, hidden fields
+    ``b = fields[n_visible:]``, ``E(v, t) = -a.v - b.t - v.W.t``).  With the hidden spins summed
+    out, ``-beta F(v) = beta a.v + sum_j log 2cosh(beta (b_j + W_j . v))`` (the free energy of
+    :func:`ergodic_ppl.learning.visible_free_energy`).  Every row takes the parallel
+    sign-gradient step
+
+        ``v <- sign(g)``, ``g = a + W tanh(beta (b + W^T v))`` (the gradient of ``-F``),
+
+    keeping ``v_i`` where ``g_i`` is exactly 0, until the row no longer changes (or after
+    ``max_iter`` updates of the row; rows still changing then are returned as they are, and a
+    warning says how many).
+
+    Why it descends: ``-beta F`` is convex in ``v`` (``log 2cosh`` of an affine map, plus a
+    linear term), so ``-beta F(v') >= -beta F(v) + beta g.(v' - v)`` for every ``v'``, and
+    ``v' = sign(g)`` maximises ``g.v'`` over the cube ``{-1, +1}^n``: ``g.(v' - v) >= 0``,
+    with equality only if ``v' = v`` (``v_i`` is kept where ``g_i = 0``).  Each step therefore
+    never raises ``F`` and strictly lowers it unless ``v' = v``: no cycles, and the descent
+    stops after finitely many steps (a concave-convex / DCA-type descent of the concave ``F``;
+    in float32 arithmetic a gradient within rounding of 0 can break this, hence ``max_iter``).
+
+    The states returned are the fixed points of this descent, ``v_i = sign(g_i)`` wherever
+    ``g_i != 0``: stationary points of the linearised ``F``, not necessarily single-flip minima
+    of ``F`` (a single flip can still lower ``F``).  Conversely every single-flip minimum of
+    ``F`` is a fixed point (concavity: a flip of ``v_i`` against ``g_i`` would lower ``F``).
+
+    ``visible_spins`` ``(m, n_visible)``: ±1 spins, or 0/1 bits (``0 -> +1``, ``1 -> -1``, as
+    :func:`ergodic_ppl.bits_to_spins`; converted by :func:`ergodic_ppl.thermo.as_spin_data`),
+    of any integer or float dtype; a table of only 1s is read as spins.  ``beta > 0``.  (The
+    data loaders :mod:`ergodic_ppl.datasets` and :meth:`~ergodic_ppl.SpinModel.from_bernoulli_rbm`
+    read an "on" pixel, bit 1, as +1: for a model trained on their spins pass those spins, not
+    the raw bits.)
+
+    Rows are descended ``chunk_size`` at a time, in a pool of that many slots (one compiled
+    shape, padded) advanced :data:`VISIBLE_STEPS` updates per compiled ``while_loop``: a row
+    leaves as soon as it is a fixed point and the next input row takes its slot, so a few slow
+    rows do not hold up a whole chunk; once the input is used up the pool shrinks (to
+    ``chunk_size / 8``, ``/ 64``, ...).  Beyond the ``int8`` input and output, memory stays at
+    about ``chunk_size x (n_visible + n_hidden)`` floats of the model's dtype.  Returns
+    ``int8`` ``(m, n_visible)``.
+    """
+    if not isinstance(model, SpinModel):
+        raise ValueError(f"`model` must be a SpinModel, got {type(model).__name__}.")
+    if not model.is_bipartite:
+        raise ValueError(
+            "`model` must be a bipartite RBM (SpinModel.rbm, `model.is_bipartite`): "
+            "quench_visible sums out its hidden layer in closed form. For other models use "
+            "ep.basins.quench."
+        )
+    beta = check_beta(beta, positive="for the visible free energy descent")
+    chunk_size = check_count("chunk_size", chunk_size, 1)
+    max_iter = check_count("max_iter", max_iter, 1)
+    nv = model.n_visible
+    x = _visible_rows(visible_spins, nv)
+    out = np.empty_like(x)
+    m = len(x)
+    if not m:
+        return out
+    w = model.pair_weights
+    a, b = model.fields[:nv], model.fields[nv:]
+    beta_ = jnp.asarray(beta, w.dtype)
+    # a pool of rows on the device: finished rows leave it after each call and the next input
+    # rows take their slots; once the input is used up the pool shrinks to _bucket sizes
+    chunk_size = min(chunk_size, m)
+    size = chunk_size
+    slot_row = np.full(size, -1)  # input row held by each slot (-1: empty, padding)
+    pool = np.ones((size, nv), np.int8)
+    count = np.zeros(size, np.int32)
+    queue = 0  # next input row to enter the pool
+    stuck = 0
+    while True:
+        free = np.flatnonzero(slot_row < 0)
+        take = free[: m - queue]
+        slot_row[take] = np.arange(queue, queue + len(take))
+        pool[take] = x[queue : queue + len(take)]
+        count[take] = 0
+        queue += len(take)
+        live = np.flatnonzero(slot_row >= 0)
+        if not len(live):
+            break
+        if queue == m and _bucket(len(live), chunk_size) < size:  # the tail: a smaller pool
+            size = _bucket(len(live), chunk_size)
+            keep = np.concatenate([live, np.full(size - len(live), -1)])
+            slot_row = np.where(keep >= 0, slot_row[keep], -1)
+            pool, count = pool[keep], count[keep]
+        v, count, done, halted = _descend_visible(
+            w, a, b, beta_, jnp.asarray(pool), jnp.asarray(count),
+            jnp.asarray(slot_row < 0), max_iter, VISIBLE_STEPS,
+        )  # fmt: skip
+        pool, count = np.array(v), np.array(count)
+        done, halted = np.asarray(done), np.asarray(halted)
+        finished = np.flatnonzero((slot_row >= 0) & (done | halted))
+        out[slot_row[finished]] = pool[finished]
+        stuck += int(halted[finished].sum())
+        slot_row[finished] = -1
+    if stuck:
+        warnings.warn(
+            f"quench_visible: {stuck} of {m} rows still changing after max_iter={max_iter} "
+            "updates (not fixed points); raise `max_iter`.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return out
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from ..checks import check_beta
+from ..checks import check_beta, check_count
 from ..free_energy.basins import BasinFreeEnergies, basin_free_energies
 from ..spins import SpinModel, check_spins
 from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
@@ -342,42 +342,120 @@ def exact_landscape(model: SpinModel, beta=None) -> Landscape:
 
 
 # --------------------------------------------------------------------------- sampled
-def cluster_minima(minima, energies, overlap_threshold: float = 0.6):
+#: rows per block of the overlap computations of :func:`cluster_minima` and
+#: :func:`label_by_overlap`: their float32 overlap blocks are at most ``OVERLAP_BLOCK^2``
+OVERLAP_BLOCK = 2048
+
+
+def _first_match(rows, reps, overlap_threshold, n: int, block: int) -> np.ndarray:
+    """For each float32 row of ``rows`` ``(B, n)``, the index of the first row of ``reps``
+    (``(K, n)``, any dtype) whose overlap ``q = s . t / n`` is at least ``overlap_threshold``,
+    or -1; ``reps`` is read ``block`` rows at a time (memory ``O(B x block)``)."""
+    found = np.full(len(rows), -1, dtype=np.int64)
+    todo = np.arange(len(rows))
+    for start in range(0, len(reps), block):
+        if not len(todo):
+            break
+        part = np.asarray(reps[start : start + block], np.float32)
+        near = (rows[todo] @ part.T) / n >= overlap_threshold
+        hit = near.any(1)
+        found[todo[hit]] = start + near[hit].argmax(1)
+        todo = todo[~hit]
+    return found
+
+
+def cluster_minima(minima, energies, overlap_threshold: float = 0.6, *, block: int = OVERLAP_BLOCK):
     """Group minima into macroscopic basins by overlap (leader clustering).
 
     Minima are taken in increasing energy; each joins the first leader whose overlap
     ``q = s . t / n`` with it is at least ``overlap_threshold``, or becomes a new leader.
     A minimum and its mirror (q = -1) are never grouped.  Returns ``(leaders, assignment)``:
     leader row indices (increasing energy) and the leader number of every minimum.
+
+    Streamed, never the ``(m, m)`` overlap matrix (6.4 GB in float32 for 40 000 minima): the
+    sorted minima go ``block`` at a time; each block's rows join their first matching leader
+    among the leaders so far (overlaps against ``max(block, 256)`` leaders at a time), and the
+    rows left over are resolved in order among themselves from the block's own overlaps.
+    Memory beyond the input: ``O(block x (max(block, 256) + n))`` floats and the leader
+    indices.  (The result of the one-matrix rule for rows of ±1 spins, whose self-overlap is
+    exactly 1.)
     """
-    m = np.asarray(minima, np.float32)
+    block = check_count("block", block, 1)
+    m = np.asarray(minima)
     order = np.lexsort((np.arange(len(m)), np.asarray(energies)))
-    q = (m[order] @ m[order].T) / m.shape[1]
-    assign_sorted = np.full(len(m), -1)
-    leaders_sorted = []
-    for i in range(len(m)):
-        if assign_sorted[i] >= 0:
+    if not len(m):
+        return order[np.zeros(0, dtype=np.int64)], np.empty(0, dtype=np.int64)
+    n = m.shape[1]
+    assign_sorted = np.full(len(m), -1, dtype=np.int64)
+    leaders_sorted: list[int] = []  # positions in `order`
+    for start in range(0, len(m), block):
+        pos = np.arange(start, min(len(m), start + block))
+        rows = np.asarray(m[order[pos]], np.float32)
+        # 1. the leaders so far, in order (all of them lower in the sorted order)
+        lead_rows = _LeaderRows(m, order, leaders_sorted)
+        first = _first_match(rows, lead_rows, overlap_threshold, n, max(block, 256))
+        assign_sorted[pos] = first
+        # 2. the rest, in order: new leaders claiming the block's unassigned rows
+        rest = np.flatnonzero(first < 0)
+        if not len(rest):
             continue
-        leaders_sorted.append(i)
-        members = (assign_sorted < 0) & (q[i] >= overlap_threshold)
-        assign_sorted[members] = len(leaders_sorted) - 1
+        q = (rows[rest] @ rows[rest].T) / n
+        local = np.full(len(rest), -1, dtype=np.int64)
+        for i in range(len(rest)):
+            if local[i] >= 0:
+                continue
+            leaders_sorted.append(int(pos[rest[i]]))
+            members = (local < 0) & (q[i] >= overlap_threshold)
+            local[members] = len(leaders_sorted) - 1
+        assign_sorted[pos[rest]] = local
     assignment = np.empty(len(m), dtype=np.int64)
     assignment[order] = assign_sorted
     return order[np.asarray(leaders_sorted, dtype=np.int64)], assignment
 
 
-def label_by_overlap(states, representatives, overlap_threshold: float) -> np.ndarray:
+class _LeaderRows:
+    """The leaders' rows of ``m`` gathered on demand (``rows[a:b]``), never all at once."""
+
+    def __init__(self, m, order, leaders_sorted):
+        self.m, self.order, self.leaders = m, order, np.asarray(leaders_sorted, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.leaders)
+
+    def __getitem__(self, part: slice):
+        return self.m[self.order[self.leaders[part]]]
+
+
+def label_by_overlap(
+    states, representatives, overlap_threshold: float, *, block: int = OVERLAP_BLOCK
+) -> np.ndarray:
     """Index of the first (lowest-energy) representative each state overlaps by at least
-    ``overlap_threshold`` (``q = s . t / n``), or -1; ``states`` ``(m, n)``."""
+    ``overlap_threshold`` (``q = s . t / n``), or -1; ``states`` ``(m, n)``.
+
+    Distinct states go ``block`` at a time and representatives ``max(block, 256)`` at a time:
+    memory beyond the input and its distinct states is ``O(block x (max(block, 256) + n))``
+    floats.
+    """
+    block = check_count("block", block, 1)
     s = np.asarray(states)
     reps = np.asarray(representatives)
     labels = np.full(len(s), -1, dtype=np.int64)
     if not len(reps) or not len(s):
         return labels
     uniq, inverse, _ = unique_states(s)
-    q = (uniq.astype(np.float32) @ reps.astype(np.float32).T) / s.shape[1]
-    near = q >= overlap_threshold
-    return np.where(near.any(1), near.argmax(1), -1)[inverse]
+    first = np.concatenate(
+        [
+            _first_match(
+                np.asarray(uniq[start : start + block], np.float32),
+                reps,
+                overlap_threshold,
+                s.shape[1],
+                max(block, 256),
+            )
+            for start in range(0, len(uniq), block)
+        ]
+    )
+    return first[inverse]
 
 
 def _transitions(labels, energies, k):

@@ -265,11 +265,15 @@ def _build_step_functions(cfg: _StepConfig, model0: SpinModel):
         exact_states = jnp.asarray(all_states(model0.n), dtype)
 
     def data_energy(model, consts):
-        """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data."""
+        """``beta <E_theta>`` (or ``beta <F_theta(v)>`` with hidden spins) over all data (the
+        first ``num_rows`` rows of ``consts["data"]``: the rest is padding)."""
         if split is None:
             terms = jax.tree.map(jnp.vdot, model, consts["data_slope"])
             return beta * sum(jax.tree.leaves(terms))
-        return jnp.mean(free_energy_rows(model, split, beta, consts["data"]))
+        data = consts["data"]
+        real = jnp.arange(data.shape[0]) < consts["num_rows"]
+        f = free_energy_rows(model, split, beta, data)
+        return jnp.sum(jnp.where(real, f, 0.0)) / consts["num_rows"]
 
     def draw_batch(k, carry, consts):
         """``(batch, rows)`` for :meth:`PCD.step`: rows below ``num_rows`` (the data may be
@@ -334,25 +338,34 @@ _PCD_RECORDS = ("grad_norm", "work", "total_work", "predicted_excess_work", "ste
 _JARZYNSKI_RECORDS = ("delta_log_z", "delta_log_z_stderr", "jarzynski_ess")
 
 
+def _padded_rows(x) -> np.ndarray:
+    """``x`` with zero rows appended up to a power of two, at least :data:`MIN_PADDED_ROWS`."""
+    rows = max(MIN_PADDED_ROWS, 1 << max(len(x) - 1, 0).bit_length())
+    padded = np.zeros((rows, x.shape[1]), x.dtype)
+    padded[: len(x)] = x
+    return padded
+
+
 def _consts(model0, x, split, batch_size, dtype) -> dict:
     """The data as the compiled step reads it.  Visible models: ``E`` is linear in the weights,
     so ``<dE/dtheta>_data`` is fixed and ``E_theta(s) = theta . dE/dtheta(s)``: both data
-    terms come from one pass over the data (``data_slope``, ``data_grad``).  Their rows are
+    terms come from one pass over the data (``data_slope``, ``data_grad``).  The rows are
     padded with zero rows to a power of two, at least :data:`MIN_PADDED_ROWS` (batches are
-    drawn below ``num_rows``), so data sets of similar size share one compiled step.  The
-    rows stay ``int8`` (a quarter of the memory of floats) and are cast where they are read."""
+    drawn below ``num_rows``, data averages mask the padding), so data sets of similar size
+    share one compiled step: segments of one run, and the mixture's components (RBMs too).
+    Full batches (no ``batch_size``) and hidden spins that interact (one persistent hidden
+    state per row) read every row: their data are not padded.  The rows stay ``int8`` (a
+    quarter of the memory of floats) and are cast where they are read."""
     consts = {"num_rows": jnp.asarray(len(x), jnp.int32)}
     if split is None:
-        rows = max(MIN_PADDED_ROWS, 1 << max(len(x) - 1, 0).bit_length())
-        padded = np.zeros((rows, x.shape[1]), x.dtype)
-        padded[: len(x)] = x  # zero rows: no energy, no slope
-        data = jnp.asarray(padded)  # int8: a quarter of the floats' memory
+        data = jnp.asarray(_padded_rows(x))  # zero rows: no energy, no slope
         slope, grad = _data_slope(model0, data.astype(dtype), consts["num_rows"])
         consts.update(data_slope=slope, data_grad=grad)
         if batch_size is not None:
             consts["data"] = data
     else:
-        consts["data"] = jnp.asarray(x)
+        pad = split.independent and batch_size is not None  # full batches read every row
+        consts["data"] = jnp.asarray(_padded_rows(x) if pad else x)
     return consts
 
 
@@ -706,7 +719,8 @@ def fit(
         if split is not None and gradient == "pcd" and has_nll:
             # the visible free energy needs a pass over the data: once per block
             rec["data_energy"] = np.full(size, np.nan, dtype)
-            rec["data_energy"][-1] = fns.data_energy(carry["pcd"].model, consts)
+            real_rows = {**consts, "data": consts["data"][: len(x)]}  # no pass over padding
+            rec["data_energy"][-1] = fns.data_energy(carry["pcd"].model, real_rows)
         if chain_energy is not None:
             tau = jnp.asarray(relaxation_factor(chain_energy), dtype)
             carry["pcd"] = carry["pcd"]._replace(tau=tau)
