@@ -273,7 +273,7 @@ class BasinMixture:
         return self
 
     def _set(self, components, labels, grouping) -> BasinMixture:
-        self.components_, self.labels_, self.grouping_ = components, labels, grouping
+        self.components_, self.labels_, self._grouping = components, labels, grouping
         self.n_components_ = len(components)
         self.exact_ = (all(c.log_z_stderr == 0 for c in components)
                        and self.n_features_in_ <= MAX_TABLE_N)  # fmt: skip

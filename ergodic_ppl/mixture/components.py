@@ -47,6 +47,7 @@ PAIRWISE_FIT_OPTIONS = {
 RBM_FIT_OPTIONS = {
     "steps": 10_000, "num_chains": 100, "batch_size": 100, "learning_rate": 1e-4,
     "learning_rate_decay": "cosine", "num_warmup": 0, "monitor": False, "num_ais_chains": 0,
+    "monitor_every": 10_000,
 }  # fmt: skip
 LEARNING_RATE_DECAYS = ("cosine", "constant")
 #: AIS budget of each component's ``log Z`` (n > 20), overridden by ``log_z_options``: on
@@ -134,7 +135,6 @@ class _Fitter:
 
         recipe = ("learning_rate", "learning_rate_decay", "optimizer", "momentum")
         options = {k: v for k, v in self.fit_options.items() if k not in recipe}
-        options.setdefault("monitor_every", options["steps"])
         return pcd_fit(model0, rows, self.beta, key=self._key(tag, 0), optimizer=self.optimizer,
                        visible=visible, init_spins=init_spins, **options).model  # fmt: skip
 
