@@ -435,7 +435,7 @@ def _train(args) -> int:
         print(f"warning: {h['log_z_warning']}", file=sys.stderr)
     if m is not None:
         line += (
-            f", mixture of {len(result.mixture.components_)} basins {m['log_likelihood']:.3f} "
+            f", mixture of {result.mixture.n_components_} components {m['log_likelihood']:.3f} "
             f"({m['minus_single_model']:+.3f} ± {m['minus_single_model_paired_stderr']:.3f})"
         )
     print(f"{line}; chains: {result.analysis.report.status}")

@@ -404,12 +404,13 @@ def mixture_verdict(mixture: dict, single: dict, sizes) -> str:
     or a split that costs more (``-log w_a`` per row) than the components gain."""
     d, se = mixture["minus_single_model"], mixture["minus_single_model_paired_stderr"]
     se_total = math.hypot(se, mixture["log_z_stderr"], single["log_z_stderr"])
-    lo, hi = mixture.get("log_likelihood_bracket", [mixture["log_likelihood"]] * 2)
-    s_lo, s_hi = single.get("log_likelihood_bracket", [single["log_likelihood"]] * 2)
+    # the ends of each bracket (log Z at the reverse, then the forward end; they may cross)
+    ends = mixture.get("log_likelihood_bracket", [mixture["log_likelihood"]] * 2)
+    single_ends = single.get("log_likelihood_bracket", [single["log_likelihood"]] * 2)
     head = f"The mixture of {len(sizes)} components is "
     if d > 2 * se_total:
         text = head + f"better than the single model by {d:.2f} ± {se_total:.2f} nats per row"
-        if lo > s_hi:
+        if min(ends) > max(single_ends):
             return text + "; the log Z brackets do not cross."
         return text + ", but the log Z brackets cross: anneal longer to separate them."
     if d >= -2 * se_total:
@@ -417,9 +418,10 @@ def mixture_verdict(mixture: dict, single: dict, sizes) -> str:
             head + f"no different from the single model ({d:+.2f} ± {se_total:.2f} nats per row)."
         )
     reasons = []
-    if mixture["log_z_stderr"] > abs(d) / 2 or hi - lo > abs(d):
+    width = abs(ends[1] - ends[0])
+    if mixture["log_z_stderr"] > abs(d) / 2 or width > abs(d):
         reasons.append(f"its log Z values are uncertain (± {mixture['log_z_stderr']:.2f}, "
-                       f"bracket {hi - lo:.2f} wide)")  # fmt: skip
+                       f"bracket {width:.2f} wide)")  # fmt: skip
     gap = mixture["train_log_likelihood"] - mixture["log_likelihood"]
     single_gap = single["train_log_likelihood"] - single["log_likelihood"]
     if gap > single_gap + 1:
