@@ -466,15 +466,6 @@ def _log_z(model, beta, key, o, *, rbm_base=None, start=None, progress=False) ->
     }  # fmt: skip
 
 
-def _minus_beta_energy(model, visible, x, beta):
-    """``-beta E(x)`` per row, or ``-beta F(v)`` (hidden spins summed out) with ``visible``."""
-    from .learning import visible_free_energy
-
-    if visible is None:
-        return -beta * np.asarray(model.energy(x), np.float64)
-    return -np.asarray(visible_free_energy(model, visible, x, beta), np.float64)
-
-
 def default_learning_rate(n: int, hidden: bool) -> float:
     """Adam's initial rate when none is given: 1e-3 with hidden spins; for a fully visible
     model ``1e-2 * min(1, 64 / n)``.  Adam moves every coupling by about the rate per update,
@@ -497,10 +488,10 @@ def _check_options(o: dict) -> None:
                           ("diagnosis_thinning", 1)):  # fmt: skip
         check_count(key_name, o[key_name], low)
     if o["mixture_components"] is not None:
-        from .mixture import BasinMixture
+        from .mixture import check_n_components
 
         try:
-            BasinMixture(o["mixture_components"])._grid()
+            check_n_components(o["mixture_components"])
         except ValueError as err:
             raise ValueError(f"option `mixture_components`: {err}") from None
     if o["num_diagnosis_chains"] > o["num_chains"]:
@@ -562,7 +553,7 @@ def train_and_report(
     from . import learning
     from .datasets import train_test_split
     from .free_energy import base_rate_fields
-    from .learning.hidden import HiddenSpins
+    from .learning.hidden import HiddenSpins, minus_beta_energy
     from .mixture import BasinMixture
     from .thermo.data import as_spin_data
 
@@ -628,10 +619,10 @@ def train_and_report(
         """Train and held-out log-likelihood per row of ``model`` (AIS key ``k``)."""
         lz = _log_z(model, beta, jax.random.fold_in(keys[1], k), o, rbm_base=rbm_base,
                     start=start_rows, progress=progress)  # fmt: skip
-        points = _minus_beta_energy(model, visible, test, beta)
+        points = minus_beta_energy(model, test, beta)
         out = _held_out(points, lz)
         out["train_log_likelihood"] = float(
-            np.mean(_minus_beta_energy(model, visible, train, beta)) - lz["log_z"]
+            np.mean(minus_beta_energy(model, train, beta)) - lz["log_z"]
         )
         return out, points - lz["log_z"]
 

@@ -706,6 +706,8 @@ def fit(
         bar = progress
         bar.n = done
         bar.refresh()
+    if split is not None and gradient == "pcd" and has_nll:  # F over the rows, not the padding
+        real_rows = {**consts, "data": consts["data"][: len(x)]}
     started = time.perf_counter()
     if records:  # a resumed run continues the clock of the saved blocks
         started -= float(records[-1]["wall_time"][-1])
@@ -719,7 +721,6 @@ def fit(
         if split is not None and gradient == "pcd" and has_nll:
             # the visible free energy needs a pass over the data: once per block
             rec["data_energy"] = np.full(size, np.nan, dtype)
-            real_rows = {**consts, "data": consts["data"][: len(x)]}  # no pass over padding
             rec["data_energy"][-1] = fns.data_energy(carry["pcd"].model, real_rows)
         if chain_energy is not None:
             tau = jnp.asarray(relaxation_factor(chain_energy), dtype)

@@ -27,7 +27,7 @@ from ..kernels.conditionals import local_fields, sample_spins
 from ..kernels.gibbs import color_classes
 from ..spins import SpinModel
 
-__all__ = ["HiddenSpins", "ClampedSweep", "visible_free_energy"]
+__all__ = ["HiddenSpins", "ClampedSweep", "minus_beta_energy", "visible_free_energy"]
 
 
 class HiddenSpins:
@@ -112,6 +112,15 @@ def visible_free_energy(model: SpinModel, visible, v, beta=1.0) -> jax.Array:
             "spins (an RBM); this model's hidden spins interact."
         )
     return free_energy_rows(model, split, beta, jnp.asarray(v))
+
+
+def minus_beta_energy(model: SpinModel, v, beta=1.0) -> np.ndarray:
+    """The unnormalised log-probability of rows ``v`` ``(m, n_v)``, float64: ``-beta E(v)``
+    for a fully visible model (``n_v = model.n``), else ``-beta F(v)`` with the model's first
+    ``n_v`` spins visible and the hidden ones summed out (:func:`visible_free_energy`)."""
+    if model.n == v.shape[-1]:
+        return -beta * np.asarray(model.energy(v), np.float64)
+    return -np.asarray(visible_free_energy(model, np.arange(v.shape[-1]), v, beta), np.float64)
 
 
 #: rows per chunk when the visible free energy runs over a whole data set: memory stays at

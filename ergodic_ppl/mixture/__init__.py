@@ -46,11 +46,20 @@ from scipy.special import logsumexp
 from ..basins.landscape import label_by_overlap
 from ..checks import check_beta, check_count
 from ..exact import all_states
+from ..learning.hidden import minus_beta_energy
 from ..spins import SpinModel
 from ..thermo.data import MAX_TABLE_N, as_spin_data
-from .components import MixtureComponent, fitter_for, likely_hidden, minus_beta_energy
+from .components import MixtureComponent, fitter_for, likely_hidden
 from .distribution import BasinMixtureSpins
-from .labels import Grouping, basin_labels, basin_minima, kmeans_labels, merge_small, overlap_labels
+from .labels import (
+    Grouping,
+    basin_labels,
+    basin_minima,
+    centre_of,
+    kmeans_labels,
+    merge_small,
+    overlap_labels,
+)
 
 __all__ = ["BasinMixture", "BasinMixtureSpins", "MixtureComponent", "MixtureScore",
            "basin_labels"]  # fmt: skip
@@ -63,6 +72,18 @@ WEIGHTS = ("data", "free_energy")
 VALIDATION_FRACTION = 0.1
 #: parallel tempering of the base model for ``weights="free_energy"`` (n > 20)
 DEFAULT_TEMPERING = {"num_rungs": 8, "num_chains": 16, "num_draws": 500, "num_warmup": 200}
+
+
+def check_n_components(k) -> tuple[int, ...] | None:
+    """``n_components`` as the grid of counts to fit (None: the basins by overlap); a clear
+    error for anything but None, a count >= 1 or a non-empty sequence of them."""
+    if k is None:
+        return None
+    if isinstance(k, Sequence) and not isinstance(k, str):
+        if not len(k):
+            raise ValueError("`n_components` is an empty sequence; give counts like (2, 4).")
+        return tuple(check_count("n_components", v, 1) for v in k)
+    return (check_count("n_components", k, 1),)
 
 
 class MixtureScore(NamedTuple):
@@ -169,16 +190,6 @@ class BasinMixture:
                 f"weights [{w}])")  # fmt: skip
 
     # -------------------------------------------------------------------------- checking
-    def _grid(self) -> tuple[int, ...] | None:
-        k = self.n_components
-        if k is None:
-            return None
-        if isinstance(k, Sequence) and not isinstance(k, str):
-            if not len(k):
-                raise ValueError("`n_components` is an empty sequence; give counts like (2, 4).")
-            return tuple(check_count("n_components", v, 1) for v in k)
-        return (check_count("n_components", k, 1),)
-
     def _checked(self, x):
         beta = float(check_beta(self.beta, positive="for a normalised mixture"))
         check_count("min_size", self.min_size, 1)
@@ -225,7 +236,7 @@ class BasinMixture:
         x = np.asarray(as_spin_data(data))
         beta, key = self._checked(x)
         n = x.shape[1]
-        grid = self._grid()
+        grid = check_n_components(self.n_components)
         if labels is not None:
             if grid is not None:
                 raise ValueError("Give `labels` or `n_components`, not both.")
@@ -308,8 +319,8 @@ class BasinMixture:
             rows = x[final == a]
             model = fitter.model(rows, a)
             log_z, log_z_se, bracket = fitter.log_z(model, rows, a)
-            centre = np.where(rows.mean(0) >= 0, 1, -1).astype(np.int8)
-            components.append(MixtureComponent(model, float(w[a]), log_z, len(rows), centre,
+            components.append(MixtureComponent(model, float(w[a]), log_z, len(rows),
+                                               centre_of(rows),
                                                log_z_se, float(w_se[a]), bracket))  # fmt: skip
         return components, final, grouping
 
@@ -317,8 +328,8 @@ class BasinMixture:
         if self.weights == "data":
             return np.bincount(final, minlength=num) / len(x), np.zeros(num)
         if grouping is None:  # the clusters' centres stand for their basins
-            centres = np.stack([np.where(x[final == a].mean(0) >= 0, 1, -1) for a in range(num)])
-            grouping = Grouping(base, centres.astype(np.int8), {a: a for a in range(num)},
+            centres = np.stack([centre_of(x[final == a]) for a in range(num)])
+            grouping = Grouping(base, centres, {a: a for a in range(num)},
                                 self.overlap_threshold, self._beta)  # fmt: skip
         return _free_energy_weights(base, self._beta, grouping, num, key, self.tempering_options)
 

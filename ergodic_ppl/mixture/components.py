@@ -11,8 +11,9 @@ Three fitters, one per kind of base model:
   compiled step); ``log Z`` bracketed by forward visible-marginal AIS and its reverse run from
   the cluster's rows, BAR between them (``ep.free_energy.rbm_log_z_bracket``).
 
-``minus_beta_energy(model, v)`` is the component's unnormalised log density of visible rows:
-``-beta E(v)``, or ``-beta F(v)`` with the hidden spins summed out.
+A component's unnormalised log density of visible rows is
+``ep.learning.hidden.minus_beta_energy``: ``-beta E(v)``, or ``-beta F(v)`` with the hidden
+spins summed out.
 """
 
 from __future__ import annotations
@@ -79,19 +80,6 @@ class MixtureComponent(NamedTuple):
         """``(forward AIS, reverse AIS)`` ends of ``log Z`` (low, then high in expectation),
         or ``log_z`` twice."""
         return self.log_z_bracket if self.log_z_bracket is not None else (self.log_z,) * 2
-
-
-def minus_beta_energy(model: SpinModel, v, beta: float) -> np.ndarray:
-    """``-beta E(v)`` per row (fully visible) or ``-beta F(v)`` (RBM, hidden summed out),
-    float64, ``v`` ``(m, n_visible)``."""
-    import jax.numpy as jnp
-
-    if model.n == v.shape[-1]:
-        return -beta * np.asarray(model.energy(jnp.asarray(v, jnp.float32)), np.float64)
-    from ..learning.hidden import HiddenSpins, free_energy_rows
-
-    split = HiddenSpins(model, np.arange(v.shape[-1]))
-    return -np.asarray(free_energy_rows(model, split, beta, jnp.asarray(v)), np.float64)
 
 
 class _Fitter:

@@ -93,6 +93,11 @@ def kmeans_labels(minima, k: int, seed: int = 0):
     return km.labels_.astype(np.int64)[inverse], km.cluster_centers_.astype(np.float32)
 
 
+def centre_of(rows) -> np.ndarray:
+    """The sign of the rows' mean spin (ties +1), ``int8``: a cluster's centre."""
+    return np.where(np.asarray(rows).mean(0) >= 0, 1, -1).astype(np.int8)
+
+
 def merge_small(labels, data, min_size: int):
     """Relabel points of clusters smaller than ``min_size`` to the large cluster whose mean
     spin they overlap most; returns ``(labels 0..K-1 largest first, map old -> new)``."""
