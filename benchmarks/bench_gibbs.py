@@ -22,7 +22,18 @@ Methods (one draw = one sweep = every spin updated once, in every method):
   interaction graph as blocks (2 blocks for the lattice; one block per spin for the complete SK
   graph), run with ``thrml.sample_states`` under ``jax.jit(jax.vmap(...))`` over chains, as in
   thrml's own benchmark (examples/02_spin_models.ipynb). Energies are computed from the sampled
-  spins with ``SpinModel.energy`` after the timed call.
+  spins with ``SpinModel.energy`` after the timed call. ``thrml (philox2x32 keys)``: the same,
+  with its chain keys made ``philox2x32`` (thrml accepts them): the comparison of the two
+  algorithms on a fast generator.
+- ``... no energy``: ours with nothing but the spins recorded (``extra_fields=()``), so the
+  sweeps skip the energy bookkeeping; energies computed from the spins after the timed call,
+  as for thrml.
+- ``hand-written JAX two-matmul sweep`` (case d, the RBM): hidden given visible, visible given
+  hidden, one ``philox4x32`` key for all chains, spins recorded per draw.
+
+The machine's uniform-generation rate (one key per chain, split per step, as a sweep draws) is
+measured first, and each of our rows is reported as a fraction of it: exact heat-bath Gibbs
+needs one uniform per spin update, so that rate is the limit.
 
 Compilation is excluded from every timing: each method is called once with the same shapes
 (``first call`` column, compile + run), then the methods of a case are timed in interleaved
@@ -85,10 +96,15 @@ except ImportError:  # pip install -e ".[bench]"
     thrml = None
 
 FUNCTIONAL = "ours (functional)"
+FUNCTIONAL_BARE = "ours (functional, no energy)"
 OURS_MCMC = "ours (MCMC SpinGibbs)"
+OURS_MCMC_BARE = "ours (MCMC SpinGibbs, no energy)"
 OURS_GENERIC = "ours (MCMC SpinGibbs, Bernoulli sites)"
 DISCRETE_GIBBS = "numpyro DiscreteGibbs"
 THRML = "thrml"
+THRML_PHILOX = "thrml (philox2x32 keys)"
+HAND = "hand-written JAX two-matmul sweep"
+THRML_KEY_IMPL = "philox2x32"  # thrml's keys in the like-for-like generator comparison
 
 
 # ---------------------------------------------------------------------------------------- cases
@@ -105,13 +121,17 @@ class Case:
 def make_cases(args) -> list[Case]:
     q = args.quick
 
-    def draws(ours, mcmc, dg, thr, generic=None):
+    def draws(ours, mcmc, dg, thr, generic=None, hand=None):
         return {
             FUNCTIONAL: ours,
+            FUNCTIONAL_BARE: ours,
             OURS_MCMC: mcmc,
+            OURS_MCMC_BARE: mcmc,
             OURS_GENERIC: generic,
             DISCRETE_GIBBS: dg,
             THRML: thr,
+            THRML_PHILOX: thr,
+            HAND: hand,
         }
 
     return [
@@ -153,6 +173,20 @@ def make_cases(args) -> list[Case]:
                 args.dg_draws_c or (500 if q else 20000),
                 None,
                 generic=args.dg_draws_c or (500 if q else 20000),
+            ),
+        ),
+        Case(
+            "d",
+            "(d) RBM 784 visible x 500 hidden, W ~ N(0, 0.05^2), beta=1, 100 chains",
+            lambda: ep.SpinModel.rbm(784, 500, key=jax.random.key(args.seed), scale=0.05),
+            1.0,
+            100,
+            draws(
+                args.draws_d or (50 if q else 500),
+                args.draws_d or (50 if q else 500),
+                None,
+                None,
+                hand=args.draws_d or (50 if q else 500),
             ),
         ),
     ]
@@ -214,15 +248,43 @@ def energy_stats(res: Result, energy: np.ndarray, burn: float) -> None:
 
 
 # -------------------------------------------------------------------------------------- methods
-def setup_functional(case, model, draws, key, args) -> Runner:
-    res = Result(case.key, FUNCTIONAL, case.chains, draws, model.n)
-    res.note = "chromatic heat bath, run_chains"
+def _spins_energy_stats(res, model, spins, args) -> None:
+    """Energy statistics from recorded ``(chains, draws, n)`` spins, computed after timing."""
+    energy = jax.jit(jax.vmap(model.energy))(jnp.asarray(spins))
+    energy_stats(res, energy, args.burn)
+
+
+def _energy_or_spins_stats(res, model, record_energy: bool, args):
+    """A runner's ``finish`` for an ``(energy, spins)`` output: statistics of the recorded
+    energies, or of energies computed from the spins when none were recorded."""
+
+    def finish(out):
+        if record_energy:
+            energy_stats(res, out[0], args.burn)
+        else:
+            _spins_energy_stats(res, model, out[1], args)
+
+    return finish
+
+
+def setup_functional(case, model, draws, key, args, *, record_energy=True) -> Runner:
+    method = FUNCTIONAL if record_energy else FUNCTIONAL_BARE
+    res = Result(case.key, method, case.chains, draws, model.n)
+    res.note = "chromatic heat bath, run_chains" + (
+        "" if record_energy else ", extra_fields=() (energies from the spins, after timing)"
+    )
+    fields = ("energy",) if record_energy else ()
 
     def go():
-        out = run_chains(model, case.beta, key, num_chains=case.chains, num_draws=draws)
+        out = run_chains(model, case.beta, key, num_chains=case.chains, num_draws=draws,
+                         extra_fields=fields)  # fmt: skip
         return out.energy, out.spins
 
-    return Runner(res, go, lambda out: energy_stats(res, out[0], args.burn))
+    return Runner(res, go, _energy_or_spins_stats(res, model, record_energy, args))
+
+
+def setup_functional_bare(case, model, draws, key, args) -> Runner:
+    return setup_functional(case, model, draws, key, args, record_energy=False)
 
 
 def _mcmc(kernel, case, draws, chain_method):
@@ -236,13 +298,17 @@ def _mcmc(kernel, case, draws, chain_method):
     )
 
 
-def setup_ours_mcmc(case, model, draws, key, args) -> Runner:
-    res = Result(case.key, OURS_MCMC, case.chains, draws, model.n)
+def setup_ours_mcmc(case, model, draws, key, args, *, record_energy=True) -> Runner:
+    res = Result(case.key, OURS_MCMC if record_energy else OURS_MCMC_BARE, case.chains, draws,
+                 model.n)  # fmt: skip
     if SpinGibbs is None:
         res.note = "n/a: ergodic_ppl.SpinGibbs not importable"
         return Runner(res)
-    res.note = 'BoltzmannSpins site, chain_method="vectorized"'
+    res.note = 'BoltzmannSpins site, chain_method="vectorized", ' + (
+        'extra_fields=("energy",)' if record_energy else "no extra fields"
+    )
     beta = case.beta
+    fields = ("energy",) if record_energy else ()
 
     def spin_model():
         numpyro.sample("s", ep.BoltzmannSpins(model, beta=beta))
@@ -250,10 +316,46 @@ def setup_ours_mcmc(case, model, draws, key, args) -> Runner:
     mcmc = _mcmc(SpinGibbs(spin_model), case, draws, "vectorized")
 
     def go():
-        mcmc.run(key, extra_fields=("energy",))
-        return mcmc.get_extra_fields(group_by_chain=True)["energy"], mcmc.get_samples()
+        mcmc.run(key, extra_fields=fields)
+        energy = mcmc.get_extra_fields(group_by_chain=True).get("energy")
+        return energy, mcmc.get_samples(group_by_chain=True)["s"]
 
-    return Runner(res, go, lambda out: energy_stats(res, out[0], args.burn))
+    return Runner(res, go, _energy_or_spins_stats(res, model, record_energy, args))
+
+
+def setup_ours_mcmc_bare(case, model, draws, key, args) -> Runner:
+    return setup_ours_mcmc(case, model, draws, key, args, record_energy=False)
+
+
+def setup_hand_written(case, model, draws, key, args) -> Runner:
+    """The minimal RBM block sweep in plain JAX: hidden given visible, visible given hidden, two
+    matrix products on all chains, one philox4x32 key for all chains, spins recorded per draw."""
+    res = Result(case.key, HAND, case.chains, draws, model.n)
+    nv = model.n_visible
+    w, a, b = model.pair_weights, model.fields[:nv], model.fields[nv:]
+    beta = case.beta
+    res.note = "one key for all chains (philox4x32), no energy, spins recorded as int8"
+
+    @jax.jit
+    def sample(key, v):
+        def sweep(v, k):
+            k_t, k_v = jax.random.split(k)
+            p_t = jax.nn.sigmoid(2 * beta * (v @ w + b))
+            t = jnp.where(jax.random.uniform(k_t, p_t.shape) < p_t, 1.0, -1.0)
+            p_v = jax.nn.sigmoid(2 * beta * (t @ w.T + a))
+            v = jnp.where(jax.random.uniform(k_v, p_v.shape) < p_v, 1.0, -1.0)
+            return v, jnp.concatenate([v, t], -1).astype(jnp.int8)
+
+        _, spins = jax.lax.scan(sweep, v, jax.random.split(key, draws))
+        return jnp.swapaxes(spins, 0, 1)
+
+    key = jax.random.key(args.seed + 7, impl="philox4x32")
+    v0 = jnp.where(jax.random.bernoulli(jax.random.key(3), 0.5, (case.chains, nv)), 1.0, -1.0)
+
+    def go():
+        return sample(key, v0)
+
+    return Runner(res, go, lambda spins: _spins_energy_stats(res, model, spins, args))
 
 
 def bernoulli_model(model: ep.SpinModel, beta: float):
@@ -333,8 +435,8 @@ def thrml_program(model: ep.SpinModel, beta: float):
     return nodes, ebm, blocks, program
 
 
-def setup_thrml(case, model, draws, key, args) -> Runner:
-    res = Result(case.key, THRML, case.chains, draws, model.n)
+def setup_thrml(case, model, draws, key, args, *, key_impl=None) -> Runner:
+    res = Result(case.key, THRML if key_impl is None else THRML_PHILOX, case.chains, draws, model.n)
     if thrml is None:
         res.note = 'n/a: thrml not installed (pip install -e ".[bench]")'
         return Runner(res)
@@ -361,6 +463,10 @@ def setup_thrml(case, model, draws, key, args) -> Runner:
     key_init, key_run = jax.random.split(key)
     init = hinton_init(key_init, ebm, blocks, (case.chains,))  # zero fields: uniform spins
     keys = jax.random.split(key_run, case.chains)
+    if key_impl is not None:  # the same keys' bits as keys of a faster generator
+        keys = jax.vmap(lambda k: jax.random.wrap_key_data(
+            jax.random.bits(k, jax.random.key_data(jax.random.key(0, impl=key_impl)).shape,
+                            jnp.uint32), impl=key_impl))(keys)  # fmt: skip
 
     def go():
         return run(keys, init)[0]  # (chains, draws + 1, n) bool, True = +1
@@ -372,18 +478,51 @@ def setup_thrml(case, model, draws, key, args) -> Runner:
     sizes = sorted({len(b) for b in blocks})
     res.note = (
         f"IsingSamplingProgram, {len(blocks)} blocks of size {sizes}, sample_states; "
-        f"program build {build_s:.1f} s"
+        f"program build {build_s:.1f} s" + (f"; {key_impl} keys" if key_impl else "")
     )
     return Runner(res, go, finish)
 
 
+def setup_thrml_philox(case, model, draws, key, args) -> Runner:
+    return setup_thrml(case, model, draws, key, args, key_impl=THRML_KEY_IMPL)
+
+
 METHODS = {
     FUNCTIONAL: setup_functional,
+    FUNCTIONAL_BARE: setup_functional_bare,
     OURS_MCMC: setup_ours_mcmc,
+    OURS_MCMC_BARE: setup_ours_mcmc_bare,
     OURS_GENERIC: setup_ours_generic,
     DISCRETE_GIBBS: setup_discrete_gibbs,
     THRML: setup_thrml,
+    THRML_PHILOX: setup_thrml_philox,
+    HAND: setup_hand_written,
 }
+
+
+def uniform_rate(chains: int = 64, n: int = 1024, steps: int = 200) -> dict[str, float]:
+    """The machine's uniform-generation rate (uniforms/s), the limit of exact heat-bath Gibbs:
+    one key per chain split every step, ``n`` uniforms per chain and step, as a sweep draws
+    them; for the package's generator and for JAX's default."""
+    out = {}
+    for impl in (ep.kernels.rng.DEFAULT_RNG_IMPL, "threefry2x32"):
+
+        def body(carry, _):
+            keys, acc = carry
+            pairs = jax.vmap(jax.random.split)(keys)
+            u = jax.vmap(lambda k: jax.random.uniform(k, (n,)))(pairs[:, 1])
+            return (pairs[:, 0], acc + jnp.sum(u)), None
+
+        f = jax.jit(lambda k: jax.lax.scan(body, (k, 0.0), None, length=steps)[0][1])
+        keys = jax.random.split(jax.random.key(0, impl=impl), chains)
+        f(keys).block_until_ready()
+        best = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            f(keys).block_until_ready()
+            best = min(best, time.perf_counter() - t0)
+        out[impl] = chains * n * steps / best
+    return out
 
 
 # -------------------------------------------------------------------------------------- report
@@ -426,13 +565,33 @@ def summary(results: list[Result]) -> list[str]:
         return next((r for r in results if r.case == case and r.method == method and r.ok), None)
 
     out = []
-    for case in ("a", "b", "c"):
-        fn, mc = get(case, FUNCTIONAL), get(case, OURS_MCMC)
-        if fn and mc:
-            frac = mc.updates_per_s / fn.updates_per_s
+    for case in ("a", "b", "c", "d"):
+        for fn_name, mc_name in ((FUNCTIONAL, OURS_MCMC), (FUNCTIONAL_BARE, OURS_MCMC_BARE)):
+            fn, mc = get(case, fn_name), get(case, mc_name)
+            if fn and mc:
+                frac = mc.updates_per_s / fn.updates_per_s
+                out.append(
+                    f"({case}) {mc_name} keeps {100 * frac:.0f}% of {fn_name} "
+                    f"(target >= 80%: {'met' if frac >= 0.8 else 'NOT met'})"
+                )
+    for case, target in (("a", 2.0), ("b", 10.0)):
+        for ours_name in (OURS_MCMC, OURS_MCMC_BARE):
+            for th_name in (THRML, THRML_PHILOX):
+                ours, th = get(case, ours_name), get(case, th_name)
+                if ours and th:
+                    r = ours.updates_per_s / th.updates_per_s
+                    out.append(
+                        f"({case}) {ours_name} / {th_name}: {r:.2f}x spin updates/s "
+                        f"(target >= {target:g}x: {'met' if r >= target else 'NOT met'})"
+                    )
+    hand = get("d", HAND)
+    for name in (FUNCTIONAL, FUNCTIONAL_BARE, OURS_MCMC_BARE):
+        ours = get("d", name)
+        if hand and ours:
+            sweeps = ours.chains * ours.draws / ours.time_s
             out.append(
-                f"({case}) MCMC SpinGibbs keeps {100 * frac:.0f}% of the functional-path "
-                f"throughput (target >= 80%: {'met' if frac >= 0.8 else 'NOT met'})"
+                f"(d) {name}: {sweeps:.3g} RBM sweeps/s (chain-sweeps), "
+                f"{ours.updates_per_s / hand.updates_per_s:.2f}x the hand-written sweep"
             )
     dg = get("c", DISCRETE_GIBBS)
     for method in (OURS_MCMC, FUNCTIONAL):
@@ -452,6 +611,17 @@ def summary(results: list[Result]) -> list[str]:
                 f"spin updates/s, {fn.ess_per_s / th.ess_per_s:.2f}x ESS/s"
             )
     return out
+
+
+def rate_fractions(results: list[Result], rates: dict[str, float]) -> list[str]:
+    """Each of our rows' spin updates/s as a fraction of the machine's uniform rate."""
+    limit = rates[ep.kernels.rng.DEFAULT_RNG_IMPL]
+    return [
+        f"({r.case}) {r.method}: {r.updates_per_s:.3g} upd/s = {r.updates_per_s / limit:.0%} of "
+        f"the {ep.kernels.rng.DEFAULT_RNG_IMPL} uniform rate"
+        for r in results
+        if r.ok and r.method.startswith("ours") and r.case in "abd"
+    ]
 
 
 def environment() -> str:
@@ -508,6 +678,10 @@ def run_case(case: Case, model: ep.SpinModel, methods: list[str], args) -> list[
             res.note = "skipped (--no-thrml-sk / --quick)"
             runners.append(Runner(res))
             continue
+        if method == THRML_PHILOX and case.key == "b":  # another ~100 s compile
+            res.note = "skipped on (b): thrml with its default keys is the SK reference"
+            runners.append(Runner(res))
+            continue
         key = jax.random.key(args.seed + 1)
         try:
             runner = METHODS[method](case, model, draws, key, args)
@@ -541,18 +715,32 @@ def run_case(case: Case, model: ep.SpinModel, methods: list[str], args) -> list[
 
 
 # ----------------------------------------------------------------------------------------- main
+METHOD_NAMES = {
+    "functional": FUNCTIONAL,
+    "functional_bare": FUNCTIONAL_BARE,
+    "mcmc": OURS_MCMC,
+    "mcmc_bare": OURS_MCMC_BARE,
+    "generic": OURS_GENERIC,
+    "discrete_gibbs": DISCRETE_GIBBS,
+    "thrml": THRML,
+    "thrml_philox": THRML_PHILOX,
+    "hand": HAND,
+}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke run: few sweeps, no thrml on SK")
-    p.add_argument("--cases", default="abc", help="which cases to run (default: abc)")
+    p.add_argument("--cases", default="abcd", help="which cases to run (default: abcd)")
     p.add_argument(
         "--methods",
-        default="functional,mcmc,generic,discrete_gibbs,thrml",
-        help="comma list of functional, mcmc, generic, discrete_gibbs, thrml",
+        default=",".join(METHOD_NAMES),
+        help="comma list of " + ", ".join(METHOD_NAMES),
     )
     p.add_argument("--draws-a", type=int, help="sweeps for (a), all fast methods (default 2000)")
     p.add_argument("--draws-b", type=int, help="sweeps for (b), ours (default 1000)")
     p.add_argument("--draws-c", type=int, help="sweeps for (c), ours (default 20000)")
+    p.add_argument("--draws-d", type=int, help="sweeps for (d), RBM (default 500)")
     p.add_argument("--dg-draws-a", type=int, help="DiscreteGibbs sweeps for (a) (default 40)")
     p.add_argument("--dg-draws-b", type=int, help="DiscreteGibbs sweeps for (b) (default 100)")
     p.add_argument(
@@ -582,14 +770,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.thrml_sk is None:
         args.thrml_sk = not args.quick
-    names = {
-        "functional": FUNCTIONAL,
-        "mcmc": OURS_MCMC,
-        "generic": OURS_GENERIC,
-        "discrete_gibbs": DISCRETE_GIBBS,
-        "thrml": THRML,
-    }
-    methods = [names[m.strip()] for m in args.methods.split(",") if m.strip()]
+    methods = [METHOD_NAMES[m.strip()] for m in args.methods.split(",") if m.strip()]
     print(environment())
     print(
         "Timings exclude compilation (first call = compile + run; timed = best later call). "
@@ -599,6 +780,9 @@ def main(argv=None) -> int:
         print("NOTE: ergodic_ppl.SpinGibbs is not importable; its rows are n/a.")
     print(f"load average at start: {_load()} (other processes on the machine skew timings)")
     t_start = time.perf_counter()
+    rates = uniform_rate()
+    print("uniforms/s, 64 chain keys x 1024 per step: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()), flush=True)  # fmt: skip
     results: list[Result] = []
     cases = [c for c in make_cases(args) if c.key in args.cases]
     for case in cases:
@@ -608,7 +792,7 @@ def main(argv=None) -> int:
     print("\nResults (ours/this: ratio of ours (functional) to the row's method; >1: ours faster)")
     print(table(results, cases))
     print()
-    for line in summary(results):
+    for line in summary(results) + rate_fractions(results, rates):
         print(line)
     print(
         f"\nTotal benchmark wall time: {time.perf_counter() - t_start:.0f} s; load average at end: {_load()}"

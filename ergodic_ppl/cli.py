@@ -140,7 +140,7 @@ def _run_mcmc(name, model, kwargs, args):
             chain_method="vectorized",
             progress_bar=args.progress,
         )
-        mcmc.run(jax.random.key(args.seed), **kwargs)
+        mcmc.run(jax.random.key(args.seed), extra_fields=("energy", "magnetization"), **kwargs)
         jax.block_until_ready(mcmc.get_samples())
     except Exception as exc:  # noqa: BLE001 - any failure of the user's model is reported
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -111,10 +111,6 @@ RBM_DEFAULTS = {
     "mixture_ais_steps": 4000,
 }
 FIGURE_DPI = 100
-#: JAX's PRNG implementation for a training run's keys: philox2x32 draws the chains' uniforms
-#: several times faster than the default threefry2x32 on CPU (benchmarks/README.md,
-#: ``bench_mnist.py``); every key derived from the seed inherits it.
-PRNG_IMPL = "philox2x32"
 
 
 def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
@@ -586,7 +582,9 @@ def train_and_report(
     o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
     _check_options(o)
     rate = o["learning_rate"] or default_learning_rate(n, visible is not None)
-    keys = jax.random.split(jax.random.key(seed, impl=PRNG_IMPL), 8)
+    # default (threefry) keys: the sweeps draw their uniforms from philox4x32 streams derived
+    # from them (kernels.rng); 32-bit philox2x32 keys, split every update, would cycle
+    keys = jax.random.split(jax.random.key(seed), 8)
     seconds, peak_rss = {}, {"start": _peak_rss_mib()}
 
     say(f"training {description} on {len(train)} rows ({o['steps']} updates, "

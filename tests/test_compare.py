@@ -213,7 +213,10 @@ def cw_mcmc():
 
 def test_every_input_form_in_one_call():
     mcmc = cw_mcmc()
-    idata = az.from_numpyro(run_mcmc(ep.SpinGibbs(boltzmann_model(CW8, 1.0)), chains=4, key=6))
+    # key 7: with key 6 the philox stream gave basins p = 8e-4 for idata vs report, one of the
+    # test's false alarms (rate <= 1.2 %, below); 0 of 60 other keys went below p = 0.03
+    kernel = ep.SpinGibbs(boltzmann_model(CW8, 1.0))
+    idata = az.from_numpyro(run_mcmc(kernel, chains=4, key=7, extra_fields=("energy",)))
     report = ep.diagnose(cw_trace(2), CW8)
     runs = {"mcmc": mcmc, "idata": idata, "report": report, "iid": exact_draws(CW8, 1.0, 2000, 3)}
     cmp = ep.compare(runs, alpha=ALPHA_SAME)  # model and beta come from the MCMC run's site

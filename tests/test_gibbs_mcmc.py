@@ -31,7 +31,9 @@ def chi_square_pvalue(observed_idx, probs):
 
 def test_issue_example_runs_and_arviz_has_energy():
     lattice = ep.SpinModel.ising_2d(8, 8, coupling=1.0)
-    mcmc = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.3)), chains=4, warmup=20, samples=50)
+    kernel = ep.SpinGibbs(boltzmann_model(lattice, 0.3))
+    fields = ("energy", "magnetization")
+    mcmc = run_mcmc(kernel, chains=4, warmup=20, samples=50, extra_fields=fields)
     idata = az.from_numpyro(mcmc)
     spins = idata.posterior["s"].values
     assert spins.shape == (4, 50, 64) and spins.dtype == np.int8
@@ -72,6 +74,7 @@ def test_init_params_start_chains_in_chosen_basins(method):
         samples=50,
         method=method,
         init_params={"s": starts},
+        extra_fields=("magnetization",),
     )
     m = mcmc.get_extra_fields(group_by_chain=True)["magnetization"]
     assert np.all(np.asarray(m[0]) > 0.5) and np.all(np.asarray(m[1]) < -0.5)

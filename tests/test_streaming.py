@@ -158,7 +158,7 @@ def test_no_trace_is_kept_and_equal_observers_reuse_the_compiled_run():
     def compiled(num_draws, streamed):
         beta, keys, spins, kernel = gibbs._prepare_chains(
             MODEL, 0.4, jax.random.key(0), 8, num_draws, 0, 1, None, "chromatic", "heat_bath",
-            None, None,
+            None, None, "philox4x32",
         )  # fmt: skip
         if streamed:
             observers = (("e", energy_moments_observer()), ("b", basin_counts_observer(REPS)))
@@ -166,7 +166,7 @@ def test_no_trace_is_kept_and_equal_observers_reuse_the_compiled_run():
                 MODEL, beta, keys, spins, kernel, num_draws, 0, 1, observers, None
             )
         else:
-            lowered = gibbs._run.lower(MODEL, beta, keys, spins, kernel, num_draws, 0, 1)
+            lowered = gibbs._run.lower(MODEL, beta, keys, spins, kernel, num_draws, 0, 1, True)
         analysis = lowered.compile().memory_analysis()
         if analysis is None:  # pragma: no cover - a backend without memory analysis
             pytest.skip("no memory analysis on this backend")

@@ -458,8 +458,9 @@ def test_parallel_tempering_escapes_an_ordered_start():
     f = np.mean(m > 0)
     assert abs(f - 0.5) < 4 * np.sqrt(0.25 / chains), f
     gibbs = run_mcmc(
-        ep.SpinGibbs(model), chains=chains, warmup=128, samples=128, key=42, init_params=start
-    )
+        ep.SpinGibbs(model), chains=chains, warmup=128, samples=128, key=42, init_params=start,
+        extra_fields=("magnetization",),
+    )  # fmt: skip
     m = np.asarray(gibbs.get_extra_fields(group_by_chain=True)["magnetization"])
     assert np.all(m > 0)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import arviz_compat, exact
 from ..checks import check_beta, check_spin_model
-from ..kernels import driver, gibbs, ladder, tempering
+from ..kernels import driver, gibbs, ladder, rng, tempering
 from ..kernels.sharding import shard_chains
 from ..spins import SpinModel, check_spins
 from .estimators import (
@@ -116,7 +116,7 @@ def _ais_run(model, beta, ref_fields, lams, keys, kernel, sweeps_per_step):
         s0 = jax.vmap(lambda k: gibbs.random_spins(k, (model.n,)))(keys)
     else:
         p_up = jax.nn.sigmoid(2.0 * beta * ref_fields)
-        u = jax.vmap(lambda k: jax.random.uniform(k, (model.n,)))(keys)
+        u = jax.vmap(lambda k: rng.uniform(k, (model.n,)))(keys)
         s0 = jnp.where(u < p_up, 1, -1).astype(jnp.int8)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
 

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..checks import check_beta, check_count, check_spin_model
+from ..kernels import rng
 from ..kernels.conditionals import sample_spins
 from ..spins import check_spins
 from .estimators import LogZBracket
@@ -75,9 +76,9 @@ def _sweep(key, v, lam, w, a, b, a0, beta):
     """Hidden given visible, then visible given hidden, both at ``lam``."""
     k_t, k_v = jax.random.split(key)
     t_field = lam * (v @ w + b)
-    t = sample_spins("heat_bath", beta, t_field, t_field, jax.random.uniform(k_t, t_field.shape))
+    t = sample_spins("heat_bath", beta, t_field, t_field, rng.uniform(k_t, t_field.shape))
     v_field = (1 - lam) * a0 + lam * (a + t @ w.T)
-    return sample_spins("heat_bath", beta, v, v_field, jax.random.uniform(k_v, v_field.shape))
+    return sample_spins("heat_bath", beta, v, v_field, rng.uniform(k_v, v_field.shape))
 
 
 #: annealing steps per compiled chunk (the progress bar advances once per chunk)

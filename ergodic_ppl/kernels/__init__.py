@@ -1,6 +1,7 @@
 """Spin kernels: pure functional cores (BlackJAX shape), one driver, thin NumPyro adapters.
 
 - :mod:`.conditionals` - local fields, then sample given them (the only field gather);
+- :mod:`.rng` - the sweeps' random stream (philox4x32 uniforms derived from any key);
 - :mod:`.gibbs` - chromatic/sequential/random Gibbs sweeps, ``run_chains``;
 - :mod:`.generic` - exact conditionals of Bernoulli/spin sites from a NumPyro potential;
 - :mod:`.tempering` - parallel tempering, ``run_tempering``; :mod:`.ladder` - its adaptation;
@@ -11,7 +12,7 @@
   ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code).
 """
 
-from . import conditionals, driver, generic, gibbs, ladder, streaming, tempering
+from . import conditionals, driver, generic, gibbs, ladder, rng, streaming, tempering
 from .driver import Observer, RunResult, observer, run
 from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
 from .parallel_tempering import ParallelTempering, ParallelTemperingState
@@ -46,6 +47,7 @@ __all__ = [
     "gibbs",
     "ladder",
     "observer",
+    "rng",
     "driver",
     "energy_moments",
     "energy_moments_observer",

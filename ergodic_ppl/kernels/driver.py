@@ -31,6 +31,7 @@ __all__ = [
     "RunResult",
     "check_count",
     "energy_observer",
+    "flatten_keys",
     "info_observer",
     "key_is_batched",
     "mean_observer",
@@ -49,11 +50,16 @@ class Observer(NamedTuple):
     - **update** - ``(carry, state, info) -> carry``, after every post-warm-up step.
     - **record** - ``(carry, state, info) -> value`` at every kept draw, or ``None`` to keep
       nothing per draw (a purely streaming observer; its final carry is returned).
+    - **reads_energy** - whether it reads ``state.energy``. Kernels that can skip the energy
+      bookkeeping (:func:`~ergodic_ppl.kernels.gibbs.run_chains`, ``stream_chains``) skip it
+      when no observer reads it. ``True`` unless declared otherwise, so that an observer
+      written without this flag always sees an exact energy.
     """
 
     init: Callable[[Any], Any]
     update: Callable[[Any, Any, Any], Any]
     record: Callable[[Any, Any, Any], Any] | None
+    reads_energy: bool = True
 
 
 def _no_carry(state, info):
@@ -64,9 +70,12 @@ def _keep_carry(carry, state, info):
     return carry
 
 
-def observer(record: Callable[[Any, Any], Any]) -> Observer:
-    """An observer that records ``record(state, info)`` at every kept draw (no carry)."""
-    return Observer(_no_carry, _keep_carry, lambda carry, state, info: record(state, info))
+def observer(record: Callable[[Any, Any], Any], *, reads_energy: bool = True) -> Observer:
+    """An observer that records ``record(state, info)`` at every kept draw (no carry).
+    Pass ``reads_energy=False`` when ``record`` does not read ``state.energy``."""
+    return Observer(
+        _no_carry, _keep_carry, lambda carry, state, info: record(state, info), reads_energy
+    )
 
 
 def _spins(state, info):
@@ -79,7 +88,7 @@ def _energy(state, info):
 
 def spins_observer() -> Observer:
     """Records ``state.spins`` (``int8``, chain-major ``(..., n)``) at every kept draw."""
-    return observer(_spins)
+    return observer(_spins, reads_energy=False)
 
 
 def energy_observer() -> Observer:
@@ -89,14 +98,15 @@ def energy_observer() -> Observer:
 
 def info_observer(field: str) -> Observer:
     """Records the per-step ``info.<field>`` of the step that produced each kept draw."""
-    return observer(lambda state, info: getattr(info, field))
+    return observer(lambda state, info: getattr(info, field), reads_energy=False)
 
 
-def mean_observer(fn: Callable[[Any, Any], Any]) -> Observer:
+def mean_observer(fn: Callable[[Any, Any], Any], *, reads_energy: bool = True) -> Observer:
     """Streaming mean of ``fn(state, info)`` over every post-warm-up step (nothing per draw).
 
     The final carry is ``(sum, count)``; the mean is ``sum / count``. Use it for statistics
-    that do not need full traces (magnetisations, correlations, swap acceptance).
+    that do not need full traces (magnetisations, correlations, swap acceptance). Pass
+    ``reads_energy=False`` when ``fn`` does not read ``state.energy``.
     """
 
     def init(state, info):
@@ -107,7 +117,7 @@ def mean_observer(fn: Callable[[Any, Any], Any]) -> Observer:
         total, count = carry
         return (jax.tree.map(jnp.add, total, fn(state, info)), count + 1)
 
-    return Observer(init, update, None)
+    return Observer(init, update, None, reads_energy)
 
 
 class RunResult(NamedTuple):
@@ -131,6 +141,13 @@ def key_is_batched(rng_key) -> bool:
     if jax.dtypes.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
         return rng_key.ndim > 0
     return rng_key.ndim > 1
+
+
+def flatten_keys(rng_key):
+    """Batched keys as one flat batch axis: typed keys ``(k,)``, raw ``uint32`` keys ``(k, w)``."""
+    if jax.dtypes.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
+        return rng_key.reshape(-1)
+    return rng_key.reshape(-1, rng_key.shape[-1])
 
 
 def split_keys(rng_key):

@@ -38,7 +38,7 @@ from numpyro.infer.util import log_density
 
 from ..distributions import BoltzmannSpins
 from ..spins import relaxed_spins
-from . import gibbs
+from . import gibbs, rng
 from .conditionals import flip_probability
 
 MAX_STRUCTURE_N = 1024
@@ -137,10 +137,14 @@ def _concrete_kwargs(model_kwargs, rng):
 class GenericBlock:
     """Binary sites sampled from the model's potential (built on the host at ``init``)."""
 
-    def __init__(self, model, names, proto, model_args, model_kwargs, *, scan, update):
+    def __init__(
+        self, model, names, proto, model_args, model_kwargs, *, scan, update,
+        rng_impl=rng.DEFAULT_RNG_IMPL,
+    ):  # fmt: skip
         self.model = model
         self.names = tuple(names)
         self.update = update
+        self.rng_impl = rng_impl
         self.is_spin = {n: isinstance(proto[n]["fn"], BoltzmannSpins) for n in self.names}
         self.has_bits = not all(self.is_spin.values())
         self.dtypes = {
@@ -262,12 +266,12 @@ class GenericBlock:
             return x.at[idx].set(jnp.where(flip, a[safe] - x[safe], x[safe]), mode="drop")
 
         if self.classes is None:  # random scan
-            key_sites, key_u = jax.random.split(rng_key)
+            key_sites, key_u = jax.random.split(rng.stream_key(rng_key, self.rng_impl))
             sites = jax.random.randint(key_sites, (self.size, 1), 0, self.size)
             us = jax.random.uniform(key_u, sites.shape)
         else:
             sites = jnp.asarray(gibbs._pad_classes(self.classes, self.size))
-            us = jax.random.uniform(rng_key, sites.shape)
+            us = rng.uniform(rng_key, sites.shape, rng_impl=self.rng_impl)
         if self.classes is not None and len(self.classes) <= _MAX_UNROLLED_CLASSES:
             for k in range(len(self.classes)):
                 x = class_update(x, sites[k], us[k], sites[k] < self.size)

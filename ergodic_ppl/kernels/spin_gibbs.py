@@ -35,7 +35,7 @@ from numpyro.util import identity
 
 from ..distributions import BoltzmannSpins
 from ..spins import check_spins
-from . import generic, gibbs
+from . import generic, gibbs, rng
 from .driver import key_is_batched, split_keys
 from .model_sites import ModelSites, wrapped
 
@@ -46,14 +46,19 @@ class SpinSiteState(NamedTuple):
     """State of :class:`SpinGibbs` on the captured path (one chain, or a batch of chains under
     ``chain_method="vectorized"``).
 
-    - **site** - ``{name: SpinGibbsState}``, the functional kernel's state (site-major).
+    - **site** - ``{name: SpinGibbsState}``, the functional kernel's state (site-major), which
+      does not track the energy.
     - **rng_key** - key for the next step.
+    - **model** - the site's :class:`~ergodic_ppl.SpinModel`, for :attr:`energy`.
 
-    ``z``, ``energy`` and ``magnetization`` are read from it (what ``MCMC`` collects).
+    ``z``, ``energy`` and ``magnetization`` are read from it (what ``MCMC`` collects). The
+    energy is computed from the spins when it is read (``extra_fields=("energy",)``), so the
+    sweeps never do energy bookkeeping that nobody reads.
     """
 
     site: dict
     rng_key: jax.Array
+    model: Any
 
     @property
     def z(self) -> dict:
@@ -62,7 +67,7 @@ class SpinSiteState(NamedTuple):
     @property
     def energy(self) -> jax.Array:
         (state,) = self.site.values()
-        return state.energy
+        return gibbs.with_energy(self.model, state).energy
 
     @property
     def magnetization(self) -> jax.Array:
@@ -117,6 +122,9 @@ class SpinGibbs(MCMCKernel):
         Site order within a sweep (see :mod:`ergodic_ppl.kernels.gibbs`).
     update : {"heat_bath", "metropolis"}
         Exact conditional (Gibbs) or Metropolis single-flip updates.
+    rng_impl : str or None
+        Generator of the sweeps' uniforms, derived from MCMC's keys (default ``"philox4x32"``;
+        ``None``: the keys' own implementation; :mod:`~ergodic_ppl.kernels.rng`).
     sites : sequence of str, optional
         Restrict to these sites (as a block of ``numpyro.infer.Gibbs`` the composite passes
         the rest as conditioning values anyway).
@@ -133,6 +141,9 @@ class SpinGibbs(MCMCKernel):
     >>> mcmc.run(jax.random.key(0), extra_fields=("energy", "magnetization"))
     >>> mcmc.get_samples()["s"].shape
     (400, 64)
+
+    Per-draw ``energy`` and ``magnetization`` are extra fields, as ``energy`` is for NUTS: on
+    the captured path a sweep does no energy bookkeeping unless ``extra_fields`` asks for it.
     """
 
     sample_field = "z"
@@ -143,12 +154,14 @@ class SpinGibbs(MCMCKernel):
         *,
         scan: str = "chromatic",
         update: str = "heat_bath",
+        rng_impl: str | None = rng.DEFAULT_RNG_IMPL,
         sites: Sequence[str] | None = None,
     ):
         gibbs.check_sweep(scan, update)
         self._sites = ModelSites(model)
         self._scan = scan
         self._update = update
+        self._rng_impl = rng.check_rng_impl(rng_impl)
         self._site_filter = None if sites is None else tuple(sites)
         self._reset()
 
@@ -177,9 +190,9 @@ class SpinGibbs(MCMCKernel):
 
     @property
     def default_fields(self):
-        """Collected by default: the sites, and per-draw ``energy`` and ``magnetization``
-        (``az.from_numpyro`` puts the latter two in ``sample_stats``)."""
-        return ("z", "energy", "magnetization")
+        """Collected by default: the sites. Ask for per-draw ``energy`` and ``magnetization``
+        with ``extra_fields`` (``az.from_numpyro`` puts them in ``sample_stats``)."""
+        return ("z",)
 
     def get_diagnostics_str(self, state) -> str:
         return f"E={float(jnp.mean(state.energy)):.4g}"
@@ -237,12 +250,13 @@ class SpinGibbs(MCMCKernel):
         captured = self._sites.captured_site(proto, names, model_kwargs)
         if captured is not None:
             name, spin_model, beta = captured
-            kernel = gibbs.cached_kernel(spin_model, self._scan, self._update)
+            kernel = gibbs.cached_kernel(spin_model, self._scan, self._update, self._rng_impl)
             self._captured = (name, spin_model, beta, kernel)
             key, spins = gibbs.initial_spins(rng_key, spin_model.n)
             if init_params is not None and name in init_params:
                 spins = jnp.asarray(init_params[name]).astype(jnp.int8)
-            return SpinSiteState({name: gibbs.init(spin_model, spins)}, key)
+            state = gibbs.init(spin_model, spins, track_energy=False)
+            return SpinSiteState({name: state}, key, spin_model)
         fast, slow = [], []
         model = conditioned(self._sites.model)
         for name in names:
@@ -257,7 +271,7 @@ class SpinGibbs(MCMCKernel):
         if slow:
             self._generic = generic.GenericBlock(
                 model, tuple(slow), proto, model_args, model_kwargs,
-                scan=self._scan, update=self._update,
+                scan=self._scan, update=self._update, rng_impl=self._rng_impl,
             )  # fmt: skip
 
         def init_one(key, params):
@@ -296,7 +310,7 @@ class SpinGibbs(MCMCKernel):
         if isinstance(state, SpinSiteState):
             name, spin_model, _, _ = self._captured
             spins = state.site[name].spins
-            return state._replace(site={name: gibbs.init(spin_model, spins)})
+            return state._replace(site={name: gibbs.init(spin_model, spins, track_energy=False)})
         if key_is_batched(state.rng_key):
             return jax.vmap(lambda s: self._refresh_one(s, model_args, model_kwargs))(state)
         return self._refresh_one(state, model_args, model_kwargs)
@@ -305,7 +319,7 @@ class SpinGibbs(MCMCKernel):
         name, spin_model, beta, kernel = self._captured
         key, step_key = split_keys(state.rng_key)
         new, _ = kernel(step_key, state.site[name], spin_model, beta)
-        return SpinSiteState({name: new}, key)
+        return SpinSiteState({name: new}, key, state.model)
 
     def _sample_one(self, state, model_args, model_kwargs):
         rng_key, key_fast, key_generic = jax.random.split(state.rng_key, 3)
@@ -314,7 +328,7 @@ class SpinGibbs(MCMCKernel):
         for i, name in enumerate(self._fast):
             tr = self._sites.trace(z, jax.random.key(0), model_args, model_kwargs)
             fn = tr[name]["fn"]
-            kernel = gibbs.cached_kernel(fn.model, self._scan, self._update)
+            kernel = gibbs.cached_kernel(fn.model, self._scan, self._update, self._rng_impl)
             dtype = fn.model.fields.dtype
             spin_state = _spin_state(z[name], site_energy[name], dtype)
             spin_state, _ = kernel(jax.random.fold_in(key_fast, i), spin_state, fn.model, fn.beta)

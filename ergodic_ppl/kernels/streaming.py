@@ -51,6 +51,7 @@ import numpy as np
 
 from ..checks import check_count, check_spin_model, is_concrete
 from ..spins import SpinModel, check_spins
+from . import rng
 from .driver import Observer
 from .gibbs import SpinGibbsState, _drive, _prepare_chains
 
@@ -105,7 +106,9 @@ def _m_and_abs_m(state):
 
 # built once, so that equal observers are the same static argument (no recompilation)
 _ENERGY_MOMENTS = Observer(_welford_init(_energy), _welford_update(_energy), None)
-_MAGNETISATION = Observer(_welford_init(_m_and_abs_m), _welford_update(_m_and_abs_m), None)
+_MAGNETISATION = Observer(
+    _welford_init(_m_and_abs_m), _welford_update(_m_and_abs_m), None, reads_energy=False
+)
 
 
 def energy_moments_observer() -> Observer:
@@ -198,7 +201,9 @@ def _basin_observer(reps_bytes: bytes, k: int, n: int, threshold: float, mirror:
     def init(state, info):
         return jnp.zeros_like(assign(state))
 
-    return Observer(init, lambda counts, state, info: counts + assign(state), None)
+    return Observer(
+        init, lambda counts, state, info: counts + assign(state), None, reads_energy=False
+    )
 
 
 def basin_counts_observer(
@@ -283,7 +288,7 @@ def _at_draws(obs: Observer, thinning: int) -> Observer:
         inner = jax.lax.cond(is_draw, lambda c: obs.update(c, state, info), lambda c: c, inner)
         return (jnp.where(is_draw, 0, step), inner)
 
-    return Observer(init, update, None)
+    return Observer(init, update, None, obs.reads_energy)
 
 
 def _check_observers(observers) -> tuple:
@@ -319,6 +324,7 @@ def stream_chains(
     mesh=None,
     chain_axis: str | None = None,
     chain_block: int | None = None,
+    rng_impl: str | None = rng.DEFAULT_RNG_IMPL,
 ) -> StreamResult:
     """:func:`~ergodic_ppl.kernels.gibbs.run_chains` without the trace: only streamed statistics.
 
@@ -337,8 +343,9 @@ def stream_chains(
     Parameters
     ----------
     model, beta, rng_key, num_chains, num_draws, num_warmup, thinning, init_spins, scan,
-    update, mesh, chain_axis
-        As in :func:`~ergodic_ppl.kernels.gibbs.run_chains`.
+    update, mesh, chain_axis, rng_impl
+        As in :func:`~ergodic_ppl.kernels.gibbs.run_chains`. The sweeps track the energy only
+        when an observer reads it (``Observer.reads_energy``).
     chain_block : int, optional
         Chains per block, a divisor of ``num_chains`` (default: all chains in one batch).
     observers : dict of :class:`~ergodic_ppl.kernels.driver.Observer`
@@ -365,7 +372,7 @@ def stream_chains(
     observers = _check_observers(observers)
     beta, keys, init_spins, kernel = _prepare_chains(
         model, beta, rng_key, num_chains, num_draws, num_warmup, thinning, init_spins, scan,
-        update, mesh, chain_axis,
+        update, mesh, chain_axis, rng_impl,
     )  # fmt: skip
     if chain_block is not None:
         check_count("chain_block", chain_block, 1)

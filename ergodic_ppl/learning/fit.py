@@ -40,6 +40,7 @@ import numpy as np
 from ..checks import check_beta, check_count, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
+from ..kernels import rng
 from ..kernels.gibbs import SpinGibbsState, random_spins
 from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
@@ -198,6 +199,7 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
             "beta": repr(beta),
             "gradient": gradient,
             "data_and_model0_sha256": digest.hexdigest(),
+            "sweep_rng": rng.DEFAULT_RNG_IMPL,  # the sweeps' generator (kernels.rng)
         }
     )
     return out

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..kernels import rng
 from ..kernels.conditionals import local_fields, sample_spins
 from ..kernels.gibbs import color_classes
 from ..spins import SpinModel
@@ -89,7 +90,7 @@ class HiddenSpins:
         """``(v, t)`` with ``t ~ p(t | v)``: ``P(t_j = +1 | v) = sigmoid(2 beta h_j(v))`` (exact
         draws of the model given ``v``; e.g. data to start reverse AIS from)."""
         h = self.hidden_fields(model, v)
-        u = jax.random.uniform(key, h.shape, h.dtype)
+        u = rng.uniform(key, h.shape, h.dtype)
         return self.complete(v, jnp.where(u < jax.nn.sigmoid(2.0 * beta * h), 1.0, -1.0))
 
     def likely_states(self, model: SpinModel, v) -> jax.Array:
@@ -167,7 +168,7 @@ class ClampedSweep:
         def sweep(s, k):
             for idx, kc in zip(self.classes, jax.random.split(k, len(self.classes)), strict=True):
                 h = local_fields(model, s, idx)
-                u = jax.random.uniform(kc, h.shape, h.dtype)
+                u = rng.uniform(kc, h.shape, h.dtype)
                 s = s.at[idx].set(sample_spins("heat_bath", beta, s[idx], h, u))
             return s, None
 
