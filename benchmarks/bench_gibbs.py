@@ -13,8 +13,9 @@ benchmark prints
 Methods (one draw = one sweep = every spin updated once, in every method):
 
 - ``ours (functional)``: :func:`ergodic_ppl.kernels.gibbs.run_chains` (chromatic heat bath).
-- ``ours (MCMC)``: ``numpyro.infer.MCMC(ep.SpinGibbs(model), chain_method="vectorized")`` on
-  ``numpyro.sample("s", ep.BoltzmannSpins(spin_model, beta))``.
+- ``ours (MCMC)``: ``numpyro.infer.MCMC(ep.SpinGibbs(model, track_energy=True),
+  chain_method="vectorized")`` on ``numpyro.sample("s", ep.BoltzmannSpins(spin_model, beta))``
+  with ``extra_fields=("energy",)``.
 - ``numpyro DiscreteGibbs``: ``numpyro.infer.DiscreteGibbs`` on the same Boltzmann distribution
   written as plain Bernoulli sites plus a ``numpyro.factor`` (chains vectorised with
   ``chain_method=jax.vmap``; DiscreteGibbs does not accept ``"vectorized"``).
@@ -25,15 +26,16 @@ Methods (one draw = one sweep = every spin updated once, in every method):
   spins with ``SpinModel.energy`` after the timed call. ``thrml (philox2x32 keys)``: the same,
   with its chain keys made ``philox2x32`` (thrml accepts them): the comparison of the two
   algorithms on a fast generator.
-- ``... no energy``: ours with nothing but the spins recorded (``extra_fields=()``), so the
-  sweeps skip the energy bookkeeping; energies computed from the spins after the timed call,
-  as for thrml.
+- ``... no energy``: ours with nothing but the spins recorded (``extra_fields=()``; for MCMC
+  also the default ``track_energy=False``), so the sweeps skip the energy bookkeeping; energies
+  computed from the spins after the timed call, as for thrml.
 - ``hand-written JAX two-matmul sweep`` (case d, the RBM): hidden given visible, visible given
   hidden, one ``philox4x32`` key for all chains, spins recorded per draw.
 
 The machine's uniform-generation rate (one key per chain, split per step, as a sweep draws) is
 measured first, and each of our rows is reported as a fraction of it: exact heat-bath Gibbs
-needs one uniform per spin update, so that rate is the limit.
+needs one uniform per spin update, so that rate is the limit. On case (c) the script also times
+NumPyro's floor: ``MCMC.run`` of a kernel that only draws n uniform spins per step.
 
 Compilation is excluded from every timing: each method is called once with the same shapes
 (``first call`` column, compile + run), then the methods of a case are timed in interleaved
@@ -46,7 +48,7 @@ is NumPyro's per-run tracing and setup, which a user pays on every run.
 
 Usage::
 
-    python benchmarks/bench_gibbs.py            # full run (~4-5 min on 2 CPU cores)
+    python benchmarks/bench_gibbs.py            # full run (~5-6 min on 2 CPU cores)
     python benchmarks/bench_gibbs.py --quick    # smoke run (thrml on SK skipped: ~2 min compile)
 """
 
@@ -63,6 +65,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 
@@ -305,7 +308,7 @@ def setup_ours_mcmc(case, model, draws, key, args, *, record_energy=True) -> Run
         res.note = "n/a: ergodic_ppl.SpinGibbs not importable"
         return Runner(res)
     res.note = 'BoltzmannSpins site, chain_method="vectorized", ' + (
-        'extra_fields=("energy",)' if record_energy else "no extra fields"
+        'track_energy=True, extra_fields=("energy",)' if record_energy else "no extra fields"
     )
     beta = case.beta
     fields = ("energy",) if record_energy else ()
@@ -313,7 +316,9 @@ def setup_ours_mcmc(case, model, draws, key, args, *, record_energy=True) -> Run
     def spin_model():
         numpyro.sample("s", ep.BoltzmannSpins(model, beta=beta))
 
-    mcmc = _mcmc(SpinGibbs(spin_model), case, draws, "vectorized")
+    # collecting the energy: let the sweeps keep it (else it is recomputed from the spins per draw)
+    kernel = SpinGibbs(spin_model, track_energy=record_energy)
+    mcmc = _mcmc(kernel, case, draws, "vectorized")
 
     def go():
         mcmc.run(key, extra_fields=fields)
@@ -498,6 +503,41 @@ METHODS = {
     THRML_PHILOX: setup_thrml_philox,
     HAND: setup_hand_written,
 }
+
+
+class _FloorState(NamedTuple):
+    z: dict
+    rng_key: jax.Array
+
+
+class _FloorKernel(numpyro.infer.mcmc.MCMCKernel):
+    """The least an ``MCMCKernel`` can do per step: split its key, draw ``n`` uniform spins."""
+
+    sample_field = "z"
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
+        return _FloorState({"s": jnp.zeros(self.n, jnp.int8)}, rng_key)
+
+    def sample(self, state, model_args, model_kwargs):
+        key, sub = jax.random.split(state.rng_key)
+        s = jnp.where(jax.random.uniform(sub, (self.n,)) < 0.5, 1, -1).astype(jnp.int8)
+        return _FloorState({"s": s}, key)
+
+
+def numpyro_floor(n: int, draws: int, repeats: int = 5) -> float:
+    """Seconds of the best ``MCMC.run`` (one chain, ``draws`` steps) of :class:`_FloorKernel`:
+    NumPyro's own per-run and per-step cost, which no kernel can go below."""
+    mcmc = MCMC(_FloorKernel(n), num_warmup=0, num_samples=draws, progress_bar=False)
+    best = math.inf
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        mcmc.run(jax.random.key(0))
+        jax.block_until_ready(mcmc.get_samples())
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def uniform_rate(chains: int = 64, n: int = 1024, steps: int = 200) -> dict[str, float]:
@@ -794,6 +834,14 @@ def main(argv=None) -> int:
     print()
     for line in summary(results) + rate_fractions(results, rates):
         print(line)
+    mc = next((r for r in results if r.case == "c" and r.method == OURS_MCMC_BARE and r.ok), None)
+    if mc is not None:
+        floor = numpyro_floor(mc.n, mc.draws)
+        print(
+            f"(c) NumPyro's floor: MCMC.run of a kernel that only draws {mc.n} uniform spins per "
+            f"step, 1 x {mc.draws}: {floor:.3f} s; {OURS_MCMC_BARE} {mc.time_s:.3f} s "
+            f"({mc.time_s / floor:.2f}x the floor)"
+        )
     print(
         f"\nTotal benchmark wall time: {time.perf_counter() - t_start:.0f} s; load average at end: {_load()}"
     )

@@ -23,6 +23,7 @@ of ``numpyro.infer.Gibbs``; it supports every ``chain_method``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -46,14 +47,14 @@ class SpinSiteState(NamedTuple):
     """State of :class:`SpinGibbs` on the captured path (one chain, or a batch of chains under
     ``chain_method="vectorized"``).
 
-    - **site** - ``{name: SpinGibbsState}``, the functional kernel's state (site-major), which
-      does not track the energy.
+    - **site** - ``{name: SpinGibbsState}``, the functional kernel's state (site-major); it
+      tracks the energy only with ``SpinGibbs(..., track_energy=True)``.
     - **rng_key** - key for the next step.
     - **model** - the site's :class:`~ergodic_ppl.SpinModel`, for :attr:`energy`.
 
-    ``z``, ``energy`` and ``magnetization`` are read from it (what ``MCMC`` collects). The
-    energy is computed from the spins when it is read (``extra_fields=("energy",)``), so the
-    sweeps never do energy bookkeeping that nobody reads.
+    ``z``, ``energy`` and ``magnetization`` are read from it (what ``MCMC`` collects). An
+    untracked energy is computed from the spins when it is read (``extra_fields=("energy",)``),
+    so the sweeps never do energy bookkeeping that nobody reads.
     """
 
     site: dict
@@ -110,6 +111,13 @@ def _spin_state(spins, energy, dtype):
     return gibbs.SpinGibbsState(jnp.moveaxis(spins, -1, 0).astype(dtype), energy.astype(dtype))
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _captured_sweep(kernel, step_key, state, model, beta):
+    """One sweep of the captured path, jitted on its own so that its trace is cached across
+    ``MCMC.run`` calls (NumPyro re-traces its sampling loop on every run)."""
+    return kernel(step_key, state, model, beta)[0]
+
+
 class SpinGibbs(MCMCKernel):
     """Gibbs sampler for the binary (spin or bit) sites of a NumPyro model.
 
@@ -125,6 +133,12 @@ class SpinGibbs(MCMCKernel):
     rng_impl : str or None
         Generator of the sweeps' uniforms, derived from MCMC's keys (default ``"philox4x32"``;
         ``None``: the keys' own implementation; :mod:`~ergodic_ppl.kernels.rng`).
+    track_energy : bool
+        Keep the energy of a captured ``BoltzmannSpins`` site up to date in every sweep
+        (``E' = E - sum (s'_i - s_i) h_i``, a few elementwise operations per class). Without it
+        (default) the sweeps do no energy bookkeeping and ``extra_fields=("energy",)`` computes
+        the energy from the spins at every draw: exact either way, but on a dense or RBM model
+        that costs about as much as a sweep, so set it when you collect the energy there.
     sites : sequence of str, optional
         Restrict to these sites (as a block of ``numpyro.infer.Gibbs`` the composite passes
         the rest as conditioning values anyway).
@@ -142,8 +156,9 @@ class SpinGibbs(MCMCKernel):
     >>> mcmc.get_samples()["s"].shape
     (400, 64)
 
-    Per-draw ``energy`` and ``magnetization`` are extra fields, as ``energy`` is for NUTS: on
-    the captured path a sweep does no energy bookkeeping unless ``extra_fields`` asks for it.
+    Per-draw ``energy`` and ``magnetization`` are extra fields, as ``potential_energy`` is for
+    NUTS. On the captured path a sweep does no energy bookkeeping unless ``track_energy=True``;
+    without it a collected ``energy`` is computed from the spins.
     """
 
     sample_field = "z"
@@ -155,6 +170,7 @@ class SpinGibbs(MCMCKernel):
         scan: str = "chromatic",
         update: str = "heat_bath",
         rng_impl: str | None = rng.DEFAULT_RNG_IMPL,
+        track_energy: bool = False,
         sites: Sequence[str] | None = None,
     ):
         gibbs.check_sweep(scan, update)
@@ -162,6 +178,9 @@ class SpinGibbs(MCMCKernel):
         self._scan = scan
         self._update = update
         self._rng_impl = rng.check_rng_impl(rng_impl)
+        if not isinstance(track_energy, bool):
+            raise TypeError(f"`track_energy` must be True or False; got {track_energy!r}.")
+        self._track_energy = track_energy
         self._site_filter = None if sites is None else tuple(sites)
         self._reset()
 
@@ -255,7 +274,7 @@ class SpinGibbs(MCMCKernel):
             key, spins = gibbs.initial_spins(rng_key, spin_model.n)
             if init_params is not None and name in init_params:
                 spins = jnp.asarray(init_params[name]).astype(jnp.int8)
-            state = gibbs.init(spin_model, spins, track_energy=False)
+            state = gibbs.init(spin_model, spins, track_energy=self._track_energy)
             return SpinSiteState({name: state}, key, spin_model)
         fast, slow = [], []
         model = conditioned(self._sites.model)
@@ -310,7 +329,8 @@ class SpinGibbs(MCMCKernel):
         if isinstance(state, SpinSiteState):
             name, spin_model, _, _ = self._captured
             spins = state.site[name].spins
-            return state._replace(site={name: gibbs.init(spin_model, spins, track_energy=False)})
+            fresh = gibbs.init(spin_model, spins, track_energy=self._track_energy)
+            return state._replace(site={name: fresh})
         if key_is_batched(state.rng_key):
             return jax.vmap(lambda s: self._refresh_one(s, model_args, model_kwargs))(state)
         return self._refresh_one(state, model_args, model_kwargs)
@@ -318,7 +338,7 @@ class SpinGibbs(MCMCKernel):
     def _sample_captured(self, state: SpinSiteState):
         name, spin_model, beta, kernel = self._captured
         key, step_key = split_keys(state.rng_key)
-        new, _ = kernel(step_key, state.site[name], spin_model, beta)
+        new = _captured_sweep(kernel, step_key, state.site[name], spin_model, beta)
         return SpinSiteState({name: new}, key, state.model)
 
     def _sample_one(self, state, model_args, model_kwargs):
