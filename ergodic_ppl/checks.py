@@ -14,6 +14,9 @@ Rules:
 - **model**: a :class:`ergodic_ppl.SpinModel`, not a NumPyro model function or an array.
 - **counts** (draws, chains, steps, sweeps): a Python or NumPy integer at or above its
   minimum; a bool or a float (even 5.0) is refused.
+- **keys**: a JAX key, typed (``jax.random.key(0)``, any implementation) or raw ``uint32`` key
+  data (``jax.random.PRNGKey(0)``). An integer seed is refused by name rather than failing deep
+  in JAX: wrap it as ``jax.random.key(seed)``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numbers
 import jax
 import numpy as np
 
-__all__ = ["check_beta", "check_count", "check_spin_model", "is_concrete"]
+__all__ = ["check_beta", "check_count", "check_key", "check_spin_model", "is_concrete"]
 
 
 def is_concrete(x) -> bool:
@@ -78,6 +81,25 @@ def check_count(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
     return int(value)
+
+
+def check_key(key, name: str = "rng_key"):
+    """Return ``key`` if it is a JAX key (typed, or raw ``uint32`` key data such as
+    ``jax.random.PRNGKey(0)``, one or a batch); else raise a ``TypeError`` naming ``name``."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and (
+        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+        or (dtype == np.uint32 and np.ndim(key) >= 1)
+    ):
+        return key
+    raise TypeError(
+        f"`{name}` must be a JAX random key such as jax.random.key(0); got {key!r}"
+        + (
+            f" (wrap a seed as jax.random.key({key}))."
+            if isinstance(key, numbers.Integral)
+            else "."
+        )
+    )
 
 
 def check_spin_model(model, name: str = "model"):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import runpy
 import sys
 import time
@@ -375,6 +376,21 @@ def _add_train(sub) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
+def _check_flags(parser, args) -> None:
+    """Out-of-range options, named as the user typed them (``parser.error`` exits with 2)."""
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
+    if args.command != "train":
+        return
+    for flag, value, low in (("--steps", args.steps, 1), ("--chains", args.chains, 2),
+                             ("--batch-size", args.batch_size, 1)):  # fmt: skip
+        if value is not None and value < low:
+            parser.error(f"{flag} must be at least {low}; got {value}")
+    rate = args.learning_rate
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        parser.error(f"--learning-rate must be a finite number > 0; got {rate}")
+
+
 def _train_spec(args):
     """``(data, name, source, image_shape, model, beta)`` from the ``train`` arguments."""
     from . import datasets
@@ -479,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--progress", action="store_true", help="show NumPyro progress bars")
     _add_train(sub)
     args = parser.parse_args(argv)
+    _check_flags(parser, args)
     if args.command == "train":
         try:
             check_writable(args.out)

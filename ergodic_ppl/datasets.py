@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,7 @@ def load(path, *, key: str | None = None) -> np.ndarray:
     if key is not None and suffix != ".npz":
         raise ValueError(f"`key` names an array of an .npz archive; {path} is a {suffix} file.")
     if suffix in (".npy", ".npz"):
-        values = np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            values = _npz_array(values, path, key)
+        values = _load_numpy(path, suffix, key)
         if values.ndim != 2 or values.size == 0:
             raise ValueError(
                 f"{path}: expected a non-empty 2-D array (samples, n); got shape {values.shape}."
@@ -79,6 +78,28 @@ def load(path, *, key: str | None = None) -> np.ndarray:
             f"{path}: unknown file type {suffix!r}; use .npy, .npz, .csv, .txt or .amat."
         )
     return _as_spins(values, path)
+
+
+def _load_numpy(path: Path, suffix: str, key) -> np.ndarray:
+    """The array of a ``.npy`` file or of an ``.npz`` archive, never unpickling; a file NumPy
+    cannot read (garbage, pickled objects, truncated) gets an error naming it."""
+    try:
+        values = np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            return _npz_array(values, path, key)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        if str(path) in str(err):  # our own message, already naming the file
+            raise
+        why = "pickled objects or not a NumPy file" if "pickle" in str(err) else str(err)
+        raise ValueError(
+            f"{path}: not a readable {suffix} array of numbers ({why}; pickles are never "
+            "loaded). Save the data with numpy.save / numpy.savez, or as .csv / .txt."
+        ) from None
+    if not isinstance(values, np.ndarray):
+        raise ValueError(
+            f"{path}: expected a {suffix} array; NumPy read a {type(values).__name__}."
+        )
+    return values
 
 
 def _npz_array(archive, path: Path, key) -> np.ndarray:
@@ -141,7 +162,7 @@ def _as_spins(values: np.ndarray, path: Path) -> np.ndarray:
     if not np.isin(distinct, (-1, 0, 1)).all():
         r, c = np.argwhere(~np.isin(values, (-1, 0, 1)))[0]
         raise ValueError(
-            f"{path}, row {r + 1}: value {values[r, c]!r} in column {c + 1} is not binary "
+            f"{path}, row {r + 1}: value {values[r, c].item()!r} in column {c + 1} is not binary "
             "(expected 0/1 bits or -1/+1 spins)."
         )
     has_zero, has_minus = (distinct == 0).any(), (distinct == -1).any()

@@ -62,7 +62,8 @@ __all__ = ["DEFAULTS", "TrainingReport", "default_learning_rate", "parse_model",
 #: with hidden spins (the RBM's best in that benchmark); ``num_evaluations``: the
 #: train and held-out log-likelihood (log Z by AIS, ``num_ais_chains`` x ``num_ais_steps``) at
 #: that many evenly spaced points of training, the last one the final model; the diagnosis
-#: continues ``num_diagnosis_chains`` of the persistent chains for ``num_diagnosis_draws``
+#: continues ``num_diagnosis_chains`` (None: 8, or all of them when there are fewer) of the
+#: persistent chains for ``num_diagnosis_draws``
 #: draws, ``diagnosis_thinning`` sweeps apart; ``mixture_components``: the per-basin
 #: mixture's ``n_components`` (None: the basins by overlap), ``mixture_ais_steps`` the AIS
 #: steps of each RBM component's ``log Z`` bracket.  An RBM (``"rbm:H"``) has its own recipe,
@@ -79,7 +80,7 @@ DEFAULTS = {
     "num_ais_chains": 256,
     "num_ais_steps": 1000,
     "num_evaluations": 5,
-    "num_diagnosis_chains": 8,
+    "num_diagnosis_chains": None,
     "num_diagnosis_draws": 500,
     "diagnosis_thinning": 1,
     "num_samples": 64,
@@ -473,9 +474,19 @@ def default_learning_rate(n: int, hidden: bool) -> float:
     return 1e-3 if hidden else 1e-2 * min(1.0, 64 / n)
 
 
-def _check_options(o: dict) -> None:
-    """The resolved options of :func:`train_and_report`: counts in range, diagnosis chains
-    among the persistent ones (errors name the option)."""
+def _check_options(o: dict) -> dict:
+    """The resolved options of :func:`train_and_report`, checked (errors name the option):
+    counts in range, a learning rate that is None (the recipe's) or finite and positive,
+    diagnosis chains among the persistent ones (None: 8, or all when there are fewer)."""
+    rate = o["learning_rate"]
+    if rate is not None and not (
+        isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0
+    ):
+        raise ValueError(
+            f"`learning_rate` must be a finite number > 0 (or None for the recipe's); got {rate!r}."
+        )
+    if o["num_diagnosis_chains"] is None:
+        o = {**o, "num_diagnosis_chains": min(8, o["num_chains"])}
     for key_name, low in (("steps", 1), ("num_chains", 2), ("batch_size", 1),
                           ("monitor_every", 1), ("num_warmup", 0), ("num_ais_chains", 2),
                           ("num_ais_steps", 1), ("num_evaluations", 1),
@@ -495,6 +506,7 @@ def _check_options(o: dict) -> None:
             f"`num_diagnosis_chains`={o['num_diagnosis_chains']} continues that many of the "
             f"`num_chains`={o['num_chains']} persistent chains: use at most `num_chains`."
         )
+    return o
 
 
 def train_and_report(
@@ -556,6 +568,7 @@ def train_and_report(
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}; the options are {list(DEFAULTS)}.")
+    check_count("seed", seed, 0)
     say = stage or (lambda message: None)
     x = np.asarray(as_spin_data(data))
     n = x.shape[1]
@@ -580,8 +593,10 @@ def train_and_report(
     model0, visible, description = parse_model(model, n, seed=seed, beta=beta, train=train)
     rbm = visible is not None and HiddenSpins(model0, visible).is_rbm_layer(model0)
     o = {**DEFAULTS, **(RBM_DEFAULTS if rbm else {}), **options}
-    _check_options(o)
-    rate = o["learning_rate"] or default_learning_rate(n, visible is not None)
+    o = _check_options(o)
+    rate = o["learning_rate"]
+    if rate is None:
+        rate = default_learning_rate(n, visible is not None)
     # default (threefry) keys: the sweeps draw their uniforms from philox4x32 streams derived
     # from them (kernels.rng); 32-bit philox2x32 keys, split every update, would cycle
     keys = jax.random.split(jax.random.key(seed), 8)

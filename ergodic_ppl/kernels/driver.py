@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..checks import check_count
+from ..checks import check_count, check_key
 
 __all__ = [
     "Observer",
@@ -207,6 +207,7 @@ def run(
     (10, 4, 64)
     """
     _check_schedule(num_draws, num_warmup, thinning)
+    check_key(rng_key)
     if observers is None:
         observers = {"spins": spins_observer(), "energy": energy_observer()}
     names = tuple(observers)

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
-from ..checks import check_beta
+from ..checks import check_beta, check_key
 from ..spins import SpinModel, check_spins
 from . import rng
 from .conditionals import UPDATES, local_fields, sample_spins
@@ -428,6 +428,7 @@ def cached_kernel(
 def chain_keys(rng_key, num_chains: int):
     """Per-chain keys as ``numpyro.infer.MCMC`` makes them: ``split(rng_key, num_chains)``,
     or the key itself (with a chain axis of 1) when ``num_chains == 1``."""
+    check_key(rng_key)
     if num_chains == 1:
         return jnp.asarray(rng_key)[None]
     return jax.random.split(rng_key, num_chains)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import check_beta, check_count, check_spin_model
+from ..checks import check_beta, check_count, check_key, check_spin_model
 from ..exact import MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
 from ..kernels import rng
@@ -611,6 +611,7 @@ def fit(
         ("num_warmup", num_warmup, 0),
     ) + ((("batch_size", batch_size, 1),) if batch_size is not None else ()):
         check_count(name, value, low)
+    check_key(key, "key")
     num_ais_chains = num_chains if num_ais_chains is None else int(num_ais_chains)
     if gradient == "exact":
         num_ais_chains = 0

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from ..checks import check_key
 from .structure import _build_structure, _group_terms, _validate_index_array
 from .values import _is_concrete, as_count, as_index_array, check_spins, validate_spins
 
@@ -564,7 +565,7 @@ class SpinModel:
             w = (
                 np.zeros((nv, nh))
                 if key is None
-                else scale * np.asarray(jax.random.normal(key, (nv, nh)), float)
+                else scale * np.asarray(jax.random.normal(check_key(key, "key"), (nv, nh)), float)
             )
         else:
             w = np.asarray(weights, float)
@@ -683,7 +684,7 @@ class SpinModel:
     def sherrington_kirkpatrick(cls, n: int, key, scale: float = 1.0, fields=None) -> SpinModel:
         """Sherrington–Kirkpatrick spin glass: ``J_ij ~ Normal(0, scale^2 / n)``, dense."""
         n = as_count(n, "n", minimum=2)
-        upper = jax.random.normal(key, (n, n)) * (scale / np.sqrt(n))
+        upper = jax.random.normal(check_key(key, "key"), (n, n)) * (scale / np.sqrt(n))
         J = jnp.triu(upper, 1)
         return cls(fields=fields, couplings=J + J.T)
 

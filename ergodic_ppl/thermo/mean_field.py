@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 from scipy.special import xlogy
 
 from ..basins.landscape import Landscape
-from ..checks import check_beta, check_spin_model
+from ..checks import check_beta, check_key, check_spin_model
 from ..spins import check_spins
 from .data import as_spin_data
 
@@ -354,10 +354,10 @@ def mean_field_minima(
     if starts is not None:
         blocks.append(_check_magnetizations(np.atleast_2d(starts), n, "starts").reshape(-1, n))
     if num_random:
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(0) if key is None else check_key(key, "key")
         rand = jax.random.uniform(key, (int(num_random), n), minval=-1.0, maxval=1.0)
         blocks.append(np.asarray(rand, np.float64))
-    if not blocks:
+    if not blocks or not sum(len(b) for b in blocks):  # empty arrays are no starts either
         raise ValueError("No starting points: give `data`, `patterns`, `starts` or num_random > 0.")
     all_starts = np.concatenate(blocks)
 

@@ -60,12 +60,16 @@ def kept_masks(n: int, orders=None, subsets=None) -> np.ndarray:
     if (orders is None) == (subsets is None):
         raise ValueError("Give exactly one of `orders` (e.g. (1, 2)) or `subsets`.")
     if orders is not None:
+        given = orders
         try:
-            orders = sorted({int(k) for k in np.atleast_1d(orders)})
+            values = np.atleast_1d(np.asarray(orders, dtype=float))
         except (TypeError, ValueError):
-            raise ValueError(f"`orders` must be integers in 1..n; got {orders!r}.") from None
+            values = np.array([np.nan])
+        if values.ndim != 1 or not np.all(values == np.round(values)):  # 1.5 is not an order
+            raise ValueError(f"`orders` must be integers in 1..n={n}; got {given!r}.")
+        orders = sorted({int(k) for k in values})
         if not orders or orders[0] < 1 or orders[-1] > n:
-            raise ValueError(f"`orders` must be integers in 1..n={n}; got {orders!r}.")
+            raise ValueError(f"`orders` must be integers in 1..n={n}; got {given!r}.")
         masks = np.arange(1 << n, dtype=np.int64)
         size = np.zeros_like(masks)
         for k in range(n):

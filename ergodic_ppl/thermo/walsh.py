@@ -77,7 +77,7 @@ def _butterflies(x: np.ndarray, lo: int, hi: int) -> None:
         v[:, 1, :] = a
 
 
-def fwht(values) -> np.ndarray:
+def fwht(values, *, name: str = "values") -> np.ndarray:
     """Walsh–Hadamard transform ``H x`` of a ``(2^n,)`` table (a new float64 array).
 
     ``(H x)_a = sum_i (-1)^popcount(a & i) x_i``: the lowest and highest 7 bits by one dense
@@ -87,7 +87,7 @@ def fwht(values) -> np.ndarray:
     >>> fwht([1.0, 0.0, 0.0, 0.0]).tolist()
     [1.0, 1.0, 1.0, 1.0]
     """
-    x, n = _n_of_table(values, "values")
+    x, n = _n_of_table(values, name)
     if n < 2 * _BLOCK_BITS:
         _butterflies(x, 0, n)
         return x
@@ -108,7 +108,7 @@ def walsh_couplings(energies) -> np.ndarray:
     [-3.5, 0.5, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0]
     """
     table = getattr(energies, "energies", energies)
-    x = fwht(table)
+    x = fwht(table, name="energies")
     x *= -1.0 / x.size
     x += 0.0  # no negative zeros
     return x
@@ -121,8 +121,7 @@ def walsh_energies(couplings) -> np.ndarray:
     >>> walsh_energies([-3.5, 0.5, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0]).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
     """
-    _n_of_table(couplings, "couplings")
-    x = fwht(couplings)
+    x = fwht(couplings, name="couplings")
     x *= -1.0
     x += 0.0
     return x

@@ -1,0 +1,134 @@
+"""Bad input gets a clear error naming the argument (issue 26, "No silent input": the small
+details). Each test failed before its fix; the message it matches is the one a user reads."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import ergodic_ppl as ep
+from ergodic_ppl import cli, datasets
+from ergodic_ppl.pipeline import DEFAULTS, _check_options
+
+LATTICE = ep.SpinModel.ising_2d(4, 4)
+OBS = {"m": ep.kernels.streaming.magnetisation_observer()}
+DATA = np.where(np.random.default_rng(0).random((10, 16)) < 0.5, 1, -1).astype(np.int8)
+
+
+def test_reduce_refuses_fractional_orders():
+    """``orders=(1.5, 2)`` was truncated to (1, 2) and accepted."""
+    table = ep.thermo.data_energies([[1, 1, 1], [1, -1, 1]])
+    with pytest.raises(ValueError, match=r"`orders` must be integers in 1..n=3; got \(1.5, 2\)"):
+        ep.thermo.reduce(table, orders=(1.5, 2))
+    with pytest.raises(ValueError, match="`orders` must be integers"):
+        ep.thermo.reduce(table, orders="pairs")
+
+
+def test_mean_field_minima_refuses_an_empty_set_of_starts():
+    """An empty ``starts`` array with ``num_random=0`` returned a landscape of 0 basins."""
+    net = ep.SpinModel.hopfield(np.array([[1, 1, 1, 1, -1, -1, -1, -1]]))
+    with pytest.raises(ValueError, match="No starting points"):
+        ep.thermo.mean_field_minima(net, 2.0, starts=np.zeros((0, 8)), num_random=0)
+
+
+def test_walsh_couplings_names_its_own_argument():
+    """Its errors named ``values`` (the helper's argument), not ``energies``."""
+    with pytest.raises(ValueError, match=r"^`energies` must be a 1-D table of 2\^n values"):
+        ep.thermo.walsh_couplings(np.zeros(3))
+    with pytest.raises(ValueError, match=r"^`couplings` must be a 1-D table"):
+        ep.thermo.walsh_energies(np.zeros(3))
+
+
+@pytest.mark.parametrize("kind", ["pickled", "garbage_npy", "garbage_npz"])
+def test_load_names_a_file_numpy_cannot_read(tmp_path, kind):
+    """A pickled or garbage file raised NumPy's message, which names no file."""
+    path = tmp_path / ("data.npz" if kind == "garbage_npz" else "data.npy")
+    if kind == "pickled":
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    else:
+        path.write_bytes(b"not a numpy file " * 8)
+    with pytest.raises(ValueError, match=rf"^{path}: not a readable \.np[yz] array of numbers"):
+        datasets.load(path)
+
+
+def test_load_prints_a_bad_value_as_a_number(tmp_path):
+    """The non-binary value was printed as ``np.float64(2.0)``."""
+    path = tmp_path / "bits.csv"
+    path.write_text("0,1\n2,1\n")
+    with pytest.raises(ValueError, match=r"row 2: value 2.0 in column 1 is not binary") as err:
+        datasets.load(path)
+    assert "np." not in str(err.value)
+
+
+@pytest.mark.parametrize("rate", [0.0, -1e-3, math.nan, math.inf])
+def test_train_refuses_a_learning_rate_that_is_not_positive_and_finite(rate):
+    """0 was replaced by the default; a negative rate trained uphill; NaN failed much later."""
+    with pytest.raises(ValueError, match="`learning_rate` must be a finite number > 0"):
+        _check_options({**DEFAULTS, "learning_rate": rate})
+    assert _check_options({**DEFAULTS, "learning_rate": 1e-3})["learning_rate"] == 1e-3
+
+
+def test_fewer_chains_than_the_diagnosis_uses_diagnoses_them_all():
+    """``--chains 4`` failed naming ``num_diagnosis_chains``, an option the user never typed;
+    by default the diagnosis now continues min(8, num_chains) chains."""
+    assert _check_options({**DEFAULTS, "num_chains": 4})["num_diagnosis_chains"] == 4
+    assert _check_options({**DEFAULTS, "num_chains": 128})["num_diagnosis_chains"] == 8
+    with pytest.raises(ValueError, match="num_diagnosis_chains"):  # asked for: still refused
+        _check_options({**DEFAULTS, "num_chains": 4, "num_diagnosis_chains": 8})
+
+
+def test_train_and_report_names_a_negative_seed():
+    with pytest.raises(ValueError, match="`seed` must be an integer >= 0; got -1"):
+        ep.pipeline.train_and_report(np.ones((10, 4), np.int8), seed=-1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["analyze", "--seed", "-1"], "--seed must be a non-negative integer; got -1"),
+        (["sample", "--seed", "-3"], "--seed must be a non-negative integer; got -3"),
+        (["train", "--seed", "-1"], "--seed must be a non-negative integer; got -1"),
+        (["train", "--learning-rate", "0"], "--learning-rate must be a finite number > 0; got 0.0"),
+        (["train", "--learning-rate", "-0.1"], "--learning-rate must be a finite number > 0"),
+        (["train", "--learning-rate", "nan"], "--learning-rate must be a finite number > 0"),
+        (["train", "--chains", "1"], "--chains must be at least 2; got 1"),
+        (["train", "--steps", "0"], "--steps must be at least 1; got 0"),
+        (["train", "--batch-size", "0"], "--batch-size must be at least 1; got 0"),
+    ],
+)
+def test_cli_names_the_option_the_user_typed(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists(), "refused before anything was written"
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda m, k: ep.run_chains(m, 0.3, k, num_chains=2, num_draws=3), "rng_key"),
+        (
+            lambda m, k: ep.kernels.stream_chains(
+                m, 0.3, k, num_chains=2, num_draws=3, observers=OBS
+            ),
+            "rng_key",
+        ),
+        (lambda m, k: ep.SpinModel.sherrington_kirkpatrick(8, k), "key"),
+        (lambda m, k: ep.SpinModel.rbm(4, 2, key=k), "key"),
+        (lambda m, k: ep.thermo.mean_field_minima(m, 0.3, key=k), "key"),
+        (lambda m, k: ep.learning.fit(m, DATA, 1.0, steps=2, key=k), "key"),
+    ],
+)
+def test_an_integer_where_a_key_belongs_is_named(call, name):
+    """An int seed failed deep in JAX ("invalid PRNG key data ... Got 0")."""
+    with pytest.raises(
+        TypeError, match=rf"`{name}` must be a JAX random key .*jax.random.key\(7\)"
+    ):
+        call(LATTICE, 7)
+
+
+def test_raw_and_typed_keys_of_any_implementation_still_pass():
+    for key in (jax.random.PRNGKey(0), jax.random.key(0), jax.random.key(0, impl="rbg")):
+        assert ep.checks.check_key(key) is key
