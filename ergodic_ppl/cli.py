@@ -162,6 +162,21 @@ def _settings(kwargs, args) -> dict:
     }
 
 
+def _sample_status(*rhats) -> str:
+    """A word for the largest R-hat of a ``sample`` run (``ep.diagnostics.RHAT_THRESHOLD``)."""
+    from .diagnostics import RHAT_THRESHOLD
+
+    if not all(np.isfinite(rhats)):
+        return "R-hat undefined (a constant chain: see notes)"
+    worst = max(rhats)
+    if worst <= RHAT_THRESHOLD:
+        return f"chains agree (R-hat <= {RHAT_THRESHOLD})"
+    return (
+        f"chains DISAGREE (R-hat {worst:.2f} > {RHAT_THRESHOLD}): not converged; run longer, "
+        "or `ergodic-ppl analyze` to diagnose broken ergodicity"
+    )
+
+
 def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     from . import arviz_compat
     from .diagnostics.rhat import convergence
@@ -177,6 +192,7 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     m_rhat, _, _, m_note = convergence(mag)
     summary = {
         "model": name,
+        "status": _sample_status(e_rhat, m_rhat),
         **_settings(kwargs, args),
         "n_spins": n_spins,
         "seconds_including_compile": seconds,
@@ -302,6 +318,7 @@ def _add_common(p, default_chains: int) -> None:
         help="SpinGibbs scan order (%(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def _image_shape(text: str) -> tuple[int, int]:
@@ -479,9 +496,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     _add_common(analyze, default_chains=8)
     analyze.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
-    )
-    analyze.add_argument(
         "--tempering",
         action="store_true",
         help="also weigh the basins by parallel tempering: per-basin free energies with error "
@@ -492,7 +506,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     sample = sub.add_parser("sample", help="only sample a model and write a report folder")
     _add_common(sample, default_chains=8)
-    sample.add_argument("--progress", action="store_true", help="show NumPyro progress bars")
     _add_train(sub)
     args = parser.parse_args(argv)
     _check_flags(parser, args)
@@ -522,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, ValueError) as exc:
         print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
         return 2
+    folders = []
     for name, model, kwargs, patterns in runs:
         try:
             if args.command == "analyze":
@@ -531,18 +545,19 @@ def main(argv: list[str] | None = None) -> int:
         except (ModelFileError, ValueError) as exc:
             print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
             return 2
+        folders.append(args.out / name)
         if args.command == "analyze":
             print(f"{name}: {summary['verdict']}")
         else:
             print(
-                f"{name}: E/n = {summary['energy_per_spin_mean']:+.4f}, "
+                f"{name}: {summary['status']}; E/n = {summary['energy_per_spin_mean']:+.4f}, "
                 f"<|m|> = {summary['abs_magnetization_mean']:.3f}, "
                 f"R-hat(E) = {summary['energy_rhat']:.3f}, "
                 f"ESS(E) = {summary['energy_ess_bulk']:.0f}, "
                 f"R-hat(m) = {summary['magnetization_rhat']:.2f}, chain m = "
                 + " ".join(f"{v:+.2f}" for v in summary["magnetization_per_chain"])
             )
-    print(f"report written to {args.out}/")
+    print("report written to " + ", ".join(f"{folder}/" for folder in folders))
     return 0
 
 

@@ -597,6 +597,8 @@ def train_and_report(
     rate = o["learning_rate"]
     if rate is None:
         rate = default_learning_rate(n, visible is not None)
+    if checkpoint is not None:  # a resumed run continues only under the settings it began with
+        _claim_run(Path(checkpoint), resume, _run_settings(o, rate, model, beta, seed))
     # default (threefry) keys: the sweeps draw their uniforms from philox4x32 streams derived
     # from them (kernels.rng); 32-bit philox2x32 keys, split every update, would cycle
     keys = jax.random.split(jax.random.key(seed), 8)
@@ -745,6 +747,50 @@ def _progress_bar(show: bool, steps: int):
         yield bar
     finally:
         bar.close()
+
+
+def _run_settings(o: dict, rate: float, model, beta: float, seed: int) -> dict:
+    """What a resumed run must share with the run it continues: every resolved option (the
+    learning rate as used; ``steps`` sets the cosine schedule's horizon), the model, ``beta``
+    and the seed, as JSON values."""
+    settings = {**o, "learning_rate": rate, "model": str(model), "beta": beta, "seed": seed}
+    return json.loads(json.dumps(settings, default=repr))
+
+
+def _settings_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".settings.json")
+
+
+def _claim_run(checkpoint: Path, resume: bool, settings: dict) -> None:
+    """Record a new run's settings beside its checkpoint, or check a resumed run's against
+    them: ``resume`` with no checkpoint, or with changed settings, is refused by name."""
+    path = _settings_path(checkpoint)
+    if checkpoint.exists() and not resume:  # before the settings file is touched
+        raise ValueError(
+            f"`checkpoint` {checkpoint} holds an earlier run: continue it with resume=True "
+            "(--resume), or choose another path (--out)."
+        )
+    if resume and not checkpoint.exists():
+        raise ValueError(
+            f"resume: there is no checkpoint at {checkpoint} to continue; start a new run "
+            "without --resume (resume=False)."
+        )
+    if resume and path.exists():
+        saved = json.loads(path.read_text())
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        if changed:
+            details = "; ".join(
+                f"{k}: {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed
+            )
+            raise ValueError(
+                f"{checkpoint} belongs to a run with other settings ({details}). Resume it with "
+                "the settings it began with, or start a new run in another --out."
+            )
+        return
+    if not resume:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
+        tmp.replace(path)
 
 
 def _evaluations_path(checkpoint: Path) -> Path:

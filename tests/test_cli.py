@@ -49,7 +49,20 @@ def test_sample_job_writes_report(tmp_path, capsys):
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["n_spins"] == 256 and summary["chains"] == 2
         assert (folder / "idata.nc").stat().st_size > 0
-    assert "report written" in capsys.readouterr().out
+        assert summary["status"].startswith(("chains agree", "chains DISAGREE", "R-hat undefined"))
+    out = capsys.readouterr().out
+    # every line of results starts with a status word, and the report names the run folders
+    for beta in cli.DEFAULT_BETAS:
+        line = next(s for s in out.splitlines() if s.startswith(f"ising16x16_beta{beta}:"))
+        assert line.split(": ", 1)[1].startswith(("chains agree", "chains DISAGREE", "R-hat"))
+        assert f"{tmp_path / f'ising16x16_beta{beta}'}/" in out.splitlines()[-1]
+
+
+def test_sample_status_word_follows_rhat():
+    """Below T_c ``sample`` printed R-hat 1.70 with no status word."""
+    assert cli._sample_status(1.70, 1.01).startswith("chains DISAGREE (R-hat 1.70 > 1.05)")
+    assert cli._sample_status(1.004, 1.02).startswith("chains agree")
+    assert cli._sample_status(float("nan"), 1.0).startswith("R-hat undefined")
 
 
 CHAIN_FILE = (
@@ -162,3 +175,12 @@ def test_sample_rhat_handles_frozen_chains(tmp_path):
     summary = json.loads((tmp_path / "o" / "cold" / "summary.json").read_text())
     assert summary["energy_rhat"] is None  # NaN in JSON: constant, uninformative
     assert "constant" in summary["notes"]["energy"]
+
+
+def test_progress_is_switched_off_the_same_way_on_every_command(tmp_path, capsys):
+    """``analyze`` and ``train`` had ``--no-progress`` while ``sample`` had ``--progress``."""
+    assert cli.main(["sample", *SMALL, "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    assert "sampling" not in capsys.readouterr().err  # no stage lines, no bars
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--progress"])
+    assert "unrecognized arguments: --progress" in capsys.readouterr().err

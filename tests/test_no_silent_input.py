@@ -132,3 +132,67 @@ def test_an_integer_where_a_key_belongs_is_named(call, name):
 def test_raw_and_typed_keys_of_any_implementation_still_pass():
     for key in (jax.random.PRNGKey(0), jax.random.key(0), jax.random.key(0, impl="rbg")):
         assert ep.checks.check_key(key) is key
+
+
+# ------------------------------------------------------------------ resuming with other settings
+SMALL_RUN = {"steps": 20, "num_chains": 8, "batch_size": 20, "monitor_every": 10,
+             "num_evaluations": 1, "num_ais_chains": 8, "num_ais_steps": 20,
+             "num_diagnosis_draws": 8, "num_samples": 4, "sample_sweeps": 2}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    checkpoint = tmp_path_factory.mktemp("run") / "checkpoint.npz"
+    data = np.tile(DATA[:, :6], (4, 1))
+    ep.pipeline.train_and_report(data, checkpoint=checkpoint, mixture=False, **SMALL_RUN)
+    return data, checkpoint
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"learning_rate": 5e-3}, "learning_rate"),
+        ({"steps": 30}, "steps"),
+        ({"seed": 1}, "seed"),
+        ({"batch_size": 10}, "batch_size"),
+    ],  # fmt: skip
+)
+def test_resuming_with_changed_settings_is_refused_by_name(finished_run, change, named):
+    """A resumed run took the new learning rate or ``steps`` (the cosine horizon) silently."""
+    data, checkpoint = finished_run
+    before = checkpoint.read_bytes()
+    with pytest.raises(ValueError, match=rf"other settings \({named}: "):
+        ep.pipeline.train_and_report(data, checkpoint=checkpoint, resume=True, mixture=False,
+                                     **{**SMALL_RUN, **change})  # fmt: skip
+    assert checkpoint.read_bytes() == before, "the refused run touched nothing"
+
+
+def test_resume_without_a_checkpoint_and_a_new_run_over_one_are_refused(finished_run, tmp_path):
+    """``--resume`` with no checkpoint started a new run without a word."""
+    data, checkpoint = finished_run
+    with pytest.raises(ValueError, match="no checkpoint at .* to continue"):
+        ep.pipeline.train_and_report(data, checkpoint=tmp_path / "none.npz", resume=True,
+                                     mixture=False, **SMALL_RUN)  # fmt: skip
+    settings = checkpoint.with_name(checkpoint.name + ".settings.json").read_text()
+    with pytest.raises(ValueError, match="holds an earlier run"):
+        ep.pipeline.train_and_report(data, checkpoint=checkpoint, mixture=False,
+                                     **{**SMALL_RUN, "steps": 40})  # fmt: skip
+    assert checkpoint.with_name(checkpoint.name + ".settings.json").read_text() == settings
+
+
+def test_fit_refuses_to_resume_with_an_optimizer_of_another_rate(tmp_path):
+    """``optax.adam(2e-2)`` in place of ``optax.adam(1e-2)`` (same structure) was accepted."""
+    import optax
+
+    model0 = ep.SpinModel(fields=np.zeros(6), couplings=np.zeros((6, 6)))
+    data = np.tile(DATA[:, :6], (4, 1))
+    kwargs = dict(key=jax.random.key(3), num_chains=8, num_ais_chains=0, monitor_every=10,
+                  batch_size=20, monitor=False)  # fmt: skip
+    path = tmp_path / "run.ckpt"
+    ep.learning.fit(model0, data, steps=10, checkpoint=path, optimizer=optax.adam(1e-2), **kwargs)
+    with pytest.raises(ValueError, match="optimizer_probe_sha256"):
+        ep.learning.fit(model0, data, steps=20, checkpoint=path, resume=True,
+                        optimizer=optax.adam(2e-2), **kwargs)  # fmt: skip
+    again = ep.learning.fit(model0, data, steps=20, checkpoint=path, resume=True,
+                            optimizer=optax.adam(1e-2), **kwargs)  # fmt: skip
+    assert again.history.sizes["step"] == 20

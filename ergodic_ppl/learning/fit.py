@@ -205,6 +205,21 @@ def _fingerprint(model0, data, beta, gradient, *settings) -> dict:
     return out
 
 
+def _optimizer_probe(optimizer, model0) -> str:
+    """A digest of the first three updates ``optimizer`` makes from ``init(model0)`` on a
+    fixed gradient: equal for an optimiser that steps alike, different for another rate,
+    momentum or transformation (an ``optax`` object has no other comparable identity). A
+    schedule's horizon shows only where it changes those first updates."""
+    grad = jax.tree.map(lambda leaf: jnp.full_like(leaf, 0.5), model0)
+    state = optimizer.init(model0)
+    digest = hashlib.sha256()
+    for _ in range(3):
+        updates, state = optimizer.update(grad, state, model0)
+        for leaf in jax.tree.leaves(updates):
+            digest.update(np.asarray(leaf).tobytes())
+    return digest.hexdigest()
+
+
 class _StepConfig(NamedTuple):
     """What the compiled training step depends on besides array shapes: equal configurations
     share one compiled step per process (:func:`_step_functions`).  The optimiser counts by
@@ -566,7 +581,8 @@ def fit(
         optimiser state, chains, keys, work and history (:mod:`.checkpoint`). An existing
         file is never overwritten by a new run: pass ``resume=True`` to continue it (a resumed
         run equals an uninterrupted one bit for bit; ``steps`` may grow). A corrupt file or one
-        from a different run (data, model0, settings) is an error.
+        from a different run (data, model0, settings, or an optimiser whose first updates
+        differ: another rate or momentum) is an error naming what changed.
     progress : bool or tqdm bar
         A tqdm progress bar over updates; or an open bar to advance (its count is set to the
         updates done, and it is left open: a caller running ``fit`` in segments shows one bar).
@@ -672,6 +688,7 @@ def fit(
         monitor_every, l2, freeze, num_warmup, *legacy[:3],
         None if visible is None else np.asarray(visible).tolist(), *legacy[3:], centring,
     )  # fmt: skip
+    fingerprint["optimizer_probe_sha256"] = _optimizer_probe(optimizer, model0)
     if init_state is not None:  # a run continued from a state is resumed only from that state
         digest = hashlib.sha256()
         for leaf in jax.tree.leaves(init_state):
