@@ -51,6 +51,7 @@ import numpy as np
 
 from . import arviz_compat
 from .checks import check_count
+from .learning.checkpoint import changed_settings
 from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
 
 __all__ = ["DEFAULTS", "TrainingReport", "default_learning_rate", "parse_model", "train_and_report"]
@@ -776,12 +777,8 @@ def _claim_run(checkpoint: Path, resume: bool, settings: dict) -> None:
             "without --resume (resume=False)."
         )
     if resume and path.exists():
-        saved = json.loads(path.read_text())
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        if changed:
-            details = "; ".join(
-                f"{k}: {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed
-            )
+        details = changed_settings(json.loads(path.read_text()), settings)
+        if details:
             raise ValueError(
                 f"{checkpoint} belongs to a run with other settings ({details}). Resume it with "
                 "the settings it began with, or start a new run in another --out."

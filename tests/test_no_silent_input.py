@@ -161,7 +161,7 @@ def test_resuming_with_changed_settings_is_refused_by_name(finished_run, change,
     """A resumed run took the new learning rate or ``steps`` (the cosine horizon) silently."""
     data, checkpoint = finished_run
     before = checkpoint.read_bytes()
-    with pytest.raises(ValueError, match=rf"other settings \({named}: "):
+    with pytest.raises(ValueError, match=rf"other settings \({named}: then "):
         ep.pipeline.train_and_report(data, checkpoint=checkpoint, resume=True, mixture=False,
                                      **{**SMALL_RUN, **change})  # fmt: skip
     assert checkpoint.read_bytes() == before, "the refused run touched nothing"

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["changed_settings", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "ergodic_ppl.learning checkpoint v1"
 
@@ -67,6 +67,14 @@ def save_checkpoint(path, carry, key, done: int, records: dict, fingerprint: dic
     os.replace(tmp, path)
 
 
+def changed_settings(saved: dict, now: dict, *, then: str = "then") -> str:
+    """The settings that differ between a run's record and this run, as
+    ``"name: <then> value, now value; ..."`` (empty when none): the one wording of every
+    refused resume."""
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    return "; ".join(f"{k}: {then} {saved.get(k)!r}, now {now.get(k)!r}" for k in diff)
+
+
 def load_checkpoint(path, like_carry, like_key, fingerprint: dict):
     """``(carry, key, done, records)`` from ``path``, checked against the run's own
     ``like_carry`` (structure, shapes, dtypes) and ``fingerprint``."""
@@ -82,12 +90,8 @@ def load_checkpoint(path, like_carry, like_key, fingerprint: dict):
         ) from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"Checkpoint {path} has format {meta.get('format')!r}, not {FORMAT!r}.")
-    saved = meta["fingerprint"]
-    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
-    if diff:
-        details = "; ".join(
-            f"{k}: checkpoint {saved.get(k)!r}, now {fingerprint.get(k)!r}" for k in diff
-        )
+    details = changed_settings(meta["fingerprint"], fingerprint, then="checkpoint")
+    if details:
         raise ValueError(
             f"Checkpoint {path} belongs to a different run ({details}). Resume with the same "
             "settings, or use another checkpoint path."
