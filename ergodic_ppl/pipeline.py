@@ -598,6 +598,8 @@ def train_and_report(
     rate = o["learning_rate"]
     if rate is None:
         rate = default_learning_rate(n, visible is not None)
+    if mixture:
+        _check_mixture_rows(len(train))
     if checkpoint is not None:  # a resumed run continues only under the settings it began with
         _claim_run(Path(checkpoint), resume, _run_settings(o, rate, model, beta, seed))
     # default (threefry) keys: the sweeps draw their uniforms from philox4x32 streams derived
@@ -748,6 +750,21 @@ def _progress_bar(show: bool, steps: int):
         yield bar
     finally:
         bar.close()
+
+
+def _check_mixture_rows(num_train: int) -> None:
+    """Before training: the per-basin mixture needs a cluster of ``MIN_CLUSTER_SIZE`` rows
+    among the rows left after it holds out ``VALIDATION_FRACTION`` to choose its size."""
+    from .mixture import MIN_CLUSTER_SIZE, VALIDATION_FRACTION
+
+    usable = num_train - max(1, round(VALIDATION_FRACTION * num_train))
+    if usable < MIN_CLUSTER_SIZE:
+        raise ValueError(
+            f"the per-basin mixture needs at least {MIN_CLUSTER_SIZE} training rows besides the "
+            f"{VALIDATION_FRACTION:.0%} it holds out (clusters of `min_size`="
+            f"{MIN_CLUSTER_SIZE}); the training split has {num_train} rows. Give more data, or "
+            "skip the mixture (mixture=False, --no-mixture)."
+        )
 
 
 def _run_settings(o: dict, rate: float, model, beta: float, seed: int) -> dict:

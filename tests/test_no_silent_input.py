@@ -196,3 +196,11 @@ def test_fit_refuses_to_resume_with_an_optimizer_of_another_rate(tmp_path):
     again = ep.learning.fit(model0, data, steps=20, checkpoint=path, resume=True,
                             optimizer=optax.adam(1e-2), **kwargs)  # fmt: skip
     assert again.history.sizes["step"] == 20
+
+
+def test_too_few_rows_for_the_mixture_are_refused_before_training(tmp_path):
+    """It failed only after training, naming the mixture's ``min_size``."""
+    data = np.tile(DATA[:, :6], (2, 1))  # 20 rows: 16 train after the default 20 % split
+    with pytest.raises(ValueError, match="mixture needs at least 20 training rows .*16 rows"):
+        ep.pipeline.train_and_report(data, checkpoint=tmp_path / "c.npz", **SMALL_RUN)
+    assert not any(tmp_path.iterdir()), "refused before anything was trained or written"

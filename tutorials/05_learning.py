@@ -138,7 +138,9 @@ ax[0].legend()
 # mean at distance `D` in time `τ` costs at least `W* = D²/(μτ + 2σ²)`, reached by an
 # impulse, then `η(t) = σ²/(τ + 2τ_r − t)`, then a final impulse (THEORY.md B.3).
 # `trap.simulate` is a small Langevin reference sampler: the chains' mean is the negative
-# phase, and the work is booked per chain.
+# phase, and the work is booked per chain. Its error bar is over 8 independent replicas of the
+# whole training: the chains of one replica share its noisy parameter path, so a standard error
+# over chains would be too small.
 
 # %%
 for tau in (2.0, 10.0):
