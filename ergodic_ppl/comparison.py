@@ -39,6 +39,7 @@ import math
 import types
 from dataclasses import dataclass, field
 
+import jax
 import numpy as np
 
 from . import arviz_compat
@@ -588,6 +589,30 @@ def _common_beta(reads, beta, warnings):
     return {k: found.get(k) for k in reads}
 
 
+def _same_model(a: SpinModel, b: SpinModel) -> bool:
+    """Whether two spin models are the same: structure and every weight equal."""
+    if a is b:
+        return True
+    if a.n != b.n or a._structure != b._structure:
+        return False
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(
+        np.shape(x) == np.shape(y) and np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in zip(la, lb, strict=True)
+    )
+
+
+def _check_one_model(common: SpinModel, found: dict, what: str) -> None:
+    """Runs that carry their model (MCMC, reports) must all carry ``common``: comparing runs
+    of two models under one of them is refused, naming the run."""
+    for name, model in found.items():
+        if not _same_model(model, common):
+            raise ValueError(
+                f"run {name!r} was sampled from another model than {what} ({model!r} against "
+                f"{common!r}): compare runs of one model."
+            )
+
+
 def compare(
     runs: dict,
     model=None,
@@ -628,8 +653,9 @@ def compare(
     choose a small ``alpha`` (1e-2 to 1e-3) when a false alarm is costly.
 
     Raises ``ValueError`` naming the argument for a non-dict or empty ``runs``, runs of
-    different ``n``, spins not in ``{-1, +1}`` (0/1 bits are converted), reports without basins
-    and a missing ``model``.
+    different ``n``, runs that carry their model (MCMC, reports) sampled from another model
+    than ``model`` or each other, spins not in ``{-1, +1}`` (0/1 bits are converted), reports
+    without basins and a missing ``model``.
 
     Example
     -------
@@ -670,6 +696,8 @@ def compare(
         )
     if common.n != next(iter(n_of.values())):
         raise ValueError(f"`model` has n={common.n} spins but the runs have {n_of}.")
+    _check_one_model(common, {k: m for k, (_, m) in raw.items() if m is not None},
+                     "`model`" if spin_model is not None else "the first run's model")  # fmt: skip
     reads = {k: r if isinstance(r, _Run) else _finish(k, r, common) for k, (r, _) in raw.items()}
     warnings = [w for r in reads.values() for w in r.notes]
     betas = _common_beta(reads, beta, warnings)

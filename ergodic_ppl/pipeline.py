@@ -775,6 +775,19 @@ def _run_settings(o: dict, rate: float, model, beta: float, seed: int) -> dict:
     return json.loads(json.dumps(settings, default=repr))
 
 
+def _read_record(path: Path, checkpoint: Path):
+    """A JSON record kept beside ``checkpoint``; an empty or garbled one is a one-line error,
+    worded as for a corrupt checkpoint."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError included
+        raise ValueError(
+            f"{path}, a record of the run in {checkpoint}, is not readable "
+            f"({type(err).__name__}: {err}); it is corrupt. Move the run's files away to start "
+            "a new run."
+        ) from None
+
+
 def _settings_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".settings.json")
 
@@ -794,7 +807,7 @@ def _claim_run(checkpoint: Path, resume: bool, settings: dict) -> None:
             "without --resume (resume=False)."
         )
     if resume and path.exists():
-        details = changed_settings(json.loads(path.read_text()), settings)
+        details = changed_settings(_read_record(path, checkpoint), settings)
         if details:
             raise ValueError(
                 f"{checkpoint} belongs to a run with other settings ({details}). Resume it with "
@@ -818,9 +831,14 @@ def _load_evaluations(checkpoint: Path, resume: bool, held_out_id: str) -> list[
     path = _evaluations_path(checkpoint)
     if not (resume and checkpoint.exists() and path.exists()):
         return []
-    saved = json.loads(path.read_text())
+    saved = _read_record(path, checkpoint)
     if isinstance(saved, list):  # written before the held-out rows were recorded
         return saved
+    if not (isinstance(saved, dict) and {"held_out_sha256", "evaluations"} <= set(saved)):
+        raise ValueError(
+            f"{path}, a record of the run in {checkpoint}, is not a record of evaluations; it "
+            "is corrupt. Move the run's files away to start a new run."
+        )
     if saved["held_out_sha256"] != held_out_id:
         raise ValueError(
             f"{checkpoint} belongs to a run scored on other held-out rows (another --test file "

@@ -204,3 +204,59 @@ def test_too_few_rows_for_the_mixture_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="mixture needs at least 20 training rows .*16 rows"):
         ep.pipeline.train_and_report(data, checkpoint=tmp_path / "c.npz", **SMALL_RUN)
     assert not any(tmp_path.iterdir()), "refused before anything was trained or written"
+
+
+@pytest.mark.parametrize("garbled", [b"", b"\x00\xff garbage", b"{}", b"[1, "])
+def test_empty_or_garbled_run_records_are_one_line_errors(finished_run, tmp_path, garbled):
+    """An empty checkpoint raised EOFError; a garbled evaluations.json a JSONDecodeError."""
+    import shutil
+
+    data, checkpoint = finished_run
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent, run)
+    evaluations = run / (checkpoint.name + ".evaluations.json")
+    evaluations.write_bytes(garbled)
+    with pytest.raises(ValueError, match=r"evaluations\.json, a record of the run .* corrupt"):
+        ep.pipeline.train_and_report(data, checkpoint=run / checkpoint.name, resume=True,
+                                     mixture=False, **SMALL_RUN)  # fmt: skip
+    (run / checkpoint.name).write_bytes(garbled)
+    with pytest.raises(ValueError, match="not readable .* corrupt or not a checkpoint"):
+        ep.learning.fit(ep.SpinModel(fields=np.zeros(6), couplings=np.zeros((6, 6))), data,
+                        steps=10, key=jax.random.key(0), checkpoint=run / checkpoint.name,
+                        resume=True, num_chains=8, batch_size=20, monitor=False)  # fmt: skip
+
+
+def test_tempered_free_energies_refuses_a_landscape_of_another_model():
+    """It weighed the basins of a landscape built from another model."""
+    from ergodic_ppl import basins
+
+    ferro = ep.SpinModel.hopfield(np.ones((1, 8), np.int8))
+    other = ep.SpinModel.hopfield(np.array([[1, -1] * 4], np.int8))
+    land = basins.exact_landscape(ferro, 1.0)
+    with pytest.raises(ValueError, match="`landscape` was built from another model"):
+        basins.tempered_free_energies(land, other, 1.0, jax.random.key(0), num_draws=8)
+    with pytest.raises(ValueError, match="minima of 8 spins but `model` has 6"):
+        basins.tempered_free_energies(land, ep.SpinModel.ising_chain(6), 1.0, jax.random.key(0))
+
+
+def test_compare_refuses_runs_of_two_different_models():
+    """``ep.compare`` compared runs of two models under one of them."""
+    import numpyro
+    from numpyro.infer import MCMC
+
+    def mcmc_of(model):
+        def fn():
+            numpyro.sample("s", ep.BoltzmannSpins(model, beta=0.5))
+
+        mcmc = MCMC(ep.SpinGibbs(fn), num_warmup=5, num_samples=20, num_chains=2,
+                    chain_method="vectorized", progress_bar=False)  # fmt: skip
+        mcmc.run(jax.random.key(0))
+        return mcmc
+
+    a, b = ep.SpinModel.ising_chain(6, coupling=1.0), ep.SpinModel.ising_chain(6, coupling=0.2)
+    runs = {"a": mcmc_of(a), "b": mcmc_of(b)}
+    with pytest.raises(ValueError, match="run 'b' was sampled from another model"):
+        ep.compare(runs)
+    with pytest.raises(ValueError, match="run 'a' was sampled from another model than `model`"):
+        ep.compare({"a": runs["a"]}, b)
+    ep.compare({"a": runs["a"], "again": mcmc_of(a)})  # the same model twice: fine

@@ -69,6 +69,30 @@ class TemperedBasins(NamedTuple):
         ]
 
 
+def check_landscape_model(landscape: Landscape, model) -> None:
+    """A ``ValueError`` when ``landscape`` was not built from ``model``: another number of
+    spins, or (exact and sampled landscapes, whose ``energies`` are the minima's energies)
+    minima whose energies under ``model`` differ from the recorded ones beyond float32
+    rounding. Mean-field landscapes record free energies ``F(m_a)``; only ``n`` is checked."""
+    minima = np.asarray(landscape.minima)
+    if minima.shape[-1] != model.n:
+        raise ValueError(
+            f"`landscape` has minima of {minima.shape[-1]} spins but `model` has {model.n}: "
+            "build the landscape from this model."
+        )
+    if landscape.kind in ("mean_field", "tap") or not len(minima):
+        return
+    now = np.asarray(model.energy(minima), np.float64)
+    recorded = np.asarray(landscape.energies, np.float64)
+    gap = np.max(np.abs(now - recorded))
+    if gap > 1e-4 * max(1.0, np.max(np.abs(recorded))):
+        raise ValueError(
+            f"`landscape` was built from another model: its minima's energies under `model` "
+            f"differ from the recorded ones by up to {gap:.3g}. Build the landscape from this "
+            "model (basins.exact_landscape / basins.sampled_landscape)."
+        )
+
+
 def tempered_free_energies(
     landscape: Landscape,
     model,
@@ -112,6 +136,7 @@ def tempered_free_energies(
         check_count(name, value, low)
     check_count("num_draws", num_draws, 4)
     check_count("num_warmup", num_warmup, 0)
+    check_landscape_model(landscape, model)
     start = ladder.geometric_ladder(beta, 0.0, num_rungs)
     trace = tempering.run_tempering(
         model, start, rng_key, num_chains=num_chains, num_draws=num_draws,

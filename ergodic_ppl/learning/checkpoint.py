@@ -83,7 +83,13 @@ def load_checkpoint(path, like_carry, like_key, fingerprint: dict):
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: f[name] for name in f.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+    ) as err:  # (JSON, Unicode: ValueError)
         raise ValueError(
             f"Checkpoint {path} is not readable ({type(err).__name__}: {err}); it is corrupt or "
             "not a checkpoint. Move it away to start a new run."
