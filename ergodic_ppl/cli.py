@@ -36,10 +36,13 @@ one-line message.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import math
+import os
 import runpy
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -211,6 +214,41 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     return summary
 
 
+@contextlib.contextmanager
+def _folder_lock(out: Path):
+    """One ``train`` at a time per ``--out``: a lock file made with ``O_EXCL`` while the run
+    writes there, removed when it ends (normally, with an error or Ctrl-C)."""
+    lock = out / ".ergodic-ppl.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise ModelFileError(
+            f"another `ergodic-ppl train` is writing to {out} (lock file {lock}, "
+            f"{lock.read_text(errors='replace').strip() or 'no pid'}): wait for it, or choose "
+            "another --out; delete the lock file if no run is active (a killed run leaves it)."
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"pid {os.getpid()}\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _claim_folders(folders: list[Path], overwrite: bool) -> None:
+    """Each run writes a folder of its own: one that holds an earlier report is refused
+    (before anything is sampled), or with ``--overwrite`` emptied first, so that two runs'
+    files never mix."""
+    taken = [f for f in folders if f.is_dir() and any(f.iterdir())]
+    if taken and not overwrite:
+        raise ModelFileError(
+            f"{', '.join(map(str, taken))} holds an earlier report: choose another --out, or "
+            "pass --overwrite to replace it."
+        )
+    for folder in taken:
+        shutil.rmtree(folder)
+
+
 def _stage(message: str, quiet: bool) -> None:
     if not quiet:
         print(f"[ergodic-ppl] {message}", file=sys.stderr, flush=True)
@@ -319,6 +357,11 @@ def _add_common(p, default_chains: int) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run folders of an earlier report in --out (default: refuse)",
+    )
 
 
 def _image_shape(text: str) -> tuple[int, int]:
@@ -512,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         try:
             check_writable(args.out)
-            return _train(args)
+            with _folder_lock(args.out):
+                return _train(args)
         except (ModelFileError, ValueError) as exc:
             print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
             return 2
@@ -532,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = _load_model_file(args.model_file)
         else:
             runs = _default_hopfield() if args.command == "analyze" else _default_models()
+        _claim_folders([args.out / name for name, *_ in runs], args.overwrite)
     except (ModelFileError, ValueError) as exc:
         print(f"ergodic-ppl: error: {exc}", file=sys.stderr)
         return 2

@@ -184,3 +184,40 @@ def test_progress_is_switched_off_the_same_way_on_every_command(tmp_path, capsys
     with pytest.raises(SystemExit):
         cli.main(["sample", "--progress"])
     assert "unrecognized arguments: --progress" in capsys.readouterr().err
+
+
+def test_a_second_run_into_the_same_folder_is_refused_or_replaces_it(tmp_path, capsys):
+    """``analyze``/``sample`` into a folder holding an earlier report overwrote summary.json and
+    left the older run's files beside it (e.g. free_energies.png of a --tempering run)."""
+    out = tmp_path / "o"
+    assert cli.main(["sample", *SMALL, "--no-progress", "--out", str(out)]) == 0
+    folder = out / f"ising16x16_beta{cli.DEFAULT_BETAS[0]}"
+    stale = folder / "free_energies.png"  # as if an earlier run had written it
+    stale.write_bytes(b"png")
+    before = (folder / "summary.json").read_text()
+    assert cli.main(["sample", *SMALL, "--seed", "1", "--no-progress", "--out", str(out)]) == 2
+    assert "holds an earlier report" in capsys.readouterr().err
+    assert (folder / "summary.json").read_text() == before and stale.exists()
+    assert cli.main(["sample", *SMALL, "--overwrite", "--no-progress", "--out", str(out)]) == 0
+    assert not stale.exists() and (folder / "summary.json").exists()
+
+
+def test_two_train_runs_never_write_to_one_folder(tmp_path, capsys, monkeypatch):
+    """Two ``train`` processes with different settings writing to one --out ended with a
+    folder that matched neither run: a lock file keeps the second one out."""
+    out = tmp_path / "o"
+    lock = out / ".ergodic-ppl.lock"
+    seen = []
+
+    def fake_train(args):  # the run holds the lock while it writes
+        seen.append(lock.read_text())
+        return 0
+
+    monkeypatch.setattr(cli, "_train", fake_train)
+    assert cli.main(["train", "--out", str(out)]) == 0
+    assert seen[0].startswith("pid ") and not lock.exists(), "released when the run ends"
+    lock.write_text("pid 12345\n")  # another run is active
+    assert cli.main(["train", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "another `ergodic-ppl train` is writing to" in err and "pid 12345" in err
+    assert lock.exists() and len(seen) == 1, "the refused run neither trained nor took the lock"
