@@ -41,6 +41,7 @@ import hashlib
 import html
 import json
 import math
+import numbers
 import tempfile
 import time
 import warnings
@@ -481,7 +482,10 @@ def _check_options(o: dict) -> dict:
     diagnosis chains among the persistent ones (None: 8, or all when there are fewer)."""
     rate = o["learning_rate"]
     if rate is not None and not (
-        isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0
+        isinstance(rate, numbers.Real)
+        and not isinstance(rate, bool)
+        and math.isfinite(rate)
+        and rate > 0
     ):
         raise ValueError(
             f"`learning_rate` must be a finite number > 0 (or None for the recipe's); got {rate!r}."

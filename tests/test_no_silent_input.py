@@ -67,6 +67,10 @@ def test_train_refuses_a_learning_rate_that_is_not_positive_and_finite(rate):
     with pytest.raises(ValueError, match="`learning_rate` must be a finite number > 0"):
         _check_options({**DEFAULTS, "learning_rate": rate})
     assert _check_options({**DEFAULTS, "learning_rate": 1e-3})["learning_rate"] == 1e-3
+    rate32 = np.float32(1e-3)  # any real scalar type (a NumPy float32 was refused at first)
+    assert _check_options({**DEFAULTS, "learning_rate": rate32})["learning_rate"] == rate32
+    with pytest.raises(ValueError, match="`learning_rate`"):
+        _check_options({**DEFAULTS, "learning_rate": True})
 
 
 def test_fewer_chains_than_the_diagnosis_uses_diagnoses_them_all():
