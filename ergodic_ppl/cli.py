@@ -11,7 +11,7 @@ in different pattern basins.  With ``--tempering`` the basins the chains found a
 parallel tempering (``ep.basins.tempered_free_energies``): per-basin free energies with error
 bars, which chains stuck in their basins cannot give, in ``summary.json`` and the report.
 
-``ergodic-ppl sample [MODEL_FILE]`` only samples: ``summary.json`` (energy and magnetisation
+``ergodic-ppl sample [MODEL_FILE]`` only samples: ``summary.json`` (energy and magnetization
 statistics, R-hat/ESS with constant chains handled as in ``ep.diagnose``, throughput) and
 ``idata.nc``; its default is a 16x16 periodic Ising
 ferromagnet at beta = 0.3 and 0.6.
@@ -20,7 +20,8 @@ ferromagnet at beta = 0.3 and 0.6.
 whole loop on binary data (:mod:`ergodic_ppl.pipeline`): persistent-chain training with a
 checkpoint, held-out log-likelihood, diagnosis of the final chains, basin graph, per-basin
 mixture and samples, into a report folder.  ``DATA`` is a ``.npy``/``.csv``/``.txt`` file of
-0/1 bits or ±1 spins (``ep.datasets.load``); without it, scikit-learn's binarised digits.  A
+0/1 bits or ±1 spins (``ep.datasets.load``: bit 0 is spin +1, bit 1 spin -1, as
+``ep.bits_to_spins``); without it, scikit-learn's binarised digits.  A
 bad data file, an existing checkpoint without ``--resume`` or a bad model exit with status 2;
 an interrupted run (Ctrl-C) exits with 130 and is continued by the same command with
 ``--resume``.
@@ -49,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import check_writable, to_jsonable
+from .report import check_writable, json_document, provenance, tempering_lines
 
 DEFAULT_BETAS = (0.3, 0.6)
 HOPFIELD_N, HOPFIELD_PATTERNS, HOPFIELD_BETA = 64, 3, 2.0
@@ -162,6 +163,7 @@ def _settings(kwargs, args) -> dict:
         "chains": args.chains,
         "draws": args.draws,
         "warmup": args.warmup,
+        "seed": args.seed,
     }
 
 
@@ -194,6 +196,7 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     e_rhat, e_ess, _, e_note = convergence(energy)
     m_rhat, _, _, m_note = convergence(mag)
     summary = {
+        "provenance": provenance(command=args.command_line, seed=args.seed),
         "model": name,
         "status": _sample_status(e_rhat, m_rhat),
         **_settings(kwargs, args),
@@ -210,7 +213,7 @@ def _sample_one(name, model, kwargs, args, out: Path) -> dict:
     }
     folder = check_writable(out / name)
     arviz_compat.to_netcdf(idata, folder / "idata.nc")
-    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
+    (folder / "summary.json").write_text(json.dumps(json_document(summary), indent=2))
     return summary
 
 
@@ -287,6 +290,7 @@ def _analyze_one(name, model, kwargs, patterns, args, out: Path) -> dict:
         patterns=patterns,
         meta=meta,
         tempering=tempered,
+        provenance=provenance(command=args.command_line, seed=args.seed),
     )
     _stage(f"{name}: writing figures and the report to {out / name}", quiet)
     analysis.write(out / name)
@@ -387,7 +391,8 @@ def _add_train(sub) -> None:
         "data",
         nargs="?",
         type=Path,
-        help=".npy, .csv or .txt file of rows of 0/1 bits or -1/+1 spins; default: the digits",
+        help=".npy, .csv or .txt file of rows of 0/1 bits (bit 0 = spin +1, bit 1 = spin -1) "
+        "or -1/+1 spins; default: the digits",
     )
     p.add_argument(
         "--model",
@@ -501,6 +506,7 @@ def _train(args) -> int:
         )
         return 130
     _stage(f"writing the report to {args.out}", not args.progress)
+    result.provenance = provenance(command=args.command_line, seed=args.seed)
     result.write(args.out)
     h, m = result.held_out, result.mixture_held_out
     line = f"{name}: held-out log-likelihood per row {h['log_likelihood']:.3f}"
@@ -523,6 +529,7 @@ def _train(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    command_line = ["ergodic-ppl", *argv]  # as typed: the reports' provenance
     if not argv or argv[0] not in ("sample", "analyze", "train", "-h", "--help"):
         argv = ["analyze", *argv]
     parser = argparse.ArgumentParser(
@@ -551,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_common(sample, default_chains=8)
     _add_train(sub)
     args = parser.parse_args(argv)
+    args.command_line = command_line
     _check_flags(parser, args)
     if args.command == "train":
         try:
@@ -593,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         folders.append(args.out / name)
         if args.command == "analyze":
             print(f"{name}: {summary['verdict']}")
+            for line in tempering_lines(summary):  # --tempering: its results, as in report.txt
+                print(f"{name}: {line}")
         else:
             print(
                 f"{name}: {summary['status']}; E/n = {summary['energy_per_spin_mean']:+.4f}, "

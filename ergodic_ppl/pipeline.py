@@ -4,7 +4,7 @@
 
 1. **split** the rows into training and held-out data (``ep.datasets.train_test_split``);
 2. **train** the model by maximum likelihood with persistent chains
-   (:func:`ergodic_ppl.learning.fit`, THEORY.md B.2): the Jarzynski log-likelihood curve with
+   (:func:`ergodic_ppl.learning.fit`, docs/THEORY.md B.2): the Jarzynski log-likelihood curve with
    its error bar, the work and excess work of the updates, and the chain monitor (R-hat of the
    chains' energy, data basins the chains miss) every ``monitor_every`` updates; a checkpoint
    after every block, so that ``resume=True`` continues an interrupted run bit for bit;
@@ -17,15 +17,17 @@
    that many segments of one checkpointed ``learning.fit`` run (a segment continues the
    previous one's checkpoint, so the segments are one run); the evaluations are saved beside
    the checkpoint (``<checkpoint>.evaluations.json``) and a resumed run keeps them;
-4. **diagnose** a continuation of the final persistent chains (``ep.diagnose``, THEORY.md
-   A.4-A.5) and build the basin graph and disconnectivity of what they visit (A.6);
+4. **diagnose** a continuation of the final persistent chains (``ep.diagnose``, docs/THEORY.md
+   A.6.6, B.4) and build the basin graph and disconnectivity of what they visit (A.6);
 5. **fit the mixture** of one model per free-energy minimum (:class:`ep.BasinMixture`, A.6),
    quenching the data under the trained model (a fully visible one; a model with hidden spins
    lets the mixture fit its own pairwise base), and score it on the same held-out data;
 6. **sample** both the single model and the mixture.
 
-The result, a :class:`TrainingReport`, writes a folder (:meth:`TrainingReport.write`):
-``summary.json``, a self-contained ``report.html`` (training curves with error bars, basin
+The result, a :class:`TrainingReport` (:mod:`ergodic_ppl.report.training`, the same report
+protocol as ``analyze``'s), writes a folder (:meth:`TrainingReport.write`):
+``summary.json``, ``report.txt``, a self-contained ``report.html`` (provenance first; the
+held-out log-likelihood as the headline; training curves with error bars, basin
 graph and disconnectivity, the mixture's components as images when the data are images, sample
 grids), the figures as PNG files, ``idata.nc`` (the diagnosed chains as ArviZ
 ``InferenceData`` with each draw's basin, plus the training history as its ``training``
@@ -36,9 +38,7 @@ checkpoint and ``diagnosis/`` (the ergodicity report of :mod:`ergodic_ppl.report
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import html
 import json
 import math
 import numbers
@@ -53,7 +53,8 @@ import numpy as np
 from . import arviz_compat
 from .checks import check_count
 from .learning.checkpoint import changed_settings
-from .report import STYLE, _table, check_writable, render_pngs, to_jsonable
+from .learning.monitor import UnvisitedBasinsWarning
+from .report.training import TrainingReport
 
 __all__ = ["DEFAULTS", "TrainingReport", "default_learning_rate", "parse_model", "train_and_report"]
 
@@ -113,7 +114,6 @@ RBM_DEFAULTS = {
     "mixture_components": (2, 4, 8),
     "mixture_ais_steps": 4000,
 }
-FIGURE_DPI = 100
 
 
 def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
@@ -151,200 +151,6 @@ def parse_model(spec, n: int, *, seed: int = 0, beta: float = 1.0, train=None):
     raise ValueError(
         f'`model` must be "pairwise", "rbm:H" (H hidden spins) or a model file; got {spec!r}.'
     )
-
-
-@dataclasses.dataclass
-class TrainingReport:
-    """Everything :func:`train_and_report` found; :meth:`write` makes the report folder."""
-
-    name: str
-    model_description: str
-    beta: float
-    visible: np.ndarray | None
-    fit: object  # learning.FitResult
-    data: dict  # sizes, image shape, source
-    held_out: dict  # single model: log-likelihood per point, its errors, log Z
-    analysis: object  # report.AnalysisReport of the diagnosed chains
-    evaluations: list = dataclasses.field(default_factory=list)  # held_out during training
-    mixture: object = None  # BasinMixture or None
-    mixture_held_out: dict | None = None
-    model_samples: np.ndarray | None = None
-    mixture_samples: np.ndarray | None = None
-    seconds: dict = dataclasses.field(default_factory=dict)
-    #: the process's peak resident memory (MiB) at the end of each stage: what each stage
-    #: added to the peak is the step between consecutive values
-    peak_rss_mib: dict = dataclasses.field(default_factory=dict)
-    options: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def model(self):
-        """The trained :class:`~ergodic_ppl.SpinModel`."""
-        return self.fit.model
-
-    def training_summary(self) -> dict:
-        """The last values of the training curves (NLL with its error, work, excess work,
-        chain R-hat, data basins the chains miss) and the run's length."""
-        h = self.fit.history
-        last = {"steps": int(h.step.values[-1]), "wall_time": float(h.wall_time.values[-1])}
-        for name in ("nll", "nll_stderr", "jarzynski_ess", "jarzynski_reliable", "total_work",
-                     "excess_work", "delta_log_z", "delta_log_z_stderr", "grad_norm"):  # fmt: skip
-            if name in h:
-                value = h[name].values[-1]
-                last[name] = bool(value) if value.dtype == bool else float(value)
-        for name in ("rhat_energy", "num_unvisited_data_basins", "num_data_basins"):
-            if name in h:
-                last[name] = float(h[name].values[-1])
-        return last
-
-    def mixture_components(self) -> list[dict]:
-        """One row per mixture component: weight, size, ``log Z`` and its error, and the
-        component's free energy ``F_a = -log Z_a / beta``."""
-        if self.mixture is None:
-            return []
-        return [
-            {"component": a, "weight": c.weight, "size": c.size, "log_z": c.log_z,
-             "log_z_stderr": c.log_z_stderr, "log_z_bracket": list(c.log_z_range),
-             "free_energy": -c.log_z / self.beta}
-            for a, c in enumerate(self.mixture.components_)
-        ]  # fmt: skip
-
-    def to_dict(self) -> dict:
-        """Everything in the report, JSON-safe."""
-        return to_jsonable(
-            {
-                "name": self.name,
-                "model": self.model_description,
-                "beta": self.beta,
-                "n_visible": self.data["n"],
-                "n_spins": self.model.n,
-                "data": self.data,
-                "options": self.options,
-                "training": self.training_summary(),
-                "log_likelihood_curve": self.evaluations,
-                "held_out": self.held_out,
-                "mixture": None
-                if self.mixture is None
-                else {
-                    "num_components": len(self.mixture.components_),
-                    "exact": self.mixture.exact_,
-                    "components": self.mixture_components(),
-                    "held_out": self.mixture_held_out,
-                },
-                "diagnosis": self.analysis.to_dict(),
-                "seconds": self.seconds,
-                "peak_rss_mib": self.peak_rss_mib,
-            }
-        )
-
-    def figures(self) -> dict:
-        """``{file name: matplotlib Figure}`` (caller closes): ``training.png``, the
-        diagnosis' ``disconnectivity.png``, ``basin_graph.png`` and ``traces.png``,
-        ``components.png`` and the sample grids ``samples_model.png`` /
-        ``samples_mixture.png``."""
-        from . import plots
-
-        axes = plots.plot_fit(self.fit.history)
-        _log_likelihood_panel(axes[0], self.fit.history, self.evaluations)
-        figs = {"training.png": axes[0].figure}
-        figs.update(self.analysis.figures(("traces.png", "disconnectivity.png", "basin_graph.png")))
-        shape = self.data.get("image_shape")
-        if self.mixture is not None:
-            centres = np.stack([c.centre for c in self.mixture.components_])
-            titles = [f"{a}: w={c.weight:.2f}" for a, c in enumerate(self.mixture.components_)]
-            figs["components.png"] = _grid(centres, shape, titles, "mixture components (centres)")
-        if self.model_samples is not None:
-            figs["samples_model.png"] = _grid(self.model_samples, shape, None, "single model")
-        if self.mixture_samples is not None:
-            figs["samples_mixture.png"] = _grid(self.mixture_samples, shape, None, "mixture")
-        return figs
-
-    def write(self, folder) -> Path:
-        """Write the report folder (module docstring) and return its path.  The checkpoint
-        is the training run's own file (written there when ``checkpoint`` pointed into it)."""
-        folder = check_writable(folder)
-        images = render_pngs(self.figures(), folder, dpi=FIGURE_DPI)
-        summary = {**self.to_dict(), "figures": list(images)}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-        (folder / "report.html").write_text(self.to_html(images))
-        dataclasses.replace(self.analysis, idata=None).write(folder / "diagnosis")
-        arviz_compat.to_netcdf(self.idata(), folder / "idata.nc")
-        np.savez(folder / "model.npz", **self.model_arrays())
-        return folder
-
-    def model_arrays(self) -> dict:
-        """The trained weights as ``model.npz`` holds them, with ``beta``: an RBM as ``W``
-        ``(n_visible, n_hidden)``, ``b`` (visible) and ``c`` (hidden) in 0/1 units
-        (:meth:`~ergodic_ppl.SpinModel.to_bernoulli_rbm`, scikit-learn's ``BernoulliRBM``
-        form); any other model as ``fields`` and the ``(n, n)`` ``couplings`` in ±1 units,
-        and each k-body order as ``kbody{k}_index`` / ``kbody{k}_weights``."""
-        m = self.model
-        if m.is_bipartite:
-            W, b, c = m.to_bernoulli_rbm()
-            return {"W": W, "b": b, "c": c, "beta": np.float64(self.beta)}
-        out = {"fields": np.asarray(m.fields), "couplings": np.asarray(m.couplings),
-               "beta": np.float64(self.beta)}  # fmt: skip
-        for index, weights in m.kbody_terms:
-            out[f"kbody{index.shape[1]}_index"] = index
-            out[f"kbody{index.shape[1]}_weights"] = np.asarray(weights)
-        return out
-
-    def idata(self):
-        """The diagnosed chains (``posterior`` spins, ``sample_stats`` energy and basin) with
-        the training history as the ``training`` group."""
-        history = self.fit.history.copy()
-        history.attrs = {k: _attr(v) for k, v in history.attrs.items()}
-        return arviz_compat.with_group(self.analysis.idata, "training", history)
-
-    def to_html(self, images: dict | None = None) -> str:
-        """The self-contained page; ``images`` ``{name: base64 PNG}`` (rendered when None)."""
-        if images is None:
-            images = render_pngs(self.figures(), dpi=FIGURE_DPI)
-        return _page(self, images)
-
-
-def _attr(value):
-    """An attribute netCDF can store (None and booleans become strings)."""
-    if value is None or isinstance(value, bool | np.bool_):
-        return str(value)
-    return value
-
-
-def _grid(states, image_shape, titles, title):
-    from . import plots
-
-    axes = plots.plot_spin_grid(states, image_shape, titles=titles, columns=8)
-    fig = np.atleast_1d(axes).ravel()[0].figure
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def _log_likelihood_panel(ax, history, evaluations) -> None:
-    """Train and held-out NLL per row at the evaluations (log Z by AIS; error bars 2 s.e. of
-    log Z and of the held-out rows' mean), and the Jarzynski curve where its ESS is reliable
-    (its unreliable stretches are not drawn: their error bars are not to be trusted)."""
-    ax.clear()
-    if "nll" in history:
-        step, nll, err = (history[k].values for k in ("step", "nll", "nll_stderr"))
-        ok = np.isfinite(nll)
-        if "jarzynski_reliable" in history:
-            ok &= history["jarzynski_reliable"].values.astype(bool)
-        shown = np.where(ok, nll, np.nan)
-        ax.plot(step, shown, "-", color="C0", lw=1,
-                label=f"Jarzynski (reliable at {ok.sum()} of {len(ok)} updates)")  # fmt: skip
-        ax.fill_between(step, shown - 2 * err, shown + 2 * err, color="C0", alpha=0.3)
-    when = [e["step"] for e in evaluations]
-    train = [-e["train_log_likelihood"] for e in evaluations]
-    test = [-e["log_likelihood"] for e in evaluations]
-    z_err = np.array([2 * e["log_z_stderr"] for e in evaluations])
-    data_err = np.nan_to_num([2 * e["data_stderr"] for e in evaluations])
-    ax.errorbar(when, train, yerr=z_err, fmt="o-", color="C2", capsize=3,
-                label="train NLL (log Z by AIS)")  # fmt: skip
-    ax.errorbar(when, test, yerr=np.hypot(z_err, data_err), fmt="D-", color="C1", capsize=3,
-                label="held-out NLL")  # fmt: skip
-    ax.set_xlabel("update")
-    ax.set_ylabel("NLL per row (nats), ±2 s.e.")
-    ax.legend()
 
 
 def _held_out(per_point, log_z: dict) -> dict:
@@ -442,10 +248,10 @@ def _log_z(model, beta, key, o, *, rbm_base=None, start=None, progress=False) ->
     the value: on the visible marginal of an RBM (``rbm_base``: base-rate fields) or on the
     full states of a fully visible model; forward AIS alone for other hidden-spin models
     (``start`` None)."""
-    from .exact import ENUMERATE_LOG_Z_N, log_z
+    from .exact import ENUMERATION_LIMIT, log_z
     from .free_energy import estimate_log_z, log_z_bracket, rbm_log_z_bracket
 
-    if model.n <= ENUMERATE_LOG_Z_N:
+    if model.n <= ENUMERATION_LIMIT:
         return {"log_z": float(log_z(model, beta)), "log_z_stderr": 0.0, "log_z_method": "exact"}
     size = {"num_chains": o["num_ais_chains"], "num_steps": o["num_ais_steps"]}
     if start is None:
@@ -536,7 +342,8 @@ def train_and_report(
     Parameters
     ----------
     data : array ``(samples, n)``
-        ±1 spins or 0/1 bits (``ep.datasets.load`` reads files).
+        ±1 spins (``ep.datasets.load`` reads files, converting 0/1 bits by
+        ``ep.bits_to_spins``: bit 0 -> +1, bit 1 -> -1).
     model : ``"pairwise"``, ``"rbm:H"`` or SpinModel
         See :func:`parse_model`; a SpinModel with more than ``n`` spins has its first ``n``
         visible.
@@ -667,7 +474,7 @@ def train_and_report(
                 fit = learning.fit(model0, train, beta, steps=end, checkpoint=path,
                                    resume=resume or k > 0, progress=bar, **fit_options)  # fmt: skip
             for w in caught:  # the chain monitor's warning once per run, not once per segment
-                missed = "persistent chains visit none" in str(w.message)
+                missed = issubclass(w.category, UnvisitedBasinsWarning)
                 if not (missed and missed_warned):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 missed_warned = missed_warned or missed
@@ -909,104 +716,3 @@ def _sample_model(model, beta, key, o, n):
     trace = run_chains(model, beta, key, num_chains=o["num_samples"], num_draws=1,
                        num_warmup=o["sample_sweeps"])  # fmt: skip
     return np.asarray(trace.spins)[:, -1, :n]
-
-
-def _fmt(value, stderr=None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.3f}" if stderr is None else f"{value:.3f} ± {stderr:.3f}"
-
-
-def _page(r: TrainingReport, images: dict) -> str:
-    from .diagnostics.ergodicity_report import STATUS_COLOURS
-
-    a = r.analysis.report
-    title = f"ergodic-ppl training report: {r.name}"
-    d = r.data
-    t = r.training_summary()
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(r.model_description)} at beta = {r.beta:g}, trained on {d['train']} "
-        f"of {d['samples']} rows of {html.escape(str(d['source']))} ({d['n']} columns; "
-        f"{d['test']} held out), {t['steps']} updates in {t['wall_time']:.1f} s.</p>",
-        "<h2>Held-out log-likelihood per row (nats)</h2>",
-    ]
-    rows = [
-        {"model": "single model", "held-out": _fmt(r.held_out["log_likelihood"]),
-         "± (log Z)": _fmt(r.held_out["log_z_stderr"]),
-         "± (held-out rows)": _fmt(r.held_out["data_stderr"]),
-         "train": _fmt(r.held_out["train_log_likelihood"])}
-    ]  # fmt: skip
-    if r.mixture_held_out is not None:
-        m = r.mixture_held_out
-        rows.append(
-            {"model": f"mixture ({len(r.mixture.components_)} components)",
-             "held-out": _fmt(m["log_likelihood"]), "± (log Z)": _fmt(m["log_z_stderr"]),
-             "± (held-out rows)": _fmt(m["data_stderr"]), "train": _fmt(m["train_log_likelihood"])}
-        )  # fmt: skip
-    parts.append(_table(rows, list(rows[0])))
-    h = r.held_out
-    parts.append(f"<p>log Z: {html.escape(h.get('log_z_method', ''))}.</p>")
-    if "log_likelihood_bracket" in h:
-        lo, hi = h["log_likelihood_bracket"]
-        parts.append(
-            f"<p>held-out log-likelihood with log Z by reverse AIS from held-out rows: "
-            f"{_fmt(lo)} (log Z {_fmt(h['log_z_upper'], h['log_z_upper_stderr'])}); by "
-            f"forward AIS: {_fmt(hi)} (log Z {_fmt(h['log_z_lower'], h['log_z_lower_stderr'])})"
-            "</p>"
-        )
-    if "log_z_warning" in h:
-        parts.append(f'<p style="color:#b00">{html.escape(h["log_z_warning"])}</p>')
-    if r.mixture_held_out is not None:
-        lo, hi = m["log_likelihood_bracket"]
-        parts.append(
-            f"<p>mixture − single model: {_fmt(m['minus_single_model'])} ± "
-            f"{m['minus_single_model_paired_stderr']:.3f} (paired over the held-out rows); "
-            f"mixture between {_fmt(lo)} and {_fmt(hi)} (every log Z at the reverse, then the "
-            f"forward end of its bracket).</p><p><b>{html.escape(m['verdict'])}</b></p>"
-        )
-        if m.get("selection"):
-            parts.append("<p>Number of components chosen on held-out training rows:</p>")
-            parts.append(_table(m["selection"], list(m["selection"][0])))
-    parts.append("<h2>Training</h2>")
-    parts.append(
-        "<p>NLL per row: the train and held-out points use a fresh estimate of log Z at "
-        f"{len(r.evaluations)} points of training (AIS beyond 20 spins; the last are the "
-        "figures in the table above); the line is the Jarzynski estimate from spectator "
-        "chains (THEORY.md B.2), drawn only where its effective sample size can be trusted. "
-        "Error bars: 2 standard errors.</p>"
-    )
-    parts.append(_table([{k: v for k, v in t.items()}], list(t)))
-    parts.append(_img(images, "training.png"))
-    parts += [
-        "<h2>Diagnosis of the final chains</h2>",
-        f'<p style="color:{STATUS_COLOURS[a.status]};font-weight:bold">status: {a.status}</p>',
-        f"<p>{html.escape(a.verdict)}</p>",
-    ]
-    basins = r.analysis.basins
-    if basins:
-        from .report import BASIN_COLUMNS
-
-        cols = ["basin", *[c for c in BASIN_COLUMNS if any(c in b for b in basins)], "chains"]
-        parts.append(_table(basins, cols))
-    for name in ("disconnectivity.png", "basin_graph.png", "traces.png"):
-        parts.append(_img(images, name))
-    if r.mixture is not None:
-        parts.append("<h2>Mixture of per-basin models</h2>")
-        comps = r.mixture_components()
-        parts.append(_table(comps, list(comps[0])))
-        parts.append(_img(images, "components.png"))
-    parts.append("<h2>Samples</h2>")
-    parts += [_img(images, "samples_model.png"), _img(images, "samples_mixture.png")]
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        + "".join(parts)
-        + "</body></html>\n"
-    )
-
-
-def _img(images: dict, name: str) -> str:
-    if name not in images:
-        return ""
-    return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{images[name]}">'

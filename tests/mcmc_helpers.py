@@ -25,3 +25,14 @@ def run_mcmc(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", k
     )
     mcmc.run(jax.random.key(key), **kw)
     return mcmc
+
+
+#: a model file (for ``ergodic-ppl analyze FILE``): a 16-spin ferromagnet as a one-pattern Hopfield net
+FERRO_MODEL_FILE = (
+    "import numpy as np, numpyro\n"
+    "import ergodic_ppl as ep\n"
+    "net = ep.SpinModel.hopfield(np.ones((1, 16), np.int8))\n"
+    "def model(beta):\n"
+    "    numpyro.sample('s', ep.BoltzmannSpins(net, beta=beta))\n"
+    "model_kwargs = {'beta': 2.0}\n"
+)

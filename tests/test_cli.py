@@ -20,7 +20,7 @@ def test_default_analyze_job_writes_report(tmp_path, capsys):
     assert summary["n_spins"] == cli.HOPFIELD_N and summary["chains"] == 4
     # At beta = 2 the chains stay near the stored patterns they fell into, and four chains
     # from random starts do not all pick the same one of the six (+/-) pattern basins here.
-    assert summary["ergodic"] is False and summary["n_basins"] >= 2
+    assert summary["ergodic"] is False and summary["num_basins"] >= 2
     for basin in summary["basins"]:
         q = np.abs(basin["overlaps_with_patterns"])
         assert q.max() > 0.9, "each basin of the default is a stored pattern or its mirror"
@@ -33,7 +33,7 @@ def test_default_analyze_job_writes_report(tmp_path, capsys):
         summary["figures"]
     )
     graph = json.loads((folder / "basin_graph.json").read_text())
-    assert len(graph["nodes"]) == summary["n_basins"]
+    assert len(graph["nodes"]) == summary["num_basins"]
     import arviz as az
 
     idata = az.from_netcdf(str(folder / "idata.nc"))

@@ -1,7 +1,7 @@
 """Tests of the ergodicity diagnostics, :mod:`ergodic_ppl.diagnostics` (THEORY.md A.1, A.6).
 
 Known answers: (1) the 2-D Ising ferromagnet below T_c with chains started in the two
-magnetisation sectors is broken into exactly the two basins +-(1, ..., 1), and a run that never
+magnetization sectors is broken into exactly the two basins +-(1, ..., 1), and a run that never
 leaves one sector is caught by the mirror check of a Z2-symmetric model; (2) above T_c the
 chains mix (R-hat far below the threshold, a single basin) over several seeds, and a basin of
 about 1 % of the draws whose mirror the chains did reach is not a false alarm; (3) a Hopfield
@@ -108,7 +108,7 @@ def sector_of(states) -> np.ndarray:
 def test_ising_below_tc_two_sectors_is_broken_into_two_basins():
     report = below_tc_report()
     assert not report.ergodic
-    assert report.n_basins == 2
+    assert report.num_basins == 2
     signs = sector_of(report.landscape.minima)
     assert sorted(signs.tolist()) == [-1, 1], "the representatives must be +-(1, ..., 1)"
     plus, minus = int(np.flatnonzero(signs == 1)[0]), int(np.flatnonzero(signs == -1)[0])
@@ -146,10 +146,10 @@ def test_ising_below_tc_random_starts_through_mcmc_is_broken():
     signs = sector_of(report.landscape.minima)
     if {-1, 1} <= set(signs.tolist()):
         assert report.rhat["magnetization"] > THRESHOLD
-        assert max(report.rhat[f"in_basin{a}"] for a in range(report.n_basins)) > THRESHOLD
+        assert max(report.rhat[f"in_basin{a}"] for a in range(report.num_basins)) > THRESHOLD
     else:
         assert report.info["unvisited_mirror_basins"], report.warnings
-    # every chain's basins agree with the sign of its mean magnetisation
+    # every chain's basins agree with the sign of its mean magnetization
     m = report.observables["magnetization"].mean(1)
     for c, basins in enumerate(report.chain_basins):
         for col in basins:
@@ -164,7 +164,7 @@ def test_all_chains_in_one_sector_fail_the_mirror_check():
     report = ep.diagnose(below_tc_trace(num_minus=0), lattice())
     finite = [v for v in report.rhat.values() if np.isfinite(v)]
     assert finite and max(finite) <= THRESHOLD  # R-hat alone would pass this run
-    assert report.n_basins == 1
+    assert report.num_basins == 1
     assert sector_of(report.landscape.minima).tolist() == [1]
     assert report.info["unvisited_mirror_basins"] == [0]
     assert not report.ergodic
@@ -183,7 +183,7 @@ def test_mirror_check_only_for_symmetric_models():
 
 
 # ---------------------------------------------------------------------------- 2. above T_c
-# False-alarm reasoning: at beta = 0.3 the ESS of the magnetisation over 8 chains x 2000 draws is
+# False-alarm reasoning: at beta = 0.3 the ESS of the magnetization over 8 chains x 2000 draws is
 # ~1400 (measured 1340-1570 over 12 seeds; the energy's is larger).  For mixed chains split
 # R-hat^2 - 1 ~ (16 / ESS) chi2_15 / 15, i.e. R-hat ~ 1 + 0.006 chi2_15 / 15; reaching 1.05 needs
 # chi2_15 / 15 > 8, probability < 1e-15.  (Measured: max R-hat 1.008 over 12 seeds.)
@@ -191,11 +191,11 @@ def test_mirror_check_only_for_symmetric_models():
 def test_ising_above_tc_is_ergodic(seed):
     report = ep.diagnose(above_tc_trace(seed), lattice())
     assert report.ergodic, report.verdict
-    assert report.n_basins == 1
+    assert report.num_basins == 1
     assert report.info["unvisited_mirror_basins"] == []
     for name in ("energy", "magnetization", "abs_magnetization"):
         assert report.rhat[name] < THRESHOLD
-        assert report.ess[name] > 500
+        assert report.ess_bulk[name] > 500
     assert report.verdict.startswith("ergodic")
     assert report.remedies == []
 
@@ -215,7 +215,7 @@ def test_above_tc_small_basin_with_visited_mirror_is_no_false_alarm(seed):
     reps = land.minima.astype(np.float64)
     minima = land.info["quenched_minima"].reshape(-1, N).astype(np.float64)
     # the scenario: a basin whose mirror is not itself a basin, but was reached by some draws
-    lonely = [a for a in range(land.n_basins) if not np.any(reps @ reps[a] / N <= -threshold)]
+    lonely = [a for a in range(land.num_basins) if not np.any(reps @ reps[a] / N <= -threshold)]
     assert lonely, "precondition: a basin without a mirror basin"
     for a in lonely:
         assert np.sum(minima @ -reps[a] / N >= threshold) > 0.005 * len(minima)
@@ -247,7 +247,7 @@ def hopfield_report():
 def test_hopfield_each_chain_stays_in_its_pattern_basin():
     report, patterns = hopfield_report()
     assert not report.ergodic
-    assert report.n_basins == 6
+    assert report.num_basins == 6
     assert report.columns == [f"basin{a}" for a in range(6)]  # no draw outside the 6 basins
     # occupancy: one basin per chain, a different one for each chain
     occ = report.occupancy
@@ -297,7 +297,7 @@ def test_chains_frozen_in_two_states_give_infinite_rhat():
     x = np.stack([np.tile(s, (50, 1)) for s in (a, a, b, b)])
     report = ep.diagnose(x, lattice())
     assert report.rhat["energy"] == np.inf
-    assert np.isnan(report.ess["energy"]) and np.isnan(report.ess_tail["energy"])
+    assert np.isnan(report.ess_bulk["energy"]) and np.isnan(report.ess_tail["energy"])
     assert "frozen" in report.notes["energy"]
     assert not report.ergodic
     assert "broken" in report.verdict and "energy inf" in report.verdict
@@ -308,7 +308,7 @@ def test_all_chains_in_one_constant_state():
     """Nothing varies: every R-hat is NaN ("constant"); a NaN must not count as broken, and
     chains that never made a move are never called ergodic: ``not_converged`` with a note."""
     x = np.tile(random_state(1), (4, 50, 1))
-    bare = ep.diagnose(x)  # no model: magnetisation and |m| only
+    bare = ep.diagnose(x)  # no model: magnetization and |m| only
     assert set(bare.rhat) == {"magnetization", "abs_magnetization"}
     for name, v in bare.rhat.items():
         assert np.isnan(v)
@@ -321,7 +321,7 @@ def test_all_chains_in_one_constant_state():
     ground = np.ones((4, 50, N), np.int8)
     biased = ep.diagnose(ground, lattice(0.05))
     assert all(np.isnan(v) for v in biased.rhat.values())
-    assert biased.n_basins == 1 and biased.status == "not_converged"
+    assert biased.num_basins == 1 and biased.status == "not_converged"
 
     # The same state under the symmetric Ising model: broken, but only because its mirror (same
     # probability) was never reached, not because of the NaNs.
@@ -438,7 +438,7 @@ def test_nested_rhat_separates_superchains_in_different_basins():
         assert same.nested_rhat[name] < THRESHOLD
     # Two superchains per sector: the bulk scores separate completely, superchain means +-sqrt(2/pi)
     # and within-superchain variance 1 - 2/pi, so nR -> sqrt(1 + (4/3)(2/pi)/(1 - 2/pi)) = 1.826
-    # (ties of the discrete magnetisation and finite S = 640 move it by < 0.01, measured).
+    # (ties of the discrete magnetization and finite S = 640 move it by < 0.01, measured).
     limit = np.sqrt(1 + (4 / 3) * (2 / np.pi) / (1 - 2 / np.pi))
     np.testing.assert_allclose(split.nested_rhat["magnetization"], limit, atol=0.03)
     assert split.nested_rhat["energy"] < THRESHOLD  # E(-s) = E(s)
@@ -484,10 +484,10 @@ def test_diagnose_names_its_superchains_argument():
 # ---------------------------------------------------------------------------- 6. inputs
 def assert_same_numbers(a, b):
     assert list(a.rhat) == list(b.rhat)
-    for d in ("rhat", "ess", "ess_tail"):
+    for d in ("rhat", "ess_bulk", "ess_tail"):
         np.testing.assert_array_equal(list(getattr(a, d).values()), list(getattr(b, d).values()))
     np.testing.assert_array_equal(a.occupancy, b.occupancy)
-    assert a.ergodic == b.ergodic and a.n_basins == b.n_basins
+    assert a.ergodic == b.ergodic and a.num_basins == b.num_basins
 
 
 def test_every_input_form_gives_the_same_report():
@@ -628,7 +628,7 @@ def test_report_tables_text_and_html():
     assert list(df.index) == list(report.observables)
     for name in report.observables:
         np.testing.assert_array_equal(df.loc[name, "rhat"], report.rhat[name])
-        np.testing.assert_array_equal(df.loc[name, "ess_bulk"], report.ess[name])
+        np.testing.assert_array_equal(df.loc[name, "ess_bulk"], report.ess_bulk[name])
         assert df.loc[name, "note"] == report.notes.get(name, "")
     occ = report.occupancy_dataframe()
     assert occ.shape == (8, 2) and list(occ.columns) == report.columns
@@ -636,7 +636,7 @@ def test_report_tables_text_and_html():
     assert report.verdict in text and "occupancy" in text and "remedies" in text
     page = report._repr_html_()
     assert html.escape(report.verdict) in page
-    assert "broken" in repr(report) and "n_basins=2" in repr(report)
+    assert "broken" in repr(report) and "num_basins=2" in repr(report)
     idata = report.to_idata()
     assert set(idata.posterior.data_vars) == set(report.observables)
 

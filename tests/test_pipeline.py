@@ -127,7 +127,9 @@ def test_parse_model():
 
 
 def write_bits(path, x):
-    np.savetxt(path, (x > 0).astype(int), fmt="%d")
+    """Spins ``x`` as a file of 0/1 bits (ep.spins_to_bits: +1 -> 0, -1 -> 1), which
+    ep.datasets.load reads back as ``x``."""
+    np.savetxt(path, np.asarray(ep.spins_to_bits(x)), fmt="%d")
     return path
 
 

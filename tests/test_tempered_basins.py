@@ -12,6 +12,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from mcmc_helpers import FERRO_MODEL_FILE
 from scipy.special import gammaln, logsumexp
 
 import ergodic_ppl as ep
@@ -29,7 +30,7 @@ def ferromagnet(n):
 
 
 def ferromagnet_log_z(n, beta):
-    """Exact ``log Z`` of :func:`ferromagnet` by magnetisation: ``E(M) = -(M^2 - n) / 2n``."""
+    """Exact ``log Z`` of :func:`ferromagnet` by magnetization: ``E(M) = -(M^2 - n) / 2n``."""
     k = np.arange(n + 1)
     m = 2 * k - n
     log_binom = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
@@ -119,19 +120,9 @@ def test_bad_arguments_are_named():
         basins.tempered_free_energies(land, model, 0.0, key)
 
 
-FERRO_FILE = (
-    "import numpy as np, numpyro\n"
-    "import ergodic_ppl as ep\n"
-    "net = ep.SpinModel.hopfield(np.ones((1, 16), np.int8))\n"
-    "def model(beta):\n"
-    "    numpyro.sample('s', ep.BoltzmannSpins(net, beta=beta))\n"
-    "model_kwargs = {'beta': 2.0}\n"
-)
-
-
 def test_analyze_tempering_reports_per_basin_free_energies(tmp_path):
     path = tmp_path / "ferro.py"
-    path.write_text(FERRO_FILE)
+    path.write_text(FERRO_MODEL_FILE)
     out = tmp_path / "an"
     args = ["analyze", str(path), "--chains", "4", "--draws", "400", "--warmup", "100"]
     assert cli.main([*args, "--tempering", "--rungs", "8", "--no-progress", "--out", str(out)]) == 0

@@ -1,9 +1,9 @@
-"""Ergodicity diagnostics for many spin chains, on top of ArviZ (THEORY.md A.1, A.6).
+"""Ergodicity diagnostics for many spin chains, on top of ArviZ (docs/THEORY.md A.1, A.6).
 
 ``diagnose`` works in layers (as arviz-stats does): :mod:`.inputs` reads ``numpyro.infer.MCMC``,
 ArviZ ``InferenceData``, the ``GibbsTrace`` of ``ep.run_chains``, a dict or a
 ``(chains, draws, n)`` array into plain arrays; :mod:`.observables` computes per-draw energy,
-magnetisation, ``|m|``, overlaps with patterns or basin minima and basin indicators;
+magnetization, ``|m|``, overlaps with patterns or basin minima and basin indicators;
 :mod:`.rhat` gives ArviZ's rank-normalised split R-hat and bulk/tail ESS with constant chains
 handled (and the nested R-hat); :mod:`.verdict` decides ``"ergodic"``, ``"not_converged"`` or
 ``"broken"``; :mod:`.ergodicity_report` holds the result.  Basins come from
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..basins import sampled_landscape
+from ..basins.landscape import OVERLAP_THRESHOLD
 from ..spins import check_spins
 from .ergodicity_report import STATUSES, ErgodicityReport
 from .inputs import Draws, read_draws, spin_model_of
@@ -111,12 +112,12 @@ def diagnose(
     beta=None,
     superchains=None,
     rhat_threshold: float = RHAT_THRESHOLD,
-    overlap_threshold: float = 0.6,
+    overlap_threshold: float = OVERLAP_THRESHOLD,
     min_occupancy: float = 0.02,
     basins: bool = True,
     extra_states=None,
 ) -> ErgodicityReport:
-    """Is ergodicity broken?  R-hat/ESS of energy, magnetisation, overlaps and basin indicators.
+    """Is ergodicity broken?  R-hat/ESS of energy, magnetization, overlaps and basin indicators.
 
     ``samples``: a ``numpyro.infer.MCMC`` after ``run`` (several chains), an ArviZ
     ``InferenceData``, the ``GibbsTrace`` of ``ep.run_chains``, a dict of ``(chains, draws,
@@ -140,7 +141,7 @@ def diagnose(
     Example
     -------
     >>> report = ep.diagnose(mcmc)            # doctest: +SKIP
-    >>> report.status, report.n_basins        # doctest: +SKIP
+    >>> report.status, report.num_basins        # doctest: +SKIP
     ('broken', 2)
     """
     draws = read_draws(samples, model, site=site, beta=beta)
@@ -192,11 +193,11 @@ def _report(draws, landscape, table, obs, st, verdict, warnings, frozen, rhat_th
     occupancy, columns = table
     return ErgodicityReport(
         status=verdict.status,
-        n_basins=max(landscape.n_basins if landscape is not None else 0, 1),
+        num_basins=max(landscape.num_basins if landscape is not None else 0, 1),
         occupancy=occupancy,
         columns=columns,
         rhat=st["rhat"],
-        ess=st["ess"],
+        ess_bulk=st["ess"],
         ess_tail=st["ess_tail"],
         nested_rhat=st["nested"],
         notes=st["notes"],

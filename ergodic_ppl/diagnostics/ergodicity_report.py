@@ -1,7 +1,7 @@
 """The result of :func:`~ergodic_ppl.diagnostics.diagnose`: :class:`ErgodicityReport`.
 
 Tables (pandas), text, HTML for notebooks and shortcuts to :mod:`ergodic_ppl.plots`; the
-report folder with figures is :mod:`ergodic_ppl.report` (THEORY.md A.6).
+report folder with figures is :mod:`ergodic_ppl.report` (docs/THEORY.md A.6).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..basins import Landscape
+from .observables import VISIT_RULE
+from .observables import visiting_chains as _visiting_chains
 from .verdict import RHAT_THRESHOLD
 
 __all__ = ["STATUSES", "ErgodicityReport"]
@@ -34,14 +36,16 @@ class ErgodicityReport:
       ``status == "ergodic"``.
     - **beta** - the inverse temperature: found on the model's ``BoltzmannSpins`` site or
       passed to :func:`diagnose` (``None`` when neither gives it).
-    - **n_basins** - number of basins holding at least ``min_occupancy`` of the draws
+    - **num_basins** - number of basins holding at least ``min_occupancy`` of the draws
       (1 when none does: no dominant minimum, e.g. a disordered phase).
     - **occupancy** - ``(chains, columns)`` share of each chain's draws per basin; a final
       ``"other"`` column collects draws in no basin when there are any.
     - **columns** - names of the occupancy columns (``"basin0"``, ..., ``"other"``).
-    - **rhat**, **ess**, **ess_tail**, **nested_rhat** - per observable (dicts).
+    - **rhat**, **ess_bulk**, **ess_tail**, **nested_rhat** - per observable (dicts).
     - **notes** - per observable remarks (constant chains, ...).
-    - **chain_basins** - for each chain, the basins holding at least 5 % of its draws.
+    - **chain_basins** - for each chain, the basins it visits: those holding at least 5 % of
+      its draws (the one rule, :data:`~ergodic_ppl.diagnostics.observables.VISIT_RULE`, also
+      that of :meth:`visiting_chains` and the report's tables); never ``"other"``.
     - **verdict** - one paragraph; **remedies** - what to do when ergodicity is broken;
       **warnings** - everything else worth knowing.
     - **observables** - ``{name: (chains, draws)}`` arrays; **landscape** - the
@@ -49,11 +53,11 @@ class ErgodicityReport:
     """
 
     status: str
-    n_basins: int
+    num_basins: int
     occupancy: np.ndarray
     columns: list
     rhat: dict
-    ess: dict
+    ess_bulk: dict
     ess_tail: dict
     nested_rhat: dict | None
     notes: dict
@@ -80,6 +84,11 @@ class ErgodicityReport:
     def num_chains(self) -> int:
         return self.occupancy.shape[0]
 
+    def visiting_chains(self) -> dict[str, list[int]]:
+        """``{basin column: [chains that visit it]}`` by the one rule (``VISIT_RULE``: at least
+        5 % of the chain's draws), for every basin; ``"other"`` is no basin."""
+        return _visiting_chains(self.occupancy, self.columns)
+
     def to_dataframe(self):
         """One row per observable: ``rhat``, ``ess_bulk``, ``ess_tail`` (``nested_rhat``), ``note``."""
         import pandas as pd
@@ -87,7 +96,7 @@ class ErgodicityReport:
         rows = {
             name: {
                 "rhat": self.rhat[name],
-                "ess_bulk": self.ess[name],
+                "ess_bulk": self.ess_bulk[name],
                 "ess_tail": self.ess_tail[name],
                 **({"nested_rhat": self.nested_rhat[name]} if self.nested_rhat else {}),
                 "note": self.notes.get(name, ""),
@@ -118,6 +127,10 @@ class ErgodicityReport:
         lines.append(self.to_dataframe().to_string(float_format=lambda v: f"{v:.3g}"))
         lines += ["", "occupancy (chains x basins):"]
         lines.append(self.occupancy_dataframe().round(3).to_string())
+        visitors = self.visiting_chains()
+        if visitors:
+            lines += ["", f"chains per basin ({VISIT_RULE.split(';')[0]}):"]
+            lines += [f"  {b}: {cs if cs else 'none'}" for b, cs in visitors.items()]
         if self.remedies:
             lines += ["", "remedies:"] + [f"  - {r}" for r in self.remedies]
         if self.warnings:
@@ -127,7 +140,7 @@ class ErgodicityReport:
     def __repr__(self) -> str:
         worst = max((v for v in self._decisive().values() if np.isfinite(v)), default=np.nan)
         return (
-            f"ErgodicityReport({self.status}, n_basins={self.n_basins}, chains={self.num_chains}, "
+            f"ErgodicityReport({self.status}, num_basins={self.num_basins}, chains={self.num_chains}, "
             f"max R-hat={worst:.3g}"
             + (
                 f", beta={self.beta:.4g}"
@@ -149,7 +162,7 @@ class ErgodicityReport:
         table = self.to_dataframe().to_html(float_format=lambda v: f"{v:.3g}")
         occ = self.occupancy_dataframe().to_html(float_format=lambda v: f"{v:.2f}")
         parts = [head, "<h4>Convergence per observable</h4>", table]
-        parts += ["<h4>Occupancy (chain x basin)</h4>", occ]
+        parts += ["<h4>Occupancy (chain x basin)</h4>", occ, f"<p>{html.escape(VISIT_RULE)}.</p>"]
         for title, items in (("Remedies", self.remedies), ("Warnings", self.warnings)):
             if items:
                 li = "".join(f"<li>{html.escape(i)}</li>" for i in items)

@@ -1,4 +1,4 @@
-"""The input adapter of :func:`~ergodic_ppl.diagnostics.diagnose` (THEORY.md A.6).
+"""The input adapter of :func:`~ergodic_ppl.diagnostics.diagnose` (docs/THEORY.md A.6).
 
 The only code of the diagnostics that knows ``numpyro.infer.MCMC``, ArviZ ``InferenceData``,
 the ``GibbsTrace`` of ``ep.run_chains``, dicts and arrays: :func:`read_draws` turns any of them
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..basins import energies_of
 from ..spins import SpinModel, check_spins
+from ..spins.values import bits_to_spins_np
 
 __all__ = ["Draws", "read_draws", "spin_model_of"]
 
@@ -102,8 +103,40 @@ def _unpack(samples):
     return None, None, None, None
 
 
-def _as_spins(raw, label: str):
-    """``(spins (chains, draws, n) int8, note or None)`` from ±1 spins or 0/1 bits."""
+def _site_coding(model, source, site) -> str | None:
+    """``"bits"`` / ``"spins"``: the coding of ``site`` declared by the model function that
+    drew it (its distribution's support: ``Bernoulli``-like {0, 1}, or ``BoltzmannSpins``);
+    ``None`` when no model function is at hand (arrays, dicts, InferenceData without ``model``)
+    or the site is of another kind. Traces the model once (seeded)."""
+    if source is not None:
+        fn, args, kwargs = source
+    elif callable(model) and not isinstance(model, SpinModel):
+        fn, args, kwargs = model, (), {}
+    else:
+        return None
+    import jax
+    from numpyro import handlers
+
+    from ..distributions import BoltzmannSpins
+    from ..kernels.generic import is_binary_site
+
+    tr = handlers.trace(handlers.seed(fn, jax.random.key(0))).get_trace(*args, **kwargs)
+    node = tr.get(site)
+    if node is None or node["type"] != "sample":
+        return None
+    if isinstance(node["fn"], BoltzmannSpins):
+        return "spins"
+    return "bits" if is_binary_site(node["fn"]) else None
+
+
+def _as_spins(raw, label: str, coding: str | None = None):
+    """``(spins (chains, draws, n) int8, note or None)`` from ±1 spins or 0/1 bits.
+
+    ``coding`` (the site's declared support, :func:`_site_coding`) decides: ``"bits"`` are
+    converted by ``ep.bits_to_spins`` (bit 0 -> +1, bit 1 -> -1; all-1 draws too),
+    ``"spins"`` must be ±1. Unknown (``None``): a draw holding a 0 marks 0/1 bits, since spins
+    are never 0; ±1 values are spins.
+    """
     raw = np.asarray(raw)
     if raw.size == 0:
         raise ValueError(f"`{label}` is empty (shape {raw.shape}); expected (chains, draws, n).")
@@ -118,14 +151,20 @@ def _as_spins(raw, label: str):
             f"{raw.shape}. Run several chains (MCMC num_chains > 1) or pass group_by_chain samples."
         )
     raw = raw.reshape(raw.shape[0], raw.shape[1], -1)
-    if (raw == 0).any():  # spins are never 0: these are Bernoulli bits
+    if coding == "bits" or (coding is None and (raw == 0).any()):
         if not np.all((raw == 0) | (raw == 1)):
             bad = np.unique(raw[(raw != 0) & (raw != 1)])[:5].tolist()
-            raise ValueError(
-                f"`{label}` mixes 0 with values other than 1 ({bad}); expected ±1 spins or 0/1 bits."
+            what = (
+                "is a 0/1 (Bernoulli) site but holds values other than 0 and 1"
+                if coding == "bits"
+                else "mixes 0 with values other than 1"
             )
-        note = f"{label} holds 0/1 bits; converted to spins s = 1 - 2 b"
-        return (1 - 2 * raw.astype(np.int8)).astype(np.int8), note
+            raise ValueError(f"`{label}` {what} ({bad}); expected ±1 spins or 0/1 bits.")
+        note = (
+            f"{label} holds 0/1 bits; converted to spins by ep.bits_to_spins "
+            "(s = 1 - 2 b: bit 0 -> +1, bit 1 -> -1)"
+        )
+        return bits_to_spins_np(raw), note
     return check_spins(raw, raw.shape[-1], name=label), None
 
 
@@ -237,7 +276,8 @@ def read_draws(samples, model=None, *, site=None, beta=None) -> Draws:
     else:
         site = _pick_site(values, site)
         label, raw = f"samples[{site!r}]", values[site]
-    spins, note = _as_spins(raw, label)
+    coding = _site_coding(model, source, site) if values is not None else None
+    spins, note = _as_spins(raw, label, coding)
     warnings = [note] if note else []
     spin_model, found_beta = _resolve_model(model, source, site, named)
     energy = _energies(recorded, where, spins, spin_model, warnings)

@@ -4,7 +4,8 @@
 handling of chains that never change (a chain stuck in one state has zero variance, which
 ArviZ turns into NaN or a meaningless number).  ``nested_rhat`` is the nested R-hat of
 Margossian et al. (2024) for many short chains grouped by start, which ArviZ 0.2x lacks.
-Used by :func:`ergodic_ppl.diagnostics.diagnose` and the ``sample`` command (THEORY.md A.6, "dynamical check").
+Used by :func:`ergodic_ppl.diagnostics.diagnose` and the ``sample`` command (docs/THEORY.md A.6,
+"dynamical check").
 """
 
 from __future__ import annotations
