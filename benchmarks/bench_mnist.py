@@ -190,8 +190,8 @@ def sklearn_rbm(train01, valid01, seconds: float, rates=(0.01, 0.05)) -> list[di
             rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_
         )
         row = {"model": f"sklearn BernoulliRBM(500), rate {rate}", "updates": updates,
-               "training_s": wall, **bracket_of(model, 2 * train01.astype(np.int8) - 1,
-                                              2 * valid01.astype(np.int8) - 1)}  # fmt: skip
+               "training_s": wall, **bracket_of(model, np.asarray(ep.bits_to_spins(train01)),
+                                              np.asarray(ep.bits_to_spins(valid01)))}  # fmt: skip
         print(f"{row['model']}: {updates} updates in {wall:.0f} s, valid "
               f"{row['valid_log_likelihood']:.2f} (bracket {row['bracket'][0]:.2f} .. "
               f"{row['bracket'][1]:.2f})", flush=True)  # fmt: skip
@@ -248,6 +248,8 @@ def main():
     import jax
     import sklearn
 
+    import ergodic_ppl as ep
+
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}, jax {jax.__version__}, scikit-learn "
           f"{sklearn.__version__}", flush=True)  # fmt: skip
@@ -260,7 +262,7 @@ def main():
         s = run_train([*common, "--model", "rbm:500", *extra], args.out / "rbm")
         results["rbm"] = report_train("ours, RBM-500 (ergodic-ppl train defaults)", s)
         results["mixture"] = report_mixture(s)
-        results["step"] = step_ratio(2 * train01.astype(np.int8) - 1)
+        results["step"] = step_ratio(np.asarray(ep.bits_to_spins(train01)))
     if "em" in parts:
         results["em"] = em_bernoulli_mixture(train01, valid01)
         if results.get("mixture"):  # as many Bernoulli components as the mixture has RBMs

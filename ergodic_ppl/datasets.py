@@ -1,8 +1,13 @@
 """Binary data sets as ``(samples, n) int8`` ±1 spins: bundled digits, files, a train/test split.
 
-Spins follow the package convention (``+1`` for an "on" pixel or a 1 bit). Files of 0/1 bits
-or ±1 values are both accepted and converted once; anything else is an error naming the file
-and the row.
+Bits become spins by the package's one convention, ``s = 1 - 2 b`` (bit 0 -> +1, bit 1 -> -1;
+:func:`ergodic_ppl.bits_to_spins`, :mod:`ergodic_ppl.spins.values`): a 1 bit of a file is spin
+-1, and so is an "on" (inked) pixel of the digits, which is bit 1. So
+``ep.datasets.load("bits.csv")`` equals ``ep.bits_to_spins(np.loadtxt("bits.csv",
+delimiter=","))``. Files of 0/1 bits are converted once by that rule; files of ±1 values pass
+through unchanged; anything else is an error naming the file and the row. These loaders are
+the boundary where bits are accepted: the core API (``learning.fit``, ``BasinMixture``,
+``thermo``) takes ±1 spins only.
 """
 
 from __future__ import annotations
@@ -14,14 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .spins.values import bits_to_spins_np
+
 __all__ = ["digits", "load", "train_test_split"]
 
 
 def digits(threshold: float = 8.0, *, return_labels: bool = False):
     """scikit-learn's bundled 8×8 handwritten digits (1797 images, no download) as 64 spins.
 
-    A pixel (grey level 0..16) is ``+1`` where it exceeds ``threshold``, else ``-1``. With
-    ``return_labels``, also the digit of each image, ``(1797,) int64``.
+    A pixel (grey level 0..16) is "on", bit 1, where it exceeds ``threshold``, and bit 0
+    elsewhere; bits become spins by the one rule of :func:`ergodic_ppl.bits_to_spins`, so an
+    "on" pixel is spin ``-1`` and the background ``+1``. With ``return_labels``, also the digit
+    of each image, ``(1797,) int64``.
 
     >>> import ergodic_ppl as ep
     >>> ep.datasets.digits().shape
@@ -35,7 +44,7 @@ def digits(threshold: float = 8.0, *, return_labels: bool = False):
             f"`threshold` must lie in [0, 16) (the digits' grey levels are 0..16); got {threshold}."
         )
     bunch = load_digits()
-    spins = np.where(bunch.data > threshold, 1, -1).astype(np.int8)
+    spins = bits_to_spins_np(bunch.data > threshold)
     return (spins, bunch.target.astype(np.int64)) if return_labels else spins
 
 
@@ -49,24 +58,29 @@ def _rows_of_text(path: Path, delimiter) -> list[list[str]]:
 TEXT_SUFFIXES = {".csv": ",", ".txt": None, ".amat": None}
 
 
-def load(path, *, key: str | None = None) -> np.ndarray:
+def load(path, *, array: str | None = None) -> np.ndarray:
     """Rows of binary values from ``.npy``, ``.npz``, ``.csv`` (comma-separated), ``.txt`` or
     ``.amat`` (whitespace-separated; the format in which binarized MNIST is distributed), 0/1
     bits or ±1 spins, as ``(samples, n) int8`` ±1 spins.
 
-    ``key`` names the array of an ``.npz`` archive holding several (e.g. ``"train_data"``);
+    A file of 0/1 bits is converted by the one rule of :func:`ergodic_ppl.bits_to_spins`:
+    bit 0 -> +1, bit 1 -> -1 (an "on" MNIST pixel is -1); a file of ±1 values passes through.
+    The coding is read from the values: a file with a 0 is bits, one with a -1 spins; a file
+    holding only the value 1 carries no sign of its coding and is read as spins (all +1).
+
+    ``array`` names the array of an ``.npz`` archive holding several (e.g. ``"train_data"``);
     an archive with one array needs none.  Raises ``ValueError`` naming the file (and the row,
     for text files) for an empty file, ragged rows, non-numeric or non-binary values, or a
-    mixture of the 0/1 and ±1 codings; and naming ``key`` when it is missing or unknown.
+    mixture of the 0/1 and ±1 codings; and naming ``array`` when it is missing or unknown.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file.")
     suffix = path.suffix.lower()
-    if key is not None and suffix != ".npz":
-        raise ValueError(f"`key` names an array of an .npz archive; {path} is a {suffix} file.")
+    if array is not None and suffix != ".npz":
+        raise ValueError(f"`array` names an array of an .npz archive; {path} is a {suffix} file.")
     if suffix in (".npy", ".npz"):
-        values = _load_numpy(path, suffix, key)
+        values = _load_numpy(path, suffix, array)
         if values.ndim != 2 or values.size == 0:
             raise ValueError(
                 f"{path}: expected a non-empty 2-D array (samples, n); got shape {values.shape}."
@@ -80,13 +94,13 @@ def load(path, *, key: str | None = None) -> np.ndarray:
     return _as_spins(values, path)
 
 
-def _load_numpy(path: Path, suffix: str, key) -> np.ndarray:
+def _load_numpy(path: Path, suffix: str, array) -> np.ndarray:
     """The array of a ``.npy`` file or of an ``.npz`` archive, never unpickling; a file NumPy
     cannot read (garbage, pickled objects, truncated) gets an error naming it."""
     try:
         values = np.load(path, allow_pickle=False)
         if suffix == ".npz":
-            return _npz_array(values, path, key)
+            return _npz_array(values, path, array)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         if str(path) in str(err):  # our own message, already naming the file
             raise
@@ -102,16 +116,16 @@ def _load_numpy(path: Path, suffix: str, key) -> np.ndarray:
     return values
 
 
-def _npz_array(archive, path: Path, key) -> np.ndarray:
+def _npz_array(archive, path: Path, array) -> np.ndarray:
     with archive:
         names = list(archive.files)
-        if key is None and len(names) == 1:
-            key = names[0]
-        if key is None:
-            raise ValueError(f"{path} holds several arrays {names}; pass `key=` to choose one.")
-        if key not in names:
-            raise ValueError(f"`key={key!r}` is not in {path}; its arrays are {names}.")
-        return archive[key]
+        if array is None and len(names) == 1:
+            array = names[0]
+        if array is None:
+            raise ValueError(f"{path} holds several arrays {names}; pass `array=` to choose one.")
+        if array not in names:
+            raise ValueError(f"`array={array!r}` is not in {path}; its arrays are {names}.")
+        return archive[array]
 
 
 def _load_text(path: Path, delimiter) -> np.ndarray:
@@ -172,8 +186,8 @@ def _as_spins(values: np.ndarray, path: Path) -> np.ndarray:
             f"{path}: the file mixes 0 (row {r + 1}) and -1 values; use one coding, 0/1 bits "
             "or -1/+1 spins."
         )
-    if has_zero:  # 0/1 bits
-        return np.where(values > 0, np.int8(1), np.int8(-1))
+    if has_zero:  # 0/1 bits: the one convention, bit 0 -> +1, bit 1 -> -1
+        return bits_to_spins_np(values)
     return values.astype(np.int8)
 
 

@@ -44,15 +44,15 @@ def test_storage_is_the_bipartite_block_and_agrees_with_dense():
 
 
 def test_bernoulli_round_trip_and_energy_identity():
-    """``E(2x - 1, 2y - 1) = E01(x, y) + const`` over every state (bit 1 is spin +1, as in
-    ep.datasets), and (W, b, c) round-trips."""
+    """``E(1 - 2x, 1 - 2y) = E01(x, y) + const`` over every state (bit 1 is spin -1: the one
+    convention of ep.bits_to_spins and ep.datasets), and (W, b, c) round-trips."""
     rng = np.random.default_rng(3)
     W, b, c = rng.standard_normal((5, 4)), rng.standard_normal(5), rng.standard_normal(4)
     model = ep.SpinModel.from_bernoulli_rbm(W, b, c)
     back = model.to_bernoulli_rbm()
     for got, want in zip(back, (W, b, c), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # float32 storage
-    bits = (oracles.states(9) > 0).astype(np.float64)
+    bits = np.asarray(ep.spins_to_bits(oracles.states(9)), np.float64)
     x, y = bits[:, :5], bits[:, 5:]
     e01 = -np.einsum("bi,ij,bj->b", x, W, y) - x @ b - y @ c
     e_pm = np.asarray(model.energy(oracles.states(9)), np.float64)
@@ -79,7 +79,7 @@ def test_sklearn_bernoulli_rbm_converts():
     )
     # scikit-learn's free energy of the visible bits (score_samples is a pseudo-likelihood)
     f_sklearn = -rbm._free_energy(data)
-    f_ours = np.asarray(visible_free_energy(model, range(8), 2 * data - 1))
+    f_ours = np.asarray(visible_free_energy(model, range(8), ep.bits_to_spins(data)))
     assert np.ptp(f_ours + f_sklearn) < 1e-4
 
 

@@ -68,7 +68,7 @@ def test_fixed_points_are_stationary_and_stable(tap, kbody):
     model = sk_model(8, 1, kbody=kbody)
     beta = 1.5
     land = thermo.mean_field_minima(model, beta, tap=tap, num_random=50, tol=1e-11)
-    assert land.n_basins >= 1 and land.info["num_unconverged"] == 0
+    assert land.num_basins >= 1 and land.info["num_unconverged"] == 0
     assert land.kind == ("tap" if tap else "mean_field") and not land.exact
     np.testing.assert_array_equal(np.diff(land.energies) >= 0, True)  # increasing F
     for a, m in enumerate(land.info["magnetizations"]):
@@ -86,7 +86,7 @@ def test_fixed_points_are_stationary_and_stable(tap, kbody):
 
 def test_saddles_are_kept_only_when_asked():
     """Ferromagnet without field: m = 0 is a fixed point below T_c, but a saddle (a maximum
-    along the magnetisation); the two ordered states are the minima."""
+    along the magnetization); the two ordered states are the minima."""
     model = ep.SpinModel.ising_chain(8, coupling=1.0)  # T_c(mean field) = 2
     start = np.zeros((1, 8))
     both = thermo.mean_field_minima(model, 1.0, starts=start, num_random=40, minima_only=False)
@@ -94,11 +94,11 @@ def test_saddles_are_kept_only_when_asked():
     saddle = both.info["magnetizations"][~both.info["stable"]][0]
     assert np.abs(saddle).max() < 1e-12 and both.info["min_hessian_eigenvalue"].min() < 0
     minima = thermo.mean_field_minima(model, 1.0, starts=start, num_random=40)
-    assert minima.n_basins == 2 and np.all(minima.info["stable"])
+    assert minima.num_basins == 2 and np.all(minima.info["stable"])
     np.testing.assert_array_equal(np.sort(minima.minima.sum(1)), [-8, 8])
     # above T_c the paramagnet is the one minimum
     hot = thermo.mean_field_minima(model, 0.4, num_random=40)
-    assert hot.n_basins == 1 and np.abs(hot.info["magnetizations"]).max() < 1e-5
+    assert hot.num_basins == 1 and np.abs(hot.info["magnetizations"]).max() < 1e-5
 
 
 def test_hopfield_recall_and_paramagnet():
@@ -110,10 +110,10 @@ def test_hopfield_recall_and_paramagnet():
     for tap in (False, True):
         cold = thermo.mean_field_minima(net, 4.0 / t_c, tap=tap, patterns=xi, num_random=50)
         q = cold.info["overlaps"]
-        assert q.shape == (cold.n_basins, p)
+        assert q.shape == (cold.num_basins, p)
         assert np.all(q.max(0) > 0.95) and np.all(q.min(0) < -0.95)  # patterns and mirrors
         hot = thermo.mean_field_minima(net, 0.8 / t_c, tap=tap, patterns=xi, num_random=50)
-        assert hot.n_basins == 1
+        assert hot.num_basins == 1
         assert np.abs(hot.info["magnetizations"]).max() < 1e-5
         assert hot.info["start_counts"].sum() == hot.info["num_starts"] == p + 50
 
@@ -155,7 +155,7 @@ def test_strong_couplings_fall_back_to_direct_minimisation():
     m = land.info["magnetizations"][0]  # the analytic Hessian against finite differences
     lowest = np.linalg.eigvalsh(hessian_fd(bm, m, beta, True))[0]
     assert abs(lowest - land.info["min_hessian_eigenvalue"][0]) < 1e-3 * max(1.0, lowest)
-    assert land.n_basins >= 4 and np.all(land.info["overlaps"].max(0) >= 0.85)
+    assert land.num_basins >= 4 and np.all(land.info["overlaps"].max(0) >= 0.85)
 
 
 def test_landscape_vocabulary():
@@ -176,7 +176,7 @@ def test_landscape_vocabulary():
         land.occupancy()
     g = ep.basin_graph(land)
     assert g.graph["kind"] == "tap" and g.graph["beta"] == 3.0 and g.number_of_edges() == 0
-    assert sorted(g.nodes) == list(range(land.n_basins))
+    assert sorted(g.nodes) == list(range(land.num_basins))
     assert abs(sum(g.nodes[a]["probability"] for a in g) - 1) < 1e-12
     assert g.nodes[0]["stable"] and g.nodes[0]["magnetization"].shape == (40,)
     import matplotlib
@@ -200,8 +200,10 @@ def test_key_and_start_sources():
     one = thermo.mean_field_minima(model, 2.0, num_random=20, key=jax.random.key(1))
     two = thermo.mean_field_minima(model, 2.0, num_random=20, key=jax.random.key(1))
     np.testing.assert_array_equal(one.info["magnetizations"], two.info["magnetizations"])
-    bits = (oracles.states(10)[:5] > 0).astype(np.int8)  # data as 0/1 bits are converted
-    land = thermo.mean_field_minima(model, 2.0, data=bits, num_random=0)
+    bits = np.asarray(ep.spins_to_bits(oracles.states(10)[:5]))
+    with pytest.raises(ValueError, match=r"`data` holds 0/1 bits.*ep\.bits_to_spins\(bits\)"):
+        thermo.mean_field_minima(model, 2.0, data=bits, num_random=0)
+    land = thermo.mean_field_minima(model, 2.0, data=ep.bits_to_spins(bits), num_random=0)
     assert land.info["num_starts"] == 5 and land.info["overlaps"] is None
 
 
@@ -213,7 +215,7 @@ def test_bad_input():
         thermo.mean_field_free_energy(model, np.zeros(5), 1.0, tap=True)
     with pytest.raises(ValueError, match="beta"):
         thermo.mean_field_minima(model, 0.0)
-    with pytest.raises(ValueError, match="magnetisations"):
+    with pytest.raises(ValueError, match="magnetizations"):
         thermo.mean_field_free_energy(model, np.full(5, 1.5), 1.0)
     with pytest.raises(ValueError, match=r"shape \(\.\.\., n=5\)"):
         thermo.mean_field_free_energy(model, np.zeros(4), 1.0)

@@ -132,9 +132,13 @@ def test_walsh_size_limit(monkeypatch):
 
 # ------------------------------------------------------------------------- data
 def test_bits_and_spins():
+    """Spins pass (an all-(+1) table too); 0/1 bits are refused with the fix, never guessed."""
     bits = np.array([[0, 1, 1], [0, 0, 0]])
-    np.testing.assert_array_equal(thermo.as_spin_data(bits), 1 - 2 * bits)
-    np.testing.assert_array_equal(thermo.as_spin_data(bits.astype(bool)), 1 - 2 * bits)
+    for b in (bits, bits.astype(bool), np.ones((2, 3), bool)):
+        with pytest.raises(ValueError, match=r"`data`.*ep\.bits_to_spins\(bits\)"):
+            thermo.as_spin_data(b)
+    np.testing.assert_array_equal(thermo.as_spin_data(ep.bits_to_spins(bits)), 1 - 2 * bits)
+    np.testing.assert_array_equal(thermo.as_spin_data(np.ones((2, 3))), np.ones((2, 3)))
     spins = np.array([[1, -1, 1]], np.int8)
     assert thermo.as_spin_data(spins).dtype == np.int8
     np.testing.assert_array_equal(thermo.as_spin_data(spins.astype(float)), spins)
@@ -143,7 +147,7 @@ def test_bits_and_spins():
 @pytest.mark.parametrize(
     "bad, match",
     [
-        ([[1, 1], [1, 1]], "ambiguous"),
+        ([[0, 1], [1, 1]], "holds 0/1 bits"),
         ([[0, -1]], "mixes 0 and -1"),
         ([[0, 2]], "found \\[2\\]"),
         ([[0.5, 1]], "found"),
@@ -286,7 +290,7 @@ def test_data_energies_bad_parameters(kwargs, match):
 
 
 def test_table_size_limits():
-    with pytest.raises(ValueError, match="MAX_TABLE_N=20"):
+    with pytest.raises(ValueError, match="ENUMERATION_LIMIT=20"):
         thermo.data_energies(np.ones((2, 21), np.int8) * np.array([[1], [-1]]))
     with pytest.raises(ValueError, match="EnergyTable"):
         thermo.crossover_temperature(np.zeros(8))

@@ -133,10 +133,12 @@ def test_chunks_pool_and_dtypes_give_the_same_result():
     for chunk in (1, 7, 64, 333, 5000):
         np.testing.assert_array_equal(basins.quench_visible(model, v0, chunk_size=chunk), ref)
     np.testing.assert_array_equal(basins.quench_visible(model, v0.astype(np.float32)), ref)
-    # 0/1 bits, as ep.bits_to_spins reads them (0 -> +1, 1 -> -1), int or float
-    bits = (1 - v0) // 2
-    np.testing.assert_array_equal(basins.quench_visible(model, bits), ref)
-    np.testing.assert_array_equal(basins.quench_visible(model, bits.astype(np.float64)), ref)
+    # 0/1 bits are refused, int or float; ep.bits_to_spins converts them (0 -> +1, 1 -> -1)
+    bits = np.asarray(ep.spins_to_bits(v0))
+    for b in (bits, bits.astype(np.float64)):
+        with pytest.raises(ValueError, match=r"`visible_spins` holds 0/1 bits.*bits_to_spins"):
+            basins.quench_visible(model, b)
+    np.testing.assert_array_equal(basins.quench_visible(model, ep.bits_to_spins(bits)), ref)
     # a table of only 1s is spins (+1), as in quench, and one row works
     ones = np.ones((1, 10), np.int8)
     np.testing.assert_array_equal(
@@ -186,14 +188,16 @@ def test_bad_input():
         basins.quench_visible(model, v[0])
     with pytest.raises(ValueError, match="`visible_spins`.*shape"):
         basins.quench_visible(model, np.concatenate([v, np.ones((5, 4), np.int8)], 1))
-    with pytest.raises(ValueError, match="`visible_spins` must hold"):
+    with pytest.raises(ValueError, match="`visible_spins` must contain only -1 and"):
         basins.quench_visible(model, np.where(v > 0, 2, -1))
-    with pytest.raises(ValueError, match="`visible_spins` must hold"):
+    with pytest.raises(ValueError, match="`visible_spins` must contain only -1 and"):
         basins.quench_visible(model, v * 0.5)
     with pytest.raises(ValueError, match="`visible_spins` mixes 0 and -1"):
         basins.quench_visible(model, np.where(v > 0, 0, -1))
-    with pytest.raises(ValueError, match="`visible_spins` must be numeric"):
+    with pytest.raises(ValueError, match="`visible_spins` is a boolean array.*bits_to_spins"):
         basins.quench_visible(model, v > 0)
+    with pytest.raises(ValueError, match="`visible_spins` must be numeric"):
+        basins.quench_visible(model, v.astype(str))
     with pytest.raises(ValueError, match="`beta` must be > 0"):
         basins.quench_visible(model, v, beta=0.0)
     with pytest.raises(ValueError, match="`beta` must be non-negative"):

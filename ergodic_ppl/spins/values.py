@@ -1,10 +1,22 @@
 """Spin values and integer indices: the checks every spin-model entry point shares.
 
-Spins take values in {-1, +1} (THEORY.md A.2); bits follow the enumeration order of
-:mod:`ergodic_ppl.exact`, ``bit = (1 - s) / 2`` (+1 -> 0, -1 -> 1). Integer arguments (spin
-indices, sizes) are accepted as integers or integral floats; anything fractional is an error,
-never truncated. Value checks run on concrete (host) arrays only; shapes are checked always,
-since they are static even under ``jit``.
+Spins take values in {-1, +1} (docs/THEORY.md A.2). Integer arguments (spin indices, sizes) are
+accepted as integers or integral floats; anything fractional is an error, never truncated.
+Value checks run on concrete (host) arrays only; shapes are checked always, since they are
+static even under ``jit``.
+
+Bits and spins: the package's one convention
+--------------------------------------------
+``s = 1 - 2 b``: **bit 0 is spin +1, bit 1 is spin -1** (``b = (1 - s) / 2``), the
+enumeration order of :mod:`ergodic_ppl.exact` (bit ``k`` of a state index is 0 exactly when
+``s_k = +1``). It is implemented here only - :func:`bits_to_spins` / :func:`spins_to_bits`
+(JAX) and their NumPy twins :func:`bits_to_spins_np` / :func:`spins_to_bits_np` - and every
+other conversion in the package calls them: :func:`ergodic_ppl.datasets.load` (a 0/1 file),
+``ergodic_ppl.datasets.digits`` (an "on" pixel is bit 1, spin -1), the Bernoulli draws read
+by the diagnostics and the kernels, exact enumeration, and the 0/1 units of
+``SpinModel.from_bernoulli_rbm`` / ``to_bernoulli_rbm`` (``s = 1 - 2x``). The core API (``learning.fit``,
+``BasinMixture``, ``thermo``, ``basins``) takes ±1 spins only and refuses 0/1 arrays with
+:data:`BITS_HINT` instead of guessing the encoding from the values.
 """
 
 from __future__ import annotations
@@ -17,7 +29,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["spins_to_bits", "bits_to_spins", "check_spins", "relaxed_spins"]
+__all__ = [
+    "BITS_HINT",
+    "bits_to_spins",
+    "bits_to_spins_np",
+    "check_spins",
+    "relaxed_spins",
+    "spins_to_bits",
+    "spins_to_bits_np",
+]
+
+#: the fix every refusal of 0/1 values points at (the one convention, module docstring)
+BITS_HINT = "convert 0/1 bits with ep.bits_to_spins(bits) (bit 0 → +1, bit 1 → −1)"
 
 _RELAXED = contextvars.ContextVar("ergodic_ppl_relaxed_spins", default=False)
 
@@ -26,7 +49,7 @@ _RELAXED = contextvars.ContextVar("ergodic_ppl_relaxed_spins", default=False)
 def relaxed_spins():
     """Evaluate the multilinear extension: spin *values* in [-1, 1] are accepted inside.
 
-    ``E(s)`` is multilinear in ``s`` (THEORY.md A.2), so it has a unique extension to real
+    ``E(s)`` is multilinear in ``s`` (docs/THEORY.md A.2), so it has a unique extension to real
     ``s``; analyses that probe it (the generic kernel's multilinearity and interaction-graph
     test, which evaluates the NumPyro model at interior points) run inside this context. There
     :meth:`SpinModel.energy`, ``local_fields``, ``flip_energies`` skip the value check (shapes
@@ -50,7 +73,7 @@ def _values_checked() -> bool:
 
 
 def spins_to_bits(spins):
-    """Map spins ±1 to bits: +1 -> 0, -1 -> 1 (the enumeration order of :mod:`ergodic_ppl.exact`).
+    """Map spins ±1 to bits: +1 -> 0, -1 -> 1 (``b = (1 - s) / 2``, the one convention).
 
     >>> spins_to_bits([1, -1]).tolist()
     [0, 1]
@@ -59,12 +82,32 @@ def spins_to_bits(spins):
 
 
 def bits_to_spins(bits):
-    """Map bits to spins: 0 -> +1, 1 -> -1, as ``int8`` (``s = 1 - 2 b``).
+    """Map bits to spins: 0 -> +1, 1 -> -1, as ``int8`` (``s = 1 - 2 b``, the one convention).
 
     >>> bits_to_spins([0, 1]).tolist()
     [1, -1]
     """
     return (1 - 2 * jnp.asarray(bits)).astype(jnp.int8)
+
+
+def spins_to_bits_np(spins) -> np.ndarray:
+    """NumPy twin of :func:`spins_to_bits` (host arrays, no device transfer): ``int8`` bits.
+
+    >>> spins_to_bits_np([1, -1]).tolist()
+    [0, 1]
+    """
+    return (np.asarray(spins) < 0).astype(np.int8)
+
+
+def bits_to_spins_np(bits) -> np.ndarray:
+    """NumPy twin of :func:`bits_to_spins` (host arrays, no device transfer): ``int8`` spins,
+    ``s = 1 - 2 b``; booleans are bits (True -> -1).
+
+    >>> bits_to_spins_np([0, 1]).tolist()
+    [1, -1]
+    """
+    b = np.asarray(bits)
+    return (1 - 2 * b.astype(np.int8, copy=False)).astype(np.int8, copy=False)
 
 
 def _is_concrete(x) -> bool:
@@ -85,7 +128,7 @@ def _check_spin_values(arr: np.ndarray, name: str) -> None:
         bad = np.unique(arr[~ok])[:5]
         raise ValueError(
             f"`{name}` must contain only -1 and +1; found {bad.tolist()}. "
-            "Convert 0/1 bits with `ep.bits_to_spins` (0 -> +1, 1 -> -1)."
+            f"The core API takes ±1 spins: {BITS_HINT}."
         )
 
 
