@@ -71,7 +71,7 @@ def run(case: str) -> dict:
         "quench_warm_s": round(quench, 2),
         "mean_spins_changed_by_quench": round(flips, 1),
         "ergodic": report.ergodic,
-        "n_basins": report.n_basins,
+        "num_basins": report.num_basins,
     }
 
 
@@ -92,7 +92,7 @@ def main() -> None:
             f"{row['case']:>16}: diagnose cold {row['diagnose_cold_s']:6.2f} s, "
             f"warm {row['diagnose_warm_s']:6.2f} s (quench {row['quench_warm_s']:.2f} s, "
             f"{row['mean_spins_changed_by_quench']:.0f} spins flipped per draw); "
-            f"ergodic={row['ergodic']}, basins={row['n_basins']}",
+            f"ergodic={row['ergodic']}, basins={row['num_basins']}",
             flush=True,
         )
     if args.json:

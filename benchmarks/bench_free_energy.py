@@ -7,7 +7,7 @@ Printed per run: wall time (compilation included: a user pays it once per model 
 estimators are one-shot), the estimate with its error bar, ``|error| / n`` and the error in
 units of the error bar (``z``; the bar "covers" the truth when ``|z| <= 2``).
 
-Part 2 — ESS per second of ``|magnetisation|`` at the target beta = 0.6 for parallel tempering
+Part 2 — ESS per second of ``|magnetization|`` at the target beta = 0.6 for parallel tempering
 (``ep.run_tempering``, adapted ladder) against plain chromatic Gibbs (``ep.run_chains``), same
 number of chains, ESS by ArviZ (bulk) on ``(chains, draws)`` traces, compilation excluded.
 

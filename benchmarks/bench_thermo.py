@@ -132,14 +132,14 @@ def part3(n, num_patterns, num_starts, beta, seed):
         "starts": num_starts,
         "beta": beta,
         "seconds": elapsed,
-        "minima": land.n_basins,
+        "minima": land.num_basins,
         "descended": int(land.info["num_descended"]),
         "unconverged": int(land.info["num_unconverged"]),
         "min_best_overlap": float(overlaps.min()),
     }
     print(
         f"  n={n}, {num_patterns} patterns, {num_starts} starts, beta={beta}: {elapsed:.2f} s, "
-        f"{land.n_basins} stable TAP minima, {row['descended']} starts left to direct "
+        f"{land.num_basins} stable TAP minima, {row['descended']} starts left to direct "
         f"minimisation, {row['unconverged']} unconverged, "
         f"every pattern within |overlap| >= {row['min_best_overlap']:.3f} of a minimum"
     )

@@ -83,20 +83,20 @@ def check_count(name: str, value, low: int) -> int:
     return int(value)
 
 
-def check_key(key, name: str = "rng_key"):
-    """Return ``key`` if it is a JAX key (typed, or raw ``uint32`` key data such as
+def check_key(rng_key, name: str = "rng_key"):
+    """Return ``rng_key`` if it is a JAX key (typed, or raw ``uint32`` key data such as
     ``jax.random.PRNGKey(0)``, one or a batch); else raise a ``TypeError`` naming ``name``."""
-    dtype = getattr(key, "dtype", None)
+    dtype = getattr(rng_key, "dtype", None)
     if dtype is not None and (
         jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-        or (dtype == np.uint32 and np.ndim(key) >= 1)
+        or (dtype == np.uint32 and np.ndim(rng_key) >= 1)
     ):
-        return key
+        return rng_key
     raise TypeError(
-        f"`{name}` must be a JAX random key such as jax.random.key(0); got {key!r}"
+        f"`{name}` must be a JAX random key such as jax.random.key(0); got {rng_key!r}"
         + (
-            f" (wrap a seed as jax.random.key({key}))."
-            if isinstance(key, numbers.Integral)
+            f" (wrap a seed as jax.random.key({rng_key}))."
+            if isinstance(rng_key, numbers.Integral)
             else "."
         )
     )

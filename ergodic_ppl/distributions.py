@@ -32,6 +32,7 @@ import numpy as np
 from numpyro.distributions import Distribution, constraints
 
 from .checks import check_beta, check_spin_model
+from .exact import ENUMERATION_LIMIT
 from .spins import SpinModel
 from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete, _values_checked
 
@@ -56,11 +57,11 @@ spin_support = _SpinSupport()
 
 def _log_z_jax(model: SpinModel, beta) -> jax.Array:
     """Differentiable exact ``log Z(beta)`` by enumeration (JAX, small n only)."""
-    from .exact import MAX_EXACT_N, all_states
+    from .exact import all_states
 
-    if model.n > min(MAX_EXACT_N, 20):
+    if model.n > ENUMERATION_LIMIT:
         raise ValueError(
-            f"`normalized=True` enumerates 2^n states; n={model.n} is too large (limit 20). "
+            f"`normalized=True` enumerates 2^n states; n={model.n} is too large (limit ep.exact.ENUMERATION_LIMIT={ENUMERATION_LIMIT}). "
             "Use normalized=False (the default) and keep beta fixed, or estimate log Z."
         )
     states = jnp.asarray(all_states(model.n), dtype=model.fields.dtype)
@@ -104,9 +105,6 @@ class BoltzmannSpins(Distribution):
     has_enumerate_support = False
     pytree_data_fields = ("model", "beta")
     pytree_aux_fields = ("normalized", "sample_sweeps")
-
-    #: above this many spins, ``sample`` uses Gibbs sweeps instead of exact enumeration
-    exact_sample_limit = 20
 
     def __init__(
         self,
@@ -157,7 +155,7 @@ class BoltzmannSpins(Distribution):
 
     def sample(self, key, sample_shape=()):
         n = self.model.n
-        if n <= self.exact_sample_limit:
+        if n <= ENUMERATION_LIMIT:
             lz = _log_z_jax(self.model, self.beta)
             from .exact import all_states
 

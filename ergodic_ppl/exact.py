@@ -1,7 +1,7 @@
 """Exact enumeration of a :class:`~ergodic_ppl.spins.SpinModel` for small ``n`` (the test oracle).
 
 States are numbered ``i = 0 .. 2^n - 1``; bit ``k`` of ``i`` is 0 exactly when spin ``k`` is +1
-(THEORY.md A.2). Every function here uses that order. Energies are evaluated in NumPy float64,
+(docs/THEORY.md A.2). Every function here uses that order. Energies are evaluated in NumPy float64,
 chunk by chunk, by an implementation independent of the JAX one in :mod:`ergodic_ppl.spins`::
 
     log Z(beta) = log sum_i exp(-beta E_i),   p_i = exp(-beta E_i - log Z)
@@ -25,8 +25,10 @@ import numpy as np
 
 from .checks import check_beta, check_spin_model
 from .spins import SpinModel, check_spins
+from .spins.values import bits_to_spins_np, spins_to_bits_np
 
 __all__ = [
+    "ENUMERATION_LIMIT",
     "MAX_EXACT_N",
     "all_states",
     "state_index",
@@ -43,9 +45,10 @@ __all__ = [
 ]
 
 MAX_EXACT_N = 24
-#: up to this many spins the package's drivers enumerate log Z (2^20 states, about 1 s)
-#: rather than estimate it (ergodic-ppl train and tempered basin free energies)
-ENUMERATE_LOG_Z_N = 20
+#: the one switch between exact and estimated: up to this many spins the package enumerates
+#: (log Z, probability tables, exact landscapes, exact draws; 2^20 states, about 1 s), above
+#: it it samples or estimates.  Every "exact for n <= 20, else estimate" reads this value.
+ENUMERATION_LIMIT = 20
 _CHUNK = 1 << 16
 
 
@@ -61,8 +64,7 @@ def _check_n(n: int) -> None:
 
 def _states_range(n: int, start: int, stop: int) -> np.ndarray:
     idx = np.arange(start, stop, dtype=np.int64)
-    bits = (idx[:, None] >> np.arange(n, dtype=np.int64)) & 1
-    return (1 - 2 * bits).astype(np.int8)
+    return bits_to_spins_np((idx[:, None] >> np.arange(n, dtype=np.int64)) & 1)
 
 
 def all_states(n: int) -> np.ndarray:
@@ -74,14 +76,15 @@ def all_states(n: int) -> np.ndarray:
 def state_index(spins) -> np.ndarray:
     """Enumeration index of spins ``(..., n)`` (inverse of :func:`all_states`).
 
-    ``index = sum_k b_k 2^k`` with bits ``b_k = (1 - s_k) / 2``. Values must be ±1: 0/1 bits
+    ``index = sum_k b_k 2^k`` with bits ``b_k = (1 - s_k) / 2`` (the one convention of
+    :func:`~ergodic_ppl.spins_to_bits`). Values must be ±1: 0/1 bits
     raise ``ValueError`` (convert them with :func:`~ergodic_ppl.bits_to_spins`).
     """
     s = np.asarray(spins)
     if s.ndim == 0:
         raise ValueError(f"`spins` must have shape (..., n); got a scalar {spins!r}.")
     check_spins(s, s.shape[-1])
-    bits = (s < 0).astype(np.int64)
+    bits = spins_to_bits_np(s).astype(np.int64)
     return (bits << np.arange(s.shape[-1], dtype=np.int64)).sum(-1)
 
 
@@ -130,7 +133,7 @@ def log_z(model: SpinModel, beta: float = 1.0) -> float:
 
 
 def free_energy(model: SpinModel, beta: float = 1.0) -> float:
-    """Free energy ``F = -log Z(beta) / beta`` (THEORY.md A.2); needs ``beta > 0``.
+    """Free energy ``F = -log Z(beta) / beta`` (docs/THEORY.md A.2); needs ``beta > 0``.
 
     At ``beta = 0`` the quotient is undefined (``log Z(0) = n log 2`` is finite, so ``F``
     diverges): a ``ValueError`` naming ``beta`` is raised instead of dividing by zero.

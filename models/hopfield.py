@@ -4,7 +4,7 @@
 ``J_ij = (1/n) sum_mu xi_i^mu xi_j^mu`` (``ep.SpinModel.hopfield``).  At ``beta = 2``, below
 the retrieval temperature (``T = 1`` for a small load ``p / n``), each pattern and its mirror
 image ``-xi`` is the minimum of a separate basin, and a chain that falls into one stays there:
-the analysis (THEORY.md A.6) reports broken ergodicity, with every basin overlapping one stored
+the analysis (docs/THEORY.md A.6) reports broken ergodicity, with every basin overlapping one stored
 pattern (up to sign).
 
 The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``): ``model``,

@@ -42,7 +42,10 @@ def boltzmann(spin_model: ep.SpinModel, site: str = "s"):
 def bernoulli_ising(spin_model: ep.SpinModel, site: str = "x"):
     """``model(beta)``: the Boltzmann distribution of ``spin_model`` over ``Bernoulli`` bits.
 
-    Spin ``s = 1 - 2 x`` (bit 0 is spin +1); the energy enters as
+    Spin ``s = 1 - 2 x`` (bit 0 is spin +1: the one convention of ``ep.bits_to_spins``,
+    written out because the generic kernel evaluates the model at real ``x`` in (0, 1), its
+    multilinear extension, which ``bits_to_spins``' ``int8`` result would round); the energy
+    enters as
     ``numpyro.factor("energy", -beta E(s))`` — the form NumPyro's ``DiscreteGibbs`` samples.
     """
 

@@ -6,7 +6,7 @@
 ``beta = 1`` the landscape breaks into many valleys, and
 chains from random starts settle in different ones.  Without fields ``E(-s) = E(s)``: every
 valley has a mirror image of the same probability, which a chain confined to one valley never
-visits (THEORY.md A.6: chains that never visit some basin).
+visits (docs/THEORY.md A.6: chains that never visit some basin).
 
 The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``): ``model``
 and ``model_kwargs``; ``glass`` is the ``SpinModel``.

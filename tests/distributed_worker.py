@@ -39,7 +39,7 @@ def pooled_statistics(spins, energy):
     (chains, draws)``; on global arrays the means are sums across devices and processes."""
     import jax.numpy as jnp
 
-    m = jnp.mean(spins.astype(jnp.float32), axis=-1)  # (chains, draws) magnetisation per spin
+    m = jnp.mean(spins.astype(jnp.float32), axis=-1)  # (chains, draws) magnetization per spin
     n = spins.shape[-1]
     # m takes the values -1, -1 + 2/n, ..., 1: count them through the number of up spins
     ups = jnp.sum(spins > 0, axis=-1)

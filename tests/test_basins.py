@@ -145,11 +145,11 @@ def test_exact_minima_and_basins_against_steepest_descent(name):
     n = small_model(name).n
     # every walk ends at a local minimum, and every local minimum is the end of its own walk
     assert set(np.unique(ref["target"]).tolist()) == set(ref["minima"].tolist())
-    assert len(set(idx.tolist())) == len(idx) == land.n_basins, "repeated minima"
+    assert len(set(idx.tolist())) == len(idx) == land.num_basins, "repeated minima"
     assert sorted(idx.tolist()) == ref["minima"].tolist(), (
         f"{name}: minima differ: code {sorted(idx.tolist())} vs {ref['minima'].tolist()}"
     )
-    assert land.minima.dtype == np.int8 and land.minima.shape == (land.n_basins, n)
+    assert land.minima.dtype == np.int8 and land.minima.shape == (land.num_basins, n)
     assert land.exact
     np.testing.assert_allclose(land.energies, ref["energies"][idx], rtol=0, atol=ATOL)
     assert np.all(np.diff(land.energies) >= 0), "basins are not in increasing energy"
@@ -160,7 +160,7 @@ def test_exact_minima_and_basins_against_steepest_descent(name):
         f"{idx[land.basin_of_state[wrong[0]]]}, steepest descent gives {ref['target'][wrong[0]]}"
     )
     np.testing.assert_array_equal(
-        land.basin_sizes(), np.bincount(land.basin_of_state, minlength=land.n_basins)
+        land.basin_sizes(), np.bincount(land.basin_of_state, minlength=land.num_basins)
     )
     sizes = {int(m): int(np.sum(ref["target"] == m)) for m in ref["minima"]}
     assert land.basin_sizes().tolist() == [sizes[int(m)] for m in idx]
@@ -171,7 +171,7 @@ def test_exact_saddles_barriers_and_merges(name):
     ref, land = reference(name), landscape(name)
     idx = _minima_index(land)
     e = ref["energies"]
-    k = land.n_basins
+    k = land.num_basins
     truth = oracles.threshold_saddles(e, idx)
     np.testing.assert_allclose(land.saddles, truth, rtol=0, atol=ATOL, err_msg=name)
     np.testing.assert_allclose(
@@ -220,7 +220,7 @@ def test_exact_basin_probabilities_and_free_energies(name, beta):
 def test_exact_landscape_hand_checked_cases():
     # fields only: each spin follows its field; the zero field leaves two flat minima
     land = landscape("fields-only")
-    assert land.n_basins == 2
+    assert land.num_basins == 2
     assert sorted(land.minima[:, 2].tolist()) == [-1, 1]
     np.testing.assert_array_equal(land.minima[:, [0, 1, 3, 4]], [[1, -1, 1, -1]] * 2)
     np.testing.assert_allclose(land.energies, -2.5)
@@ -235,8 +235,8 @@ def test_exact_landscape_hand_checked_cases():
 def test_exact_landscape_bad_input():
     with pytest.raises(ValueError, match="SpinModel"):
         basins.exact_landscape(np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="MAX_LANDSCAPE_N"):
-        basins.exact_landscape(ep.SpinModel.ising_chain(basins.MAX_LANDSCAPE_N + 1))
+    with pytest.raises(ValueError, match="ENUMERATION_LIMIT"):
+        basins.exact_landscape(ep.SpinModel.ising_chain(ep.exact.ENUMERATION_LIMIT + 1))
     land = landscape("sk8-0")
     with pytest.raises(ValueError, match="sampled"):
         land.occupancy()
@@ -349,7 +349,7 @@ def test_quench_mirror_of_a_minimum_with_a_field():
     e = oracles.energy_of(10, model.walsh_couplings(), out)
     np.testing.assert_allclose(e, [-10.0 - 3.0, -10.0 + 3.0], atol=1e-5)
     land = landscape("chain10-field")
-    assert land.n_basins == 2
+    assert land.num_basins == 2
     np.testing.assert_array_equal(land.minima, np.stack([up, down]))
     # on the ring every state with l down spins (0 < l < 10) has at least two domain walls:
     # E >= -10 + 4 - 0.3 (10 - 2 l), highest at l = 9, and growing one domain reaches it
@@ -421,7 +421,7 @@ def _check_sampled_against_definitions(model, spins, land):
     leaders, assignment = oracles.leader_clusters(uniq, u_energy, threshold)
     weight = np.bincount(assignment, weights=counts, minlength=len(leaders)) / counts.sum()
     kept = uniq[leaders[weight >= land.info["min_occupancy"]]]
-    k = land.n_basins
+    k = land.num_basins
     assert {r.tobytes() for r in land.minima} == {r.tobytes() for r in kept}
     assert land.minima.shape == (k, n) and land.minima.dtype == np.int8
     np.testing.assert_allclose(land.energies, _energies_of(walsh, land.minima), atol=1e-3)
@@ -473,7 +473,7 @@ def test_sampled_landscape_below_tc_two_ground_states():
     spins = np.asarray(trace.spins)
     land = basins.sampled_landscape(model, spins)
     _check_sampled_against_definitions(model, spins, land)
-    assert land.n_basins == 2
+    assert land.num_basins == 2
     np.testing.assert_allclose(land.energies, [-512.0, -512.0])
     assert sorted(land.minima.sum(1).tolist()) == [-256, 256]
     assert np.all(np.abs(land.minima.sum(1)) == 256)
@@ -541,7 +541,7 @@ def test_sampled_landscape_extra_states_only_help_find_minima():
     spins = np.ones((2, 10, 9), np.int8)  # every draw at the all +1 ground state
     extra = -np.ones((30, 9), np.int8)  # the mirror, seen only through extra states
     land = basins.sampled_landscape(model, spins, extra_states=extra)
-    assert land.n_basins == 2
+    assert land.num_basins == 2
     assert sorted(land.minima.sum(1).tolist()) == [-9, 9]
     plus = int(np.argmax(land.minima.sum(1)))
     assert np.all(land.labels == plus)
@@ -817,7 +817,7 @@ def test_exact_free_energies_and_graph_attributes_against_enumeration(name, beta
     g = ep.basin_graph(land, beta=beta)
     assert g.graph["exact"] and g.graph["beta"] == beta
     assert abs(g.graph["log_z"] - log_z) < 1e-9 * abs(log_z) + 1e-9
-    assert sorted(g.nodes) == list(range(land.n_basins))
+    assert sorted(g.nodes) == list(range(land.num_basins))
     for a, node in g.nodes(data=True):
         # F_a (free_energy) and F_a - F (relative_free_energy) are distinct attributes
         assert abs(node["free_energy"] + log_za[a] / beta) < 1e-9 * (1 + abs(log_za[a]))
@@ -831,7 +831,7 @@ def test_exact_free_energies_and_graph_attributes_against_enumeration(name, beta
     direct = oracles.direct_basin_saddles(ref["energies"], ref["target"], _minima_index(land))
     expected = {
         (a, b)
-        for a, b in itertools.combinations(range(land.n_basins), 2)
+        for a, b in itertools.combinations(range(land.num_basins), 2)
         if np.isfinite(direct[a, b])
     }
     assert {tuple(sorted(e)) for e in g.edges} == expected
@@ -870,7 +870,7 @@ def _hand_sampled_landscape():
 
 def test_sampled_vocabulary_and_graph_attributes_against_hand_counts():
     model, spins, land = _hand_sampled_landscape()
-    assert land.n_basins == 2
+    assert land.num_basins == 2
     assert land.energies[0] == land.energies[1] == -18.0  # the two ground states
     up, down = (0, 1) if land.minima[0, 0] == 1 else (1, 0)
     lab = land.labels

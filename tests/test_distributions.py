@@ -57,7 +57,7 @@ def test_exact_sample_matches_probabilities(three_body):
 
 
 def test_large_model_sample_uses_gibbs_sweeps():
-    lattice = ep.SpinModel.ising_2d(6, 6)  # 36 spins > exact_sample_limit
+    lattice = ep.SpinModel.ising_2d(6, 6)  # 36 spins > ep.exact.ENUMERATION_LIMIT
     d = ep.BoltzmannSpins(lattice, beta=0.2, sample_sweeps=50)
     draws = d.sample(jax.random.key(1), (3, 2))
     assert draws.shape == (3, 2, 36) and draws.dtype == jnp.int8

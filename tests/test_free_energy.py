@@ -572,7 +572,7 @@ def test_basin_free_energies_bad_input():
 
 
 def test_basin_free_energies_from_tempering_draws_against_enumeration():
-    """Basins = sign of the magnetisation of the 4x4 Ising model at beta = 0.6 (T < T_c). The
+    """Basins = sign of the magnetization of the 4x4 Ising model at beta = 0.6 (T < T_c). The
     restricted free energies ``-log sum_{s in basin} e^{-beta E(s)} / beta`` are exact by
     enumeration; PT draws (which cross between basins) must reproduce them within error bars."""
     model, beta, log_z, _ = case("ising4x4@0.6")

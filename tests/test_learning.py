@@ -297,17 +297,18 @@ def test_digits():
     x, y = ep.datasets.digits(return_labels=True)
     assert x.shape == (1797, 64) and x.dtype == np.int8 and set(np.unique(x)) == {-1, 1}
     assert y.shape == (1797,) and set(np.unique(y)) == set(range(10))
-    assert (ep.datasets.digits(threshold=0.0) == 1).mean() > (x == 1).mean()
+    # an "on" pixel is bit 1, spin -1 (ep.bits_to_spins): a lower threshold, more -1
+    assert (ep.datasets.digits(threshold=0.0) == -1).mean() > (x == -1).mean()
     with pytest.raises(ValueError, match="threshold"):
         ep.datasets.digits(threshold=16)
 
 
 def test_load_files(tmp_path):
     bits = np.array([[0, 1, 1], [1, 0, 0]])
-    spins = 2 * bits - 1
+    spins = 1 - 2 * bits  # the one convention, ep.bits_to_spins: bit 0 -> +1, bit 1 -> -1
     np.save(tmp_path / "a.npy", bits)
     (tmp_path / "b.csv").write_text("0,1,1\n1,0,0\n")
-    (tmp_path / "c.txt").write_text("-1 1 1\n\n1 -1 -1\n")
+    (tmp_path / "c.txt").write_text("1 -1 -1\n\n-1 1 1\n")
     (tmp_path / "d.amat").write_text("0 1 1\n1 0 0\n")  # binarized MNIST's text format
     np.savez(tmp_path / "e.npz", train_data=bits)
     np.savez(tmp_path / "f.npz", train_data=bits, valid_data=1 - bits)
@@ -332,13 +333,13 @@ def test_load_files(tmp_path):
             ep.datasets.load(tmp_path / name)
     with pytest.raises(ValueError, match="not a file"):
         ep.datasets.load(tmp_path / "missing.npy")
-    np.testing.assert_array_equal(ep.datasets.load(tmp_path / "f.npz", key="valid_data"), -spins)
-    with pytest.raises(ValueError, match="several arrays.*`key=`"):
+    np.testing.assert_array_equal(ep.datasets.load(tmp_path / "f.npz", array="valid_data"), -spins)
+    with pytest.raises(ValueError, match="several arrays.*`array=`"):
         ep.datasets.load(tmp_path / "f.npz")
-    with pytest.raises(ValueError, match="`key='test_data'` is not in"):
-        ep.datasets.load(tmp_path / "f.npz", key="test_data")
-    with pytest.raises(ValueError, match="`key` names an array of an .npz"):
-        ep.datasets.load(tmp_path / "a.npy", key="train_data")
+    with pytest.raises(ValueError, match="`array='test_data'` is not in"):
+        ep.datasets.load(tmp_path / "f.npz", array="test_data")
+    with pytest.raises(ValueError, match="`array` names an array of an .npz"):
+        ep.datasets.load(tmp_path / "a.npy", array="train_data")
     np.save(tmp_path / "flat.npy", np.ones(3))
     with pytest.raises(ValueError, match="2-D"):
         ep.datasets.load(tmp_path / "flat.npy")

@@ -69,7 +69,7 @@ def test_hopfield_finds_the_pattern_basins(tmp_path):
     assert summary["ergodic"] is False and summary["status"] == "broken"
     # 4 chains from random starts all falling into the same one of the 6 (+/-) pattern
     # basins has probability 6 / 6**4 < 0.5 %.
-    assert summary["n_basins"] >= 2
+    assert summary["num_basins"] >= 2
     # A retrieval state has overlap ~1 with one pattern; mixture states (the spurious minima)
     # have at most 0.5-0.6 with each of 3 patterns, so 0.9 separates the two.
     retrieval = {
@@ -90,7 +90,7 @@ def test_sk_glass_has_many_valleys(tmp_path):
     summary, graph, ns = analyze(MODELS / "sk.py", tmp_path)
     glass = ns["glass"]
     assert summary["ergodic"] is False and summary["status"] == "broken"
-    assert len(graph["nodes"]) == summary["n_basins"] >= 2
+    assert len(graph["nodes"]) == summary["num_basins"] >= 2
     for node in graph["nodes"]:
         s = np.asarray(node["state"], np.float32)
         # Each basin is named by its quench minimum: no single flip lowers its energy.

@@ -12,7 +12,7 @@ from ergodic_ppl import cli, datasets
 from ergodic_ppl.pipeline import DEFAULTS, _check_options
 
 LATTICE = ep.SpinModel.ising_2d(4, 4)
-OBS = {"m": ep.kernels.streaming.magnetisation_observer()}
+OBS = {"m": ep.kernels.streaming.magnetization_observer()}
 DATA = np.where(np.random.default_rng(0).random((10, 16)) < 0.5, 1, -1).astype(np.int8)
 
 

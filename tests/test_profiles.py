@@ -1,4 +1,4 @@
-"""Free-energy profile along the magnetisation, reweighted across a tempering ladder, against
+"""Free-energy profile along the magnetization, reweighted across a tempering ladder, against
 exact enumeration."""
 
 import jax
@@ -24,7 +24,7 @@ def test_profile_from_ladder_matches_exact_double_well():
     hist, _ = np.histogram(states.mean(1), bins=bins, weights=ep.exact.probabilities(lattice, beta))
     F_exact = -np.log(hist) / beta
     F_exact -= F_exact.min()
-    assert np.all(np.isfinite(F))  # every magnetisation is visited through the ladder
+    assert np.all(np.isfinite(F))  # every magnetization is visited through the ladder
     # both profiles are shifted to min 0; compare shape within 4 error bars plus the
     # uncertainty of the shift (the error of the minimum bin)
     tol = 4 * np.hypot(se, se[np.argmin(F)])

@@ -123,7 +123,7 @@ def test_bad_rng_impl_and_extra_fields_are_named():
     with pytest.raises(ValueError, match="`extra_fields` must be a tuple of names"):
         ep.run_chains(LATTICE, 0.4, jax.random.key(0), extra_fields="energy")
     with pytest.raises(ValueError, match="`extra_fields`"):
-        ep.run_chains(LATTICE, 0.4, jax.random.key(0), extra_fields=("magnetisation",))
+        ep.run_chains(LATTICE, 0.4, jax.random.key(0), extra_fields=("magnetization",))
 
 
 # ---------------------------------------------------------------------------- energy
@@ -157,7 +157,7 @@ def test_only_observers_that_read_the_energy_make_the_sweeps_track_it():
         return state.site_spins[0]
 
     quiet = {
-        "m": streaming.magnetisation_observer(),
+        "m": streaming.magnetization_observer(),
         "p": driver.observer(probe, reads_energy=False),
     }
     ep.kernels.stream_chains(LATTICE, 0.4, jax.random.key(0), num_chains=2, num_draws=3,

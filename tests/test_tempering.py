@@ -6,7 +6,7 @@ its rows; the law of the whole ladder after a few steps (sweeps at every rung, t
 matches the oracle's law evolved exactly; (2) stationary chi-square of the target rung against
 :func:`ergodic_ppl.exact.probabilities`, through ``run_tempering`` and through
 ``ParallelTempering`` inside ``numpyro.infer.MCMC``; (3) ergodicity: below T_c the target draws
-of tempering visit both magnetisation signs where plain Gibbs chains are stuck; (4) caches;
+of tempering visit both magnetization signs where plain Gibbs chains are stuck; (4) caches;
 (5) invariants, adaptation, determinism, chain methods, extra fields and bad input.
 """
 
@@ -401,9 +401,9 @@ def test_target_marginal_chisquare_ising_4x4_below_tc(route):
 # ---------------------------------------------------------------------------- ergodicity
 
 
-def test_tempering_mixes_magnetisation_where_gibbs_is_stuck():
+def test_tempering_mixes_magnetization_where_gibbs_is_stuck():
     """8x8 periodic Ising at beta = 1 (far below T_c, beta_c = 0.4407): plain heat-bath chains
-    never change the sign of the magnetisation, tempering chains visit both signs equally.
+    never change the sign of the magnetization, tempering chains visit both signs equally.
 
     P(m = 0) is below 1e-10 here (two straight domain walls cost Delta E = 32), so by symmetry
     P(m > 0) = 1/2. Test: |fraction - 1/2| < 4 stderr with stderr = sqrt(1/4 / ESS), ESS of the

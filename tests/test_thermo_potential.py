@@ -174,7 +174,7 @@ def test_reduced_model_has_a_minimum_at_every_pattern(seed):
     land = ep.basins.exact_landscape(bm)
     overlap = xi.astype(float) @ land.minima.T.astype(float) / n
     assert np.all(overlap.max(1) >= 0.9)
-    assert land.n_basins >= 4
+    assert land.num_basins >= 4
 
 
 def test_fit_hooks_and_warnings():
@@ -301,15 +301,15 @@ def test_basin_potential_exact():
     e = oracles.walsh_energies(n, model.walsh_couplings())
     p = oracles.boltzmann(e, beta)
     basin = land.basin_of_state
-    p_a = np.bincount(basin, weights=p, minlength=land.n_basins)
+    p_a = np.bincount(basin, weights=p, minlength=land.num_basins)
     np.testing.assert_allclose(bp.model_weight, p_a, rtol=0, atol=1e-12)
     labels = basin[oracles.index_of(data)]
     np.testing.assert_array_equal(bp.labels, labels)
-    x_a = np.bincount(labels, minlength=land.n_basins) / len(data)
+    x_a = np.bincount(labels, minlength=land.num_basins) / len(data)
     np.testing.assert_allclose(bp.data_weight, x_a)
     assert bp.unassigned == pytest.approx(0.0, abs=1e-12)
     log_z = np.log(np.exp(-beta * e).sum())
-    z_a = np.bincount(basin, weights=np.exp(-beta * e), minlength=land.n_basins)
+    z_a = np.bincount(basin, weights=np.exp(-beta * e), minlength=land.num_basins)
     np.testing.assert_allclose(bp.free_energy, -np.log(z_a) / beta, atol=1e-10)
     # G at the model weights is F; above it by T KL(x || p) over basins at the data weights
     assert bp.g_model == pytest.approx(-log_z / beta, abs=1e-10)
@@ -353,10 +353,10 @@ def test_basin_potential_on_a_sampled_landscape():
         model, data, beta, landscape=land, log_z=ep.exact.log_z(model, beta)
     )
     exact = thermo.basin_potential(model, data, beta)
-    assert not land.exact and land.n_basins == exact.landscape.n_basins == 4
+    assert not land.exact and land.num_basins == exact.landscape.num_basins == 4
     # every data point joins the basin whose minimum its quench overlaps
     q = ep.basins.quench(model, data).astype(float)
-    for a in range(land.n_basins):
+    for a in range(land.num_basins):
         assert np.all(q[bp.labels == a] @ land.minima[a] / n >= land.overlap_threshold)
     match = [
         oracles.index_of(exact.landscape.minima).tolist().index(i)

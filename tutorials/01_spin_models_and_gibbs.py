@@ -75,8 +75,8 @@ idata = az.from_numpyro(mcmc)
 az.summary(idata, var_names=["energy", "magnetization"], group="sample_stats")
 
 # %% [markdown]
-# Below the critical temperature the chains order, and each sits in one magnetisation sector:
-# the energy looks converged, the magnetisation does not. Spotting this is what the later
+# Below the critical temperature the chains order, and each sits in one magnetization sector:
+# the energy looks converged, the magnetization does not. Spotting this is what the later
 # diagnostics are for.
 
 # %%
@@ -221,7 +221,7 @@ block = bern.sampler._generic
 print("multilinear:", block.multilinear, " colour classes:", [len(c) for c in block.classes])
 print(
     "<E> Gibbs:",
-    float(tiny.energy(1 - 2 * bern.get_samples()["x"]).mean()),
+    float(tiny.energy(ep.bits_to_spins(bern.get_samples()["x"])).mean()),
     " exact:",
     ep.exact.mean_energy(tiny, 0.3),
 )

@@ -11,10 +11,10 @@
 # %% [markdown]
 # # Parallel tempering and free energies with error bars
 #
-# Below the critical temperature a ferromagnet's Gibbs chains stay in the magnetisation sector
+# Below the critical temperature a ferromagnet's Gibbs chains stay in the magnetization sector
 # they start in: ergodicity is broken on any practical time scale. Parallel tempering restores
 # access to both sectors by letting configurations travel up a ladder of temperatures and back.
-# Free energies — `log Z`, basin free energies, profiles along the magnetisation — come with
+# Free energies — `log Z`, basin free energies, profiles along the magnetization — come with
 # error bars from several estimators, checked here against exact answers.
 
 # %%
@@ -31,7 +31,7 @@ import ergodic_ppl as ep
 # ## 1. Stuck Gibbs chains versus tempering
 #
 # A 12×12 Ising ferromagnet at β = 0.6 (β_c ≈ 0.4407). Plain chromatic Gibbs: every chain keeps
-# the sign of its magnetisation. `ep.run_tempering` runs 12 rungs from β = 0.6 down to 0.25 with
+# the sign of its magnetization. `ep.run_tempering` runs 12 rungs from β = 0.6 down to 0.25 with
 # the non-reversible even/odd swap scheme; the ladder adapts during warm-up so that swap
 # rejection rates are equal (Syed et al. 2021).
 
@@ -50,7 +50,7 @@ m_pt = np.asarray(pt.spins, np.float32).mean(-1)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
 axes[0].plot(m_gibbs.T, lw=0.6)
-axes[0].set(title="chromatic Gibbs, 8 chains", xlabel="draw", ylabel="magnetisation")
+axes[0].set(title="chromatic Gibbs, 8 chains", xlabel="draw", ylabel="magnetization")
 axes[1].plot(m_pt.T, lw=0.6)
 axes[1].set(title="parallel tempering, 8 chains (target rung)", xlabel="draw")
 plt.show()
@@ -138,7 +138,7 @@ print(slow)
 # %% [markdown]
 # ## 3. Basin free energies and the free-energy profile along m
 #
-# Label each tempered draw by the sign of its magnetisation (the two basins of the ordered
+# Label each tempered draw by the sign of its magnetization (the two basins of the ordered
 # phase); `basin_free_energies` turns occupancies and `log Z` into `F_a = -(log Z + log p_a)/β`.
 # `free_energy_profile` gives `F(m) = -log p(m)/β`: a double well below T_c.
 
@@ -155,5 +155,5 @@ centres, F, se = ep.free_energy.free_energy_profile(m_pt, beta, bins=25)
 fig, ax = plt.subplots(figsize=(6, 3))
 seen = np.isfinite(F)  # bins no draw visited have F = inf
 ax.errorbar(centres[seen], F[seen], yerr=se[seen], fmt="o-", ms=3)
-ax.set(xlabel="magnetisation m", ylabel="F(m) − min  [units of 1/β]", title="12×12 Ising, β = 0.6")
+ax.set(xlabel="magnetization m", ylabel="F(m) − min  [units of 1/β]", title="12×12 Ising, β = 0.6")
 plt.show()

@@ -12,13 +12,13 @@
 # # Broken ergodicity, basins and the basin graph
 #
 # A spin model at low temperature is a library of bound states: basins of attraction of the
-# energy landscape, separated by barriers that Gibbs chains cross rarely or never (THEORY.md
+# energy landscape, separated by barriers that Gibbs chains cross rarely or never (docs/THEORY.md
 # A.1, A.6). This notebook
 #
 # 1. computes the exact landscape of a small model — every local minimum, the basin of every
 #    state, the minimax barrier between every pair — and draws its disconnectivity graph;
 # 2. diagnoses many chains of a Hopfield network with `ep.diagnose`: ArviZ R-hat and ESS on
-#    energy, magnetisation, pattern overlaps and basin indicators, the chain × basin occupancy
+#    energy, magnetization, pattern overlaps and basin indicators, the chain × basin occupancy
 #    and a verdict;
 # 3. builds the basin connectivity graph from what the chains did;
 # 4. shows the remedy (tempering) and the nested R-hat for many short chains.
@@ -44,7 +44,7 @@ from ergodic_ppl import plots
 # %%
 glass = ep.SpinModel.sherrington_kirkpatrick(14, jax.random.key(3))
 land = ep.basins.exact_landscape(glass, beta=1.0)
-print(f"{land.n_basins} local minima; energies {np.round(land.energies, 2)}")
+print(f"{land.num_basins} local minima; energies {np.round(land.energies, 2)}")
 print("basin probabilities at beta = 1:", np.round(land.info["probabilities"], 3))
 print("barriers out of the ground state:", np.round(land.barriers[0], 2))
 
@@ -99,12 +99,12 @@ report
 
 # %% [markdown]
 # The report is an object: `status` (`"ergodic"`, `"not_converged"` or `"broken"`), `beta`
-# (found on the model's `BoltzmannSpins` site), `n_basins`, `occupancy` (chains × basins),
+# (found on the model's `BoltzmannSpins` site), `num_basins`, `occupancy` (chains × basins),
 # `rhat`/`ess` per observable, `chain_basins`, `remedies`; `to_dataframe()` for the table.
 # Every basin found is a stored pattern or its mirror:
 
 # %%
-print(report.status, report.beta, report.n_basins)
+print(report.status, report.beta, report.num_basins)
 print(np.round(report.landscape.minima @ patterns.T.astype(float) / 100, 2))
 report.to_dataframe()
 
@@ -148,8 +148,8 @@ analysis.basins
 # ## 4. Remedies: tempering, and nested R-hat for many short chains
 #
 # Parallel tempering carries replicas across barriers through high temperature. A 12×12
-# Ising ferromagnet at β = 0.6: plain Gibbs chains keep their magnetisation sector (broken);
-# tempered chains visit both sectors often enough for R-hat of the magnetisation and of the
+# Ising ferromagnet at β = 0.6: plain Gibbs chains keep their magnetization sector (broken);
+# tempered chains visit both sectors often enough for R-hat of the magnetization and of the
 # basin indicators to come back near 1. The hotter replicas can also be quenched to help find
 # minima (`extra_states`).
 

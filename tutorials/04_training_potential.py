@@ -11,7 +11,7 @@
 # %% [markdown]
 # # The training potential: from data to a library of bound states
 #
-# He & Lubchenko (THEORY.md A.1) describe training a generative model on `n` binary spins as
+# He & Lubchenko (docs/THEORY.md A.1) describe training a generative model on `n` binary spins as
 # the thermodynamics of an energy table: the training set is a low-energy "bound" phase, the
 # `2^n - M` unseen states a high-temperature phase an extensive gap above it, and reducing the
 # description (keeping only fields and pairs, a Boltzmann machine) makes the model's free
@@ -40,7 +40,8 @@ from ergodic_ppl import plots, thermo
 # ## 1. Data and the full description
 #
 # Four random patterns on 16 spins, seen with frequencies 0.4, 0.3, 0.2 and 0.1, each spin
-# flipped with probability 0.04 (noise). Data can be ±1 spins or 0/1 bits (converted once).
+# flipped with probability 0.04 (noise). Data are ±1 spins: convert 0/1 bits with
+# `ep.bits_to_spins(bits)` (bit 0 -> +1, bit 1 -> -1); 0/1 arrays are refused.
 
 # %%
 n = 16
@@ -122,7 +123,7 @@ for name, model in [("R1 truncation", r1), ("R2 refit", bm)]:
 # %%
 land = ep.basins.exact_landscape(bm, beta=1.0)
 overlaps = patterns @ land.minima.T / n
-print(f"{land.n_basins} basins; best overlap of each pattern with a minimum:", overlaps.max(1))
+print(f"{land.num_basins} basins; best overlap of each pattern with a minimum:", overlaps.max(1))
 print("basin free energies F_a:", np.round(land.info["free_energies"], 2))
 fig, ax = plt.subplots(1, 2, figsize=(11, 4))
 plots.plot_disconnectivity(land, ax=ax[0])

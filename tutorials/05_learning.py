@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Learning with persistent chains: work, excess work and schedules
 #
-# Hnybida & Verret (THEORY.md Part B) read persistent-chain training (PCD) of an energy-based
+# Hnybida & Verret (docs/THEORY.md Part B) read persistent-chain training (PCD) of an energy-based
 # model as thermodynamics: every parameter update does **work** on the chains, the bias of PCD
 # is the **excess work** `W_ex = <W> - ΔF`, and the learning-rate schedule that dissipates
 # least is a natural-gradient flow. `ep.learning.fit` books all of it while it trains:
@@ -136,7 +136,7 @@ ax[0].legend()
 #
 # For `E = (x − θ)²/(2σ²)` with overdamped Langevin chains of mobility `μ`, learning the data
 # mean at distance `D` in time `τ` costs at least `W* = D²/(μτ + 2σ²)`, reached by an
-# impulse, then `η(t) = σ²/(τ + 2τ_r − t)`, then a final impulse (THEORY.md B.3).
+# impulse, then `η(t) = σ²/(τ + 2τ_r − t)`, then a final impulse (docs/THEORY.md B.3).
 # `trap.simulate` is a small Langevin reference sampler: the chains' mean is the negative
 # phase, and the work is booked per chain. Its error bar is over 8 independent replicas of the
 # whole training: the chains of one replica share its noisy parameter path, so a standard error
@@ -200,7 +200,7 @@ for name, model in (("initial", rbm0), ("trained", rbm.model)):
 
 fig, axes = plt.subplots(1, 8, figsize=(8, 1.2))
 for ax, spins in zip(axes, np.asarray(rbm.chains.spins)[:8, :64], strict=True):
-    ax.imshow(spins.reshape(8, 8), cmap="gray_r")
+    ax.imshow(spins.reshape(8, 8), cmap="gray", vmin=-1, vmax=1)  # ink: bit 1 = spin -1, black
     ax.axis("off")
 fig.suptitle("persistent chains (visible spins)")
 

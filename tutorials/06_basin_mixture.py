@@ -13,7 +13,7 @@
 #
 # When the data hold several well-separated patterns, a single energy-based model must put all
 # of them into one landscape, and persistent chains that train it mix between its basins
-# rarely or never (THEORY.md A.6). The remedy the ergodicity report names is to give each bound
+# rarely or never (docs/THEORY.md A.6). The remedy the ergodicity report names is to give each bound
 # state its own model: label the data by basin, fit one reduced model per basin, weight the
 # components by the data fraction or by `exp(-beta F_a)`. This notebook
 #

@@ -1,4 +1,4 @@
-"""Basins of the energy landscape (THEORY.md A.6): quench, local minima, barriers, basin graph.
+"""Basins of the energy landscape (docs/THEORY.md A.6): quench, local minima, barriers, basin graph.
 
 - :mod:`.descent` - the zero-temperature quench (steepest single-flip descent) of batches of
   states, ``quench_visible`` (descent of an RBM's visible free energy), ``unique_states`` and
@@ -25,10 +25,11 @@ from .descent import (
 )
 from .graph import basin_graph
 from .landscape import (
-    MAX_LANDSCAPE_N,
+    OVERLAP_THRESHOLD,
     Landscape,
     cluster_minima,
     exact_landscape,
+    group_minima,
     label_by_overlap,
     minimax_saddles,
     sampled_landscape,
@@ -36,14 +37,15 @@ from .landscape import (
 from .tempered import TemperedBasins, tempered_free_energies
 
 __all__ = [
+    "OVERLAP_THRESHOLD",
     "Landscape",
     "TemperedBasins",
     "assign_basins",
     "label_by_overlap",
-    "MAX_LANDSCAPE_N",
     "QUENCH_RTOL",
     "basin_graph",
     "cluster_minima",
+    "group_minima",
     "energies_of",
     "energy_scale",
     "exact_landscape",

@@ -1,4 +1,4 @@
-"""Which basin of a landscape each given state belongs to (THEORY.md A.6).
+"""Which basin of a landscape each given state belongs to (docs/THEORY.md A.6).
 
 Data points, draws of another model or held-out states are labelled by the rule that built the
 landscape: exact landscapes know the basin of every state; on sampled and mean-field landscapes
@@ -13,11 +13,9 @@ import numpy as np
 from ..checks import check_spin_model
 from ..spins import check_spins
 from .descent import quench
-from .landscape import Landscape, label_by_overlap
+from .landscape import OVERLAP_THRESHOLD, Landscape, label_by_overlap
 
 __all__ = ["assign_basins"]
-
-DEFAULT_OVERLAP_THRESHOLD = 0.6
 
 
 def assign_basins(landscape: Landscape, model, spins, *, overlap_threshold=None) -> np.ndarray:
@@ -25,7 +23,7 @@ def assign_basins(landscape: Landscape, model, spins, *, overlap_threshold=None)
 
     Exact landscapes: ``basin_of_state``. Others: quench under ``model``, then
     :func:`label_by_overlap` with ``overlap_threshold`` (default the landscape's own, else
-    0.6); -1 marks states in no basin of the landscape.
+    :data:`~ergodic_ppl.basins.landscape.OVERLAP_THRESHOLD`); -1 marks states in no basin of the landscape.
     """
     if not isinstance(landscape, Landscape):
         raise ValueError(
@@ -42,7 +40,7 @@ def assign_basins(landscape: Landscape, model, spins, *, overlap_threshold=None)
 
         return landscape.basin_of_state[state_index(s)]
     if overlap_threshold is None:
-        overlap_threshold = landscape.overlap_threshold or DEFAULT_OVERLAP_THRESHOLD
+        overlap_threshold = landscape.overlap_threshold or OVERLAP_THRESHOLD
     if not 0.0 < overlap_threshold <= 1.0:
         raise ValueError(f"`overlap_threshold` must lie in (0, 1]; got {overlap_threshold}.")
     flat = quench(model, s.reshape(-1, model.n))

@@ -1,4 +1,4 @@
-"""Zero-temperature quench: steepest single-flip descent of many states at once (THEORY.md A.6).
+"""Zero-temperature quench: steepest single-flip descent of many states (docs/THEORY.md A.6).
 
 ``quench`` takes any batch of ±1 states to their local minima (no single flip lowers the
 energy); ``quench_visible`` descends an RBM's visible free energy (hidden spins summed out) from
@@ -293,11 +293,9 @@ def _host_loop(run, carry, block, chunk_size, max_flips):
 
 
 def _visible_rows(visible_spins, n_visible: int) -> np.ndarray:
-    """``visible_spins`` ``(m, n_visible)`` as ``int8`` ±1 spins.
-
-    ±1 values are taken as spins (a table of only 1s too, as in :func:`quench`); a table of 0s
-    and 1s as bits, converted by :func:`ergodic_ppl.thermo.as_spin_data` (``0 -> +1``,
-    ``1 -> -1``, the rule of :func:`ergodic_ppl.bits_to_spins`).
+    """``visible_spins`` ``(m, n_visible)`` as ``int8`` ±1 spins (a table of only +1 too, as in
+    :func:`quench`); 0/1 bits are refused by :func:`ergodic_ppl.thermo.as_spin_data`, naming
+    ``visible_spins`` and the fix, ``ep.bits_to_spins(bits)``.
     """
     from ..thermo.data import as_spin_data  # thermo imports basins: import at call time
 
@@ -310,9 +308,7 @@ def _visible_rows(visible_spins, n_visible: int) -> np.ndarray:
     if arr.dtype == bool or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
-        raise ValueError(
-            f"`visible_spins` must be numeric ±1 spins or 0/1 bits; got dtype {arr.dtype}."
-        )
+        return as_spin_data(arr, n_visible, name="visible_spins")  # refused, by name
     if not len(arr):
         return np.zeros((0, n_visible), np.int8)
     if np.all((arr == 1) | (arr == -1)):
@@ -386,12 +382,10 @@ def quench_visible(
     of ``F`` (a single flip can still lower ``F``).  Conversely every single-flip minimum of
     ``F`` is a fixed point (concavity: a flip of ``v_i`` against ``g_i`` would lower ``F``).
 
-    ``visible_spins`` ``(m, n_visible)``: ±1 spins, or 0/1 bits (``0 -> +1``, ``1 -> -1``, as
-    :func:`ergodic_ppl.bits_to_spins`; converted by :func:`ergodic_ppl.thermo.as_spin_data`),
-    of any integer or float dtype; a table of only 1s is read as spins.  ``beta > 0``.  (The
-    data loaders :mod:`ergodic_ppl.datasets` and :meth:`~ergodic_ppl.SpinModel.from_bernoulli_rbm`
-    read an "on" pixel, bit 1, as +1: for a model trained on their spins pass those spins, not
-    the raw bits.)
+    ``visible_spins`` ``(m, n_visible)``: ±1 spins of any integer or float dtype (a table of
+    only +1 too); 0/1 bits are refused with the fix, ``ep.bits_to_spins(bits)`` (bit 0 -> +1,
+    bit 1 -> -1, the one convention that :mod:`ergodic_ppl.datasets` and
+    :meth:`~ergodic_ppl.SpinModel.from_bernoulli_rbm` follow too).  ``beta > 0``.
 
     Rows are descended ``chunk_size`` at a time, in a pool of that many slots (one compiled
     shape, padded) advanced :data:`VISIBLE_STEPS` updates per compiled ``while_loop``: a row

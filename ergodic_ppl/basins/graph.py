@@ -1,4 +1,4 @@
-"""The basin connectivity graph (networkx): basins and how they connect (THEORY.md A.6)."""
+"""The basin connectivity graph (networkx): basins and how they connect (docs/THEORY.md A.6)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
     True
     """
     land = _landscape_of(source)
-    k = land.n_basins
+    k = land.num_basins
     n = land.minima.shape[1] if k else 0
     if land.exact and log_z is not None:
         raise ValueError(
@@ -127,7 +127,7 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
                 attrs["free_energy_stderr"] = float(stats.free_energy_stderr[a])
         if land.exact:
             attrs["size"] = int(sizes[a])
-        elif stats.occupancy is None:  # mean-field: no chains; magnetisation and stability
+        elif stats.occupancy is None:  # mean-field: no chains; magnetization and stability
             attrs["magnetization"] = land.info["magnetizations"][a]
             attrs["stable"] = bool(land.info["stable"][a])
         else:

@@ -1,4 +1,4 @@
-"""Basins of the energy landscape: local minima, basins, barriers (THEORY.md A.6).
+"""Basins of the energy landscape: local minima, basins, barriers (docs/THEORY.md A.6).
 
 Definitions (the Energy Landscape Analysis ones):
 
@@ -29,21 +29,26 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..checks import check_beta, check_count
+from ..exact import ENUMERATION_LIMIT
 from ..free_energy.basins import BasinFreeEnergies, basin_free_energies
 from ..spins import SpinModel, check_spins
+from ..spins.values import bits_to_spins_np
 from .descent import QUENCH_RTOL, energies_of, energy_scale, quench, unique_states
 
 __all__ = [
     "Landscape",
-    "MAX_LANDSCAPE_N",
     "cluster_minima",
     "exact_landscape",
+    "group_minima",
     "label_by_overlap",
+    "OVERLAP_THRESHOLD",
     "minimax_saddles",
     "sampled_landscape",
 ]
 
-MAX_LANDSCAPE_N = 20
+#: two quenched minima with overlap ``|q| = |s . t| / n`` at least this are one basin: the one
+#: default of every function that clusters or labels by overlap (docs/THEORY.md, basins)
+OVERLAP_THRESHOLD = 0.6
 
 
 # --------------------------------------------------------------------------- saddles
@@ -111,7 +116,7 @@ class Landscape:
     - mean-field (:func:`ergodic_ppl.thermo.mean_field_minima`, ``exact=False``, :attr:`kind`
       ``"mean_field"`` or ``"tap"``): ``energies`` are the free energies ``F(m_a)`` of the
       fixed points, ``minima`` their signs, no saddles, no draws; ``info`` holds the
-      magnetisations, stability and pattern overlaps.
+      magnetizations, stability and pattern overlaps.
 
     Per-basin occupancy, probabilities and free energies: :meth:`free_energies` (exact values
     on exact landscapes, estimates from ``labels`` on sampled ones, both as a
@@ -140,7 +145,7 @@ class Landscape:
         return self.info.get("kind", "exact" if self.exact else "sampled")
 
     @property
-    def n_basins(self) -> int:
+    def num_basins(self) -> int:
         return len(self.energies)
 
     @property
@@ -156,9 +161,9 @@ class Landscape:
                 "`free_energies(beta)` (estimates from the labels of the draws)."
             )
         logw = -beta * self.state_energies
-        top = np.full(self.n_basins, -np.inf)
+        top = np.full(self.num_basins, -np.inf)
         np.maximum.at(top, self.basin_of_state, logw)
-        acc = np.zeros(self.n_basins)
+        acc = np.zeros(self.num_basins)
         np.add.at(acc, self.basin_of_state, np.exp(logw - top[self.basin_of_state]))
         return top + np.log(acc)
 
@@ -176,7 +181,7 @@ class Landscape:
         """Number of states in each basin (exact landscapes only)."""
         if not self.exact:
             raise ValueError("basin_sizes needs an exact landscape.")
-        return np.bincount(self.basin_of_state, minlength=self.n_basins)
+        return np.bincount(self.basin_of_state, minlength=self.num_basins)
 
     def occupancy(self) -> np.ndarray:
         """Sampled: ``(chains, K)`` fraction of each chain's draws in each basin (draws in no
@@ -187,7 +192,7 @@ class Landscape:
                 "occupancy needs a sampled landscape (labels of draws); this one has no draws "
                 f"(kind {self.kind!r}): use `free_energies(beta).probability`."
             )
-        return basin_free_energies(self.labels, num_basins=self.n_basins).occupancy
+        return basin_free_energies(self.labels, num_basins=self.num_basins).occupancy
 
     def free_energies(self, beta: float | None = None, *, log_z=None) -> BasinFreeEnergies:
         """Occupancy, probability and free energies of every basin, in the one vocabulary
@@ -208,7 +213,7 @@ class Landscape:
         if self.kind in ("mean_field", "tap"):
             return self._mean_field_free_energies(beta, log_z)
         if not self.exact:
-            return basin_free_energies(self.labels, beta, num_basins=self.n_basins, log_z=log_z)
+            return basin_free_energies(self.labels, beta, num_basins=self.num_basins, log_z=log_z)
         if beta is None:
             raise ValueError("An exact landscape needs `beta` for basin probabilities.")
         if log_z is not None:
@@ -226,7 +231,7 @@ class Landscape:
             probability=np.exp(log_p),
             relative_free_energy=-log_p / beta,
             free_energy=-logw / beta,
-            free_energy_stderr=np.zeros(self.n_basins),
+            free_energy_stderr=np.zeros(self.num_basins),
         )
 
     def _mean_field_free_energies(self, beta, log_z) -> BasinFreeEnergies:
@@ -291,10 +296,10 @@ def exact_landscape(model: SpinModel, beta=None) -> Landscape:
     if not isinstance(model, SpinModel):
         raise ValueError(f"`model` must be a SpinModel, got {type(model).__name__}.")
     n = model.n
-    if n > MAX_LANDSCAPE_N:
+    if n > ENUMERATION_LIMIT:
         raise ValueError(
             f"exact_landscape enumerates 2^n states and every single flip; n={n} exceeds "
-            f"MAX_LANDSCAPE_N={MAX_LANDSCAPE_N}. Use ep.basins.sampled_landscape(model, spins) "
+            f"ep.exact.ENUMERATION_LIMIT={ENUMERATION_LIMIT}. Use ep.basins.sampled_landscape(model, spins) "
             "with draws from SpinGibbs or ParallelTempering instead."
         )
     from .. import exact
@@ -323,7 +328,7 @@ def exact_landscape(model: SpinModel, beta=None) -> Landscape:
     direct = _direct_saddles_exact(energies, basin, k)
     e_min = energies[minima_idx]
     saddles, merges = minimax_saddles(direct, e_min)
-    minima = (1 - 2 * ((minima_idx[:, None] >> np.arange(n)) & 1)).astype(np.int8)
+    minima = bits_to_spins_np((minima_idx[:, None] >> np.arange(n)) & 1)
     land = Landscape(
         minima=minima,
         energies=e_min,
@@ -364,7 +369,25 @@ def _first_match(rows, reps, overlap_threshold, n: int, block: int) -> np.ndarra
     return found
 
 
-def cluster_minima(minima, energies, overlap_threshold: float = 0.6, *, block: int = OVERLAP_BLOCK):
+def group_minima(minima, energy_fn, overlap_threshold: float = OVERLAP_THRESHOLD):
+    """The package's one rule for grouping quenched minima into basins.
+
+    The distinct rows of ``minima`` ``(m, n)`` are ordered by ``energy_fn(states)`` (their
+    energies, or visible free energies for an RBM) and leader-clustered by overlap
+    ``q = s . t / n >= overlap_threshold`` (:func:`cluster_minima`; mirrors never join).
+    Returns ``(labels (m,), representatives (k, n) int8, energies (k,))``: each row's group
+    and the groups' lowest minima in increasing energy.  Sampled landscapes, run comparisons,
+    training monitors and basin mixtures all call this and then keep the groups they need.
+    """
+    uniq, inverse, _ = unique_states(minima)
+    energies = np.asarray(energy_fn(uniq), np.float64)
+    leaders, assignment = cluster_minima(uniq, energies, overlap_threshold)
+    return assignment[inverse], uniq[leaders], energies[leaders]
+
+
+def cluster_minima(
+    minima, energies, overlap_threshold: float = OVERLAP_THRESHOLD, *, block: int = OVERLAP_BLOCK
+):
     """Group minima into macroscopic basins by overlap (leader clustering).
 
     Minima are taken in increasing energy; each joins the first leader whose overlap
@@ -489,7 +512,7 @@ def sampled_landscape(
     *,
     energies=None,
     extra_states=None,
-    overlap_threshold: float = 0.6,
+    overlap_threshold: float = OVERLAP_THRESHOLD,
     min_occupancy: float = 0.01,
     max_cluster_sample: int = 2000,
     minima=None,
@@ -535,14 +558,13 @@ def sampled_landscape(
     if extra_states is not None:
         extra = quench(model, check_spins(extra_states, n).reshape(-1, n))
         subset = np.concatenate([subset, extra])
-    uniq, inverse, _ = unique_states(subset)
-    u_energy = energies_of(model, uniq)
-    leaders, assignment = cluster_minima(uniq, u_energy, overlap_threshold)
+    groups, leaders, leader_energy = group_minima(
+        subset, lambda u: energies_of(model, u), overlap_threshold
+    )
     # share of the subset in each group of minima (the basin vocabulary's pooled probability)
-    weight = basin_free_energies(assignment[inverse], num_basins=len(leaders)).probability
+    weight = basin_free_energies(groups, num_basins=len(leaders)).probability
     keep = np.flatnonzero(weight >= min_occupancy)
-    reps = uniq[leaders[keep]]
-    rep_energy = u_energy[leaders[keep]]
+    reps, rep_energy = leaders[keep], leader_energy[keep]
     order = np.lexsort((np.arange(len(keep)), rep_energy))
     reps, rep_energy = reps[order], rep_energy[order]
     # 3. label every draw

@@ -1,4 +1,4 @@
-"""Per-basin free energies from parallel tempering (THEORY.md A.5, A.6, B.3).
+"""Per-basin free energies from parallel tempering (docs/THEORY.md A.5, A.6).
 
 Chains of single-spin Gibbs that break ergodicity cannot weigh basins against each other: each
 chain's occupancy says where it started, not ``Z_a / Z``. Parallel tempering crosses the
@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_beta, check_count, check_spin_model
-from ..exact import ENUMERATE_LOG_Z_N
+from ..exact import ENUMERATION_LIMIT
 from ..free_energy import BasinFreeEnergies, LogZEstimate, basin_free_energies, estimate_log_z
 from ..free_energy.drivers import log_z_from_ladder
 from ..kernels import ladder, tempering
@@ -142,7 +142,7 @@ def tempered_free_energies(
         model, start, rng_key, num_chains=num_chains, num_draws=num_draws,
         num_warmup=num_warmup, keep_all_rungs=False, mesh=mesh,
     )  # fmt: skip
-    if model.n <= ENUMERATE_LOG_Z_N:
+    if model.n <= ENUMERATION_LIMIT:
         log_z = estimate_log_z(model, beta, method="exact")
     else:
         log_z = log_z_from_ladder(trace, model.n, beta, "mbar")

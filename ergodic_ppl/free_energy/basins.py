@@ -1,6 +1,6 @@
 """The basin vocabulary: occupancy, basin probabilities and free energies from basin labels.
 
-THEORY.md A.5 (free energies) and A.6 (basins). One function, :func:`basin_free_energies`,
+docs/THEORY.md A.5 (free energies) and A.6 (basins). One function, :func:`basin_free_energies`,
 turns integer basin labels of draws into every per-basin quantity the package reports; the
 landscapes (``Landscape.occupancy``, ``Landscape.free_energies``), ``sampled_landscape`` and
 ``basin_graph`` delegate to it. Exact landscapes compute the same quantities exactly
@@ -82,7 +82,7 @@ def basin_free_energies(
     """Occupancy, probability and free energy of every basin from the basin labels of draws.
 
     With ``N_a`` the number of draws labelled ``a`` among all ``N`` draws, ``p_a = N_a / N``
-    and ``Z_a = p_a Z`` (THEORY.md A.5)::
+    and ``Z_a = p_a Z`` (docs/THEORY.md A.5)::
 
         F_a - F = -log(p_a) / beta,     F_a = -(log Z + log p_a) / beta
 

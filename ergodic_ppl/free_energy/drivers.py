@@ -1,7 +1,7 @@
 """Sampling drivers of the free-energy estimators: AIS and tempering ladders, and
 :func:`estimate_log_z`, the front door.
 
-AIS (Neal 2001; THEORY.md B.2) anneals chains from a reference with known ``log Z_0`` and
+AIS (Neal 2001; docs/THEORY.md B.2) anneals chains from a reference with known ``log Z_0`` and
 accumulates the work; TI and MBAR run parallel tempering from ``beta`` down to 0. The
 estimates themselves are computed by :mod:`ergodic_ppl.free_energy.estimators`.
 """
@@ -232,7 +232,7 @@ def _ladder_estimate(
 def log_z_from_ladder(trace, n: int, beta: float, method: str = "mbar") -> LogZEstimate:
     """``log Z(beta)`` from a parallel-tempering run whose ladder goes from ``beta`` (rung 0)
     down to 0 (``log Z(0) = n log 2``): TI of the rung mean energies or MBAR over all rungs
-    (THEORY.md B.3), with the error bar of :func:`estimate_log_z` (``"ti"`` / ``"mbar"``).
+    (docs/THEORY.md A.5.3), with the error bar of :func:`estimate_log_z` (``"ti"`` / ``"mbar"``).
 
     ``trace``: a :class:`~ergodic_ppl.kernels.TemperingTrace` of ``n`` spins.
     """

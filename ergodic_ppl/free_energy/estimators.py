@@ -2,7 +2,7 @@
 
 TI is in :mod:`.integration`, MBAR/BAR/stepping stone in :mod:`.reweighting`.
 
-THEORY.md A.5 (free energies ``F = -log Z / beta``) and B.2 (Jarzynski / AIS:
+docs/THEORY.md A.5 (free energies ``F = -log Z / beta``) and B.2 (Jarzynski / AIS:
 ``<exp(-w)> = exp(-ΔF)``). The sampling that feeds them is in
 :mod:`ergodic_ppl.free_energy.drivers`.
 
@@ -127,7 +127,7 @@ def _logmeanexp(x: np.ndarray) -> float:
 def ais_from_log_weights(log_weights, log_z0: float, *, beta: float | None = None) -> LogZEstimate:
     """AIS estimate from log importance weights ``(N,)`` and the reference ``log Z_0``.
 
-    ``log Z = log Z_0 + log mean exp(w)`` (THEORY.md B.2); ``beta``, the annealing end point,
+    ``log Z = log Z_0 + log mean exp(w)`` (docs/THEORY.md B.2); ``beta``, the annealing end point,
     is stored on the estimate (for ``.free_energy``). With one weight the error bar is
     ``inf`` and the estimate is flagged unreliable.
     """

@@ -1,6 +1,6 @@
 """Thermodynamic integration along a ladder: ``log Z(b_K) = log Z(b_0) - ∫ <E>_beta dbeta``.
 
-THEORY.md A.5. Simpson's rule on the (non-uniform) ladder; statistical error from the per-rung
+docs/THEORY.md A.5. Simpson's rule on the (non-uniform) ladder; statistical error from the per-rung
 MCSE (ArviZ) propagated through Simpson's weights; quadrature error from Richardson's estimate
 ``|T_h - T_2h| / 3`` or the trapezoid–Simpson gap, whichever is larger; both reported and
 summed in quadrature into ``stderr``.
@@ -49,12 +49,12 @@ def _simpson_composite(b: np.ndarray, e: np.ndarray) -> float:
     return total
 
 
-def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start: float):
+def thermodynamic_integration(betas, mean_energy, mean_energy_stderr, log_z_start: float):
     """TI along a ladder ``betas (K,)`` (any order; integrates from ``betas[0]`` to
     ``betas[-1]``): ``log Z(b_K) = log Z(b_0) - ∫ <E> dbeta`` by Simpson's rule on the
     (possibly non-uniform) points (:func:`_simpson_composite`).
 
-    ``mean_energy_mcse`` may hold ``nan`` for a rung whose MCSE is unknown (fewer than 4 draws
+    ``mean_energy_stderr`` may hold ``nan`` for a rung whose MCSE is unknown (fewer than 4 draws
     per chain): the estimate's ``stderr`` is then ``nan`` and it is flagged unreliable, with a
     warning naming the rungs. Returns a :class:`LogZEstimate` at ``beta = betas[-1]`` whose
     diagnostics hold ``statistical_error`` (the rung
@@ -68,9 +68,11 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     """
     b = np.asarray(betas, np.float64)
     e = np.asarray(mean_energy, np.float64)
-    se = np.asarray(mean_energy_mcse, np.float64)
+    se = np.asarray(mean_energy_stderr, np.float64)
     if not (b.shape == e.shape == se.shape) or b.ndim != 1 or len(b) < 3:
-        raise ValueError("`betas`, `mean_energy` and `mean_energy_mcse` must be (K,) with K >= 3.")
+        raise ValueError(
+            "`betas`, `mean_energy` and `mean_energy_stderr` must be (K,) with K >= 3."
+        )
     if not np.all(np.isfinite(b)) or np.any(b < 0):
         raise ValueError(f"`betas` must be finite and non-negative; got {b}.")
     steps = np.diff(b)
@@ -84,7 +86,7 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
     if not math.isfinite(log_z_start):
         raise ValueError(f"`log_z_start` must be finite; got {log_z_start}.")
     if np.any(se < 0):
-        raise ValueError("`mean_energy_mcse` must be non-negative (or nan where unknown).")
+        raise ValueError("`mean_energy_stderr` must be non-negative (or nan where unknown).")
     # Simpson's rule is linear in the mean energies: its weights, for the statistical error
     weights = np.array([_simpson_composite(b, row) for row in np.eye(len(b))])
     integral = float(weights @ e)
@@ -117,7 +119,7 @@ def thermodynamic_integration(betas, mean_energy, mean_energy_mcse, log_z_start:
             "statistical_error": stat,
             "betas": b,
             "mean_energy": e,
-            "mean_energy_mcse": se,
+            "mean_energy_stderr": se,
         },
         beta=float(b[-1]),
     )

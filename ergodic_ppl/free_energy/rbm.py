@@ -13,7 +13,7 @@ given the visible one and the visible layer given the hidden one at ``lam_k`` (a
 data-augmentation Gibbs step: reversible for ``p_k(v)``, so the same step serves the reverse
 run).  Weights on the marginal have far lower variance than those on ``(v, t)``, and the
 base-rate start is much closer to the trained model than uniform spins: this is the estimator
-the published MNIST tables use (THEORY.md, "free energies"; Salakhutdinov & Murray 2008,
+the published MNIST tables use (docs/THEORY.md A.5.3; Salakhutdinov & Murray 2008,
 Burda, Grosse & Salakhutdinov 2015 for the reverse run from data, RAISE-style).
 """
 

@@ -1,6 +1,6 @@
 """MBAR over a tempering ladder, BAR and the stepping stone: pure functions of arrays.
 
-MBAR (Shirts & Chodera 2008; THEORY.md A.5): self-consistent free energies of all states,
+MBAR (Shirts & Chodera 2008; docs/THEORY.md A.5): self-consistent free energies of all states,
 solved by Newton's method on the convex MBAR objective in NumPy float64 (pymbar was not used:
 on import it switches JAX to 64-bit mode globally, which would change every other array of the
 session); covariance from the SVD form of the asymptotic estimator. Ladder samples are thinned

@@ -7,7 +7,7 @@
 - :mod:`.tempering` - parallel tempering, ``run_tempering``; :mod:`.ladder` - its adaptation;
 - :mod:`.driver` - the sampling driver ``run(step, state, key, ...)`` and its observers;
 - :mod:`.streaming` - statistics of a run without its trace: ``stream_chains`` and streaming
-  observers (energy moments, magnetisation, basin counts);
+  observers (energy moments, magnetization, basin counts);
 - :mod:`.spin_gibbs`, :mod:`.parallel_tempering` - ``SpinGibbs`` and ``ParallelTempering``, thin
   ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code).
 """
@@ -22,8 +22,8 @@ from .streaming import (
     basin_counts_observer,
     energy_moments,
     energy_moments_observer,
-    magnetisation,
-    magnetisation_observer,
+    magnetization,
+    magnetization_observer,
     stream_chains,
 )
 from .tempering import TemperingTrace, run_tempering
@@ -51,8 +51,8 @@ __all__ = [
     "driver",
     "energy_moments",
     "energy_moments_observer",
-    "magnetisation",
-    "magnetisation_observer",
+    "magnetization",
+    "magnetization_observer",
     "run",
     "run_chains",
     "run_tempering",

@@ -1,7 +1,7 @@
 """Spin conditionals, split as thrml splits them: compute the local fields, then sample given them.
 
-With local field ``h_i = -dE/ds_i`` (independent of ``s_i``; THEORY.md A.2, DESIGN.md section 4)
-the single-spin conditionals at inverse temperature ``beta`` are
+With local field ``h_i = -dE/ds_i`` (independent of ``s_i``; docs/THEORY.md A.2, DESIGN.md
+section 4) the single-spin conditionals at inverse temperature ``beta`` are
 
 - heat bath (Gibbs): ``P(s_i = +1 | rest) = sigmoid(2 beta h_i)``;
 - Metropolis: flip with probability ``min(1, exp(-beta ΔE_i))``, ``ΔE_i = 2 s_i h_i``.

@@ -105,7 +105,7 @@ def mean_observer(fn: Callable[[Any, Any], Any], *, reads_energy: bool = True) -
     """Streaming mean of ``fn(state, info)`` over every post-warm-up step (nothing per draw).
 
     The final carry is ``(sum, count)``; the mean is ``sum / count``. Use it for statistics
-    that do not need full traces (magnetisations, correlations, swap acceptance). Pass
+    that do not need full traces (magnetizations, correlations, swap acceptance). Pass
     ``reads_energy=False`` when ``fn`` does not read ``state.energy``.
     """
 

@@ -235,7 +235,7 @@ class GenericBlock:
         np.fill_diagonal(pattern, False)
         pattern |= pattern.T
         edges = np.argwhere(np.triu(pattern, 1))
-        return multilinear, gibbs.colour_graph(self.size, edges)
+        return multilinear, gibbs.color_graph(self.size, edges)
 
     # ---------------------------------------------------------------- sweep
     def _flip_energies(self, x, idx, model_args, model_kwargs, u0):

@@ -5,7 +5,7 @@ update) -> kernel``, ``kernel(rng_key, state, model, beta) -> (SpinGibbsState, S
 
 One *sweep* updates every spin once (on average, for ``scan="random"``) from its conditional
 given the local field (:mod:`~ergodic_ppl.kernels.conditionals`: heat bath
-``P(s_i = +1 | rest) = sigmoid(2 beta h_i)`` or Metropolis; THEORY.md A.2).
+``P(s_i = +1 | rest) = sigmoid(2 beta h_i)`` or Metropolis; docs/THEORY.md A.2).
 
 Scans:
 
@@ -61,7 +61,7 @@ __all__ = [
     "SpinGibbsInfo",
     "GibbsTrace",
     "color_classes",
-    "colour_graph",
+    "color_graph",
     "init",
     "build_kernel",
     "cached_kernel",
@@ -135,7 +135,7 @@ class GibbsTrace(NamedTuple):
     rng_key: jax.Array | None = None
 
 
-def colour_graph(n: int, edges) -> list[np.ndarray]:
+def color_graph(n: int, edges) -> list[np.ndarray]:
     """Colour classes (independent sets) of the graph on ``0..n-1`` with the given edges.
 
     A bipartite graph gets its 2-colouring; otherwise networkx's DSATUR greedy colouring.
@@ -158,7 +158,7 @@ def colour_graph(n: int, edges) -> list[np.ndarray]:
 
 
 def color_classes(model: SpinModel) -> list[np.ndarray]:
-    """Colour classes of the model's interaction graph (see :func:`colour_graph`); a bipartite
+    """Colour classes of the model's interaction graph (see :func:`color_graph`); a bipartite
     model's two layers, visible first, without building its graph."""
     st = model._structure
     if st.bipartite:
@@ -166,7 +166,7 @@ def color_classes(model: SpinModel) -> list[np.ndarray]:
             np.arange(st.n_visible, dtype=np.int32),
             np.arange(st.n_visible, st.n, dtype=np.int32),
         ]
-    return colour_graph(model.n, st.graph_edges)
+    return color_graph(model.n, st.graph_edges)
 
 
 def same_structure(a, b) -> bool:

@@ -35,7 +35,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import identity
 
 from ..distributions import BoltzmannSpins
-from ..spins import check_spins
+from ..spins import bits_to_spins, check_spins
 from . import generic, gibbs, rng
 from .driver import key_is_batched, split_keys
 from .model_sites import ModelSites, wrapped
@@ -100,7 +100,7 @@ class SpinGibbsMCMCState(NamedTuple):
         """Mean spin over all sites: spins (``int8``) as they are, bits mapped 0 -> +1, 1 -> -1."""
         batch = self.energy.ndim
         vals = [
-            jnp.reshape(v if v.dtype == jnp.int8 else 1 - 2 * v, v.shape[:batch] + (-1,))
+            jnp.reshape(v if v.dtype == jnp.int8 else bits_to_spins(v), v.shape[:batch] + (-1,))
             for v in self.z.values()
         ]
         return jnp.mean(jnp.concatenate(vals, -1).astype(self.energy.dtype), axis=-1)

@@ -11,8 +11,8 @@ carries whatever ``num_draws`` is:
   on ``x = E - E_0``, ``E_0`` the energy before the first draw; in the energy's dtype),
   finalised by :func:`energy_moments` (``var = M2 / (count - ddof)``). Unlike summing ``E`` and
   ``E^2`` it does not cancel catastrophically in float32.
-- :func:`magnetisation_observer` - the same for ``m = (1/n) sum_i s_i`` and ``|m|``, finalised by
-  :func:`magnetisation`.
+- :func:`magnetization_observer` - the same for ``m = (1/n) sum_i s_i`` and ``|m|``, finalised by
+  :func:`magnetization`.
 - :func:`basin_counts_observer` - per chain, how many draws fell into the basin of each of ``k``
   representative states: the one of largest overlap ``q = s . r / n`` (``|q|`` with
   ``mirror=True``) if ``q >= overlap_threshold``, else an "unassigned" bin; ``(chains, k + 1)
@@ -60,8 +60,8 @@ __all__ = [
     "basin_counts_observer",
     "energy_moments",
     "energy_moments_observer",
-    "magnetisation",
-    "magnetisation_observer",
+    "magnetization",
+    "magnetization_observer",
     "stream_chains",
 ]
 
@@ -150,17 +150,17 @@ def energy_moments(carry, ddof: int = 0) -> dict:
     return {"mean": shift + mean, "var": var, "count": count}
 
 
-def magnetisation_observer() -> Observer:
-    """Streaming per-chain moments of the magnetisation per spin ``m`` and of ``|m|`` (Welford).
+def magnetization_observer() -> Observer:
+    """Streaming per-chain moments of the magnetization per spin ``m`` and of ``|m|`` (Welford).
 
-    Read the carry with :func:`magnetisation`.
+    Read the carry with :func:`magnetization`.
     """
     return _MAGNETISATION
 
 
-def magnetisation(carry, ddof: int = 0) -> dict:
+def magnetization(carry, ddof: int = 0) -> dict:
     """Per-chain ``{"mean", "var", "abs_mean", "abs_var", "count"}`` of ``m`` and ``|m|`` from a
-    :func:`magnetisation_observer` carry (``var = M2 / (count - ddof)``)."""
+    :func:`magnetization_observer` carry (``var = M2 / (count - ddof)``)."""
     count, (shift, abs_shift), (mean, abs_mean), (m2, abs_m2) = carry
     mean, abs_mean = shift + mean, abs_shift + abs_mean
     _, var = _finalise(count, mean, m2, ddof)
@@ -207,7 +207,7 @@ def _basin_observer(reps_bytes: bytes, k: int, n: int, threshold: float, mirror:
 
 
 def basin_counts_observer(
-    representatives, overlap_threshold: float = 0.9, mirror: bool = False
+    representatives, overlap_threshold: float | None = None, mirror: bool = False
 ) -> Observer:
     """Streaming per-chain counts of the draws in the basin of each representative state.
 
@@ -219,7 +219,8 @@ def basin_counts_observer(
     ----------
     representatives : array ``(k, n)`` of ±1
         One state per basin (e.g. quenched minima); ``n`` must be the model's.
-    overlap_threshold : float in (0, 1]
+    overlap_threshold : float in (0, 1], optional
+        Default ``ep.basins.OVERLAP_THRESHOLD`` (0.6), the package's one basin threshold.
     mirror : bool
 
     Returns
@@ -237,6 +238,8 @@ def basin_counts_observer(
     >>> counts.shape, counts.sum(axis=1).tolist()
     ((2, 3), [100, 100])
     """
+    if overlap_threshold is None:
+        from ..basins.landscape import OVERLAP_THRESHOLD as overlap_threshold
     reps = np.asarray(representatives)
     if reps.ndim != 2 or reps.shape[0] < 1 or reps.shape[1] < 1:
         raise ValueError(

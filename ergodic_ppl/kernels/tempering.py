@@ -3,7 +3,7 @@
 BlackJAX shape: ``init(model, spins, betas) -> TemperingState``, ``build_kernel(scan, update)
 -> kernel(rng_key, state, model) -> (TemperingState, TemperingInfo)``; :func:`run_tempering`
 drives it (with the ladder adaptation of :mod:`~ergodic_ppl.kernels.ladder` during warm-up)
-through :func:`ergodic_ppl.kernels.run.run`. THEORY.md A.6 (tempering as the cure for stuck
+through :func:`ergodic_ppl.kernels.run.run`. docs/THEORY.md A.6 (tempering as the cure for stuck
 chains). The NumPyro adapter is :class:`ergodic_ppl.ParallelTempering`.
 
 One step = one Gibbs sweep of every rung (rung ``r`` at ``betas[r]``; rung 0 is the target),

@@ -1,4 +1,4 @@
-"""Training SpinModels by maximum likelihood with persistent chains (THEORY.md Part B).
+"""Training SpinModels by maximum likelihood with persistent chains (docs/THEORY.md Part B).
 
 - :mod:`.fit` - :func:`fit`: PCD (Gibbs or :class:`Tempering` chains) or exact gradients,
   hidden spins, optax optimisers, schedules (:class:`NaturalGradient`,

@@ -1,5 +1,5 @@
 """Excess work of parameter updates in slow driving, and the minimal-dissipation rescaling
-(THEORY.md B.4).
+(docs/THEORY.md B.4).
 
 For slow driving the excess work of an update ``dtheta`` is ``dtheta^T zeta dtheta`` with the
 friction tensor ``zeta`` = integrated autocovariance of the conjugate forces ``dE/dtheta``

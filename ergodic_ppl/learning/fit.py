@@ -1,5 +1,5 @@
 """Maximum-likelihood training of a SpinModel with persistent chains and work accounting
-(THEORY.md B.2).
+(docs/THEORY.md B.2).
 
 Each update (i) estimates the NLL gradient ``beta (<dE/dtheta>_data - <dE/dtheta>_chains)``
 (``gradient="pcd"``: persistent Gibbs chains; ``"exact"``: enumeration, n <= 20), (ii) applies
@@ -38,18 +38,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..checks import check_beta, check_count, check_key, check_spin_model
-from ..exact import MAX_EXACT_N, all_states
+from ..exact import ENUMERATION_LIMIT, MAX_EXACT_N, all_states
 from ..free_energy.basins import _log_z_parts
 from ..kernels import rng
 from ..kernels.gibbs import SpinGibbsState, random_spins
 from ..kernels.sharding import shard_chains
 from ..spins import SpinModel
-from ..thermo.data import MAX_TABLE_N, as_spin_data
+from ..thermo.data import as_spin_data
 from .checkpoint import load_checkpoint, save_checkpoint
 from .dissipation import MinDissipation, relaxation_factor
 from .gradients import exact_expectation, exact_log_z, per_pair
 from .hidden import HiddenSpins, free_energy_rows
-from .monitor import monitor_chains
+from .monitor import UnvisitedBasinsWarning, monitor_chains
 from .natural import NaturalGradient
 from .pcd import PCD, Centring, PCDState, Tempering, check_sampler, check_schedule
 
@@ -158,7 +158,7 @@ def _initial_log_z(model0, beta, log_z0, key) -> tuple[float, float]:
     """``(log Z_0, stderr)``: given, exact (n <= 20), or AIS."""
     if log_z0 is not None:
         return _log_z_parts(log_z0, beta)
-    if model0.n <= MAX_TABLE_N:
+    if model0.n <= ENUMERATION_LIMIT:
         from ..exact import log_z
 
         return float(log_z(model0, beta)), 0.0
@@ -403,7 +403,7 @@ def _initial_state(pcd, model0, x, key_init, key_warm, warm, init_spins, num_cha
     if init_spins is None:
         start = random_spins(key_init, (num_chains, n))
     else:
-        start = jnp.asarray(as_spin_data(init_spins, n))
+        start = jnp.asarray(as_spin_data(init_spins, n, "init_spins"))
         if start.shape != (num_chains, n):
             raise ValueError(
                 f"`init_spins` must have shape (num_chains, n) = ({num_chains}, {n}); "
@@ -518,7 +518,7 @@ def fit(
     centring=None,
     init_state: PCDState | None = None,
 ) -> FitResult:
-    """Train the weights of ``model0`` on ``data`` by maximum likelihood (THEORY.md B.2).
+    """Train the weights of ``model0`` on ``data`` by maximum likelihood (docs/THEORY.md B.2).
 
     Parameters
     ----------
@@ -526,7 +526,9 @@ def fit(
         The initial model; its interaction structure (which fields, pairs and k-body terms
         exist) is kept, its weights are trained.
     data : array ``(samples, n)`` (``(samples, len(visible))`` with hidden spins)
-        ±1 spins or 0/1 bits.
+        ±1 spins (a table of only +1 too). 0/1 bits are refused: convert them with
+        ``ep.bits_to_spins(bits)`` (bit 0 -> +1, bit 1 -> -1; ``ep.datasets.load`` does so
+        for files).
     beta : float
         Inverse temperature of the model, ``p ∝ exp(-beta E)`` (> 0).
     key : jax.random key
@@ -768,7 +770,7 @@ def fit(
                     "more chains (`num_chains`) or sweeps (`sweeps_per_update`), chains "
                     "started from data (`init_spins`), or one model per basin (the per-basin "
                     "mixture).",
-                    RuntimeWarning,
+                    UnvisitedBasinsWarning,
                     stacklevel=2,
                 )
         rec["wall_time"] = np.full(size, time.perf_counter() - started)

@@ -1,4 +1,4 @@
-"""Gradients of the negative log-likelihood of a SpinModel (THEORY.md B.2).
+"""Gradients of the negative log-likelihood of a SpinModel (docs/THEORY.md B.2).
 
 ``p_theta(s) ∝ exp(-beta E_theta(s))``; the mean NLL of data is
 ``L = beta <E>_data + log Z`` and its gradient is ``beta (<dE/dtheta>_data - <dE/dtheta>_model)``.

@@ -1,4 +1,4 @@
-"""The harmonic trap: learning a Gaussian mean with minimal excess work (THEORY.md B.3).
+"""The harmonic trap: learning a Gaussian mean with minimal excess work (docs/THEORY.md B.3).
 
 Model energy ``E_theta(x) = (x - theta)^2 / (2 sigma^2)`` (kT = 1), persistent chains moving by
 overdamped Langevin dynamics with mobility ``mu`` (relaxation time ``tau_r = sigma^2 / mu``),
@@ -72,7 +72,7 @@ def _positive(value, name):
 
 
 def min_excess_work(distance, tau, sigma=1.0, mu=1.0) -> float:
-    """``W* = D^2 / (mu tau + 2 sigma^2)`` (THEORY.md B.3)."""
+    """``W* = D^2 / (mu tau + 2 sigma^2)`` (docs/THEORY.md B.3)."""
     tau, sigma, mu = _positive(tau, "tau"), _positive(sigma, "sigma"), _positive(mu, "mu")
     return float(distance) ** 2 / (mu * tau + 2 * sigma**2)
 

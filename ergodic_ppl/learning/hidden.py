@@ -1,4 +1,4 @@
-"""Hidden spins: the positive phase and the visible free energy (THEORY.md B.2).
+"""Hidden spins: the positive phase and the visible free energy (docs/THEORY.md B.2).
 
 With visible spins ``v`` (the data) and hidden spins ``t``, the mean NLL of the data is
 ``L = beta <F(v)>_data + log Z`` with the *free energy of the visible spins*

@@ -1,4 +1,4 @@
-"""Diagnosing the persistent chains during training (THEORY.md A.6, B.4).
+"""Diagnosing the persistent chains during training (docs/THEORY.md A.6, B.4).
 
 After every block of updates the learning chains are checked as ``ep.diagnose`` checks draws:
 the rank-normalised R-hat across chains of their energy over the block, and the basins by
@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..basins.descent import energies_of, quench, unique_states
-from ..basins.landscape import cluster_minima, label_by_overlap
+from ..basins.descent import energies_of, quench
+from ..basins.landscape import OVERLAP_THRESHOLD, group_minima, label_by_overlap
 from ..diagnostics.rhat import convergence
 
-__all__ = ["MONITOR_FIELDS", "monitor_chains"]
+__all__ = ["MONITOR_FIELDS", "UnvisitedBasinsWarning", "monitor_chains"]
+
+
+class UnvisitedBasinsWarning(RuntimeWarning):
+    """The persistent chains visit none of some basins that hold data: the negative phase
+    misses them (broken ergodicity during training).  Its own category, so callers filter it
+    by class, never by message text."""
+
 
 MONITOR_FIELDS = (
     "rhat_energy",
@@ -29,11 +36,10 @@ MONITOR_FIELDS = (
 
 def _basins(model, minima, min_share, overlap_threshold):
     """Representatives (lowest first) of the groups of ``minima`` holding ``min_share``."""
-    uniq, inverse, _ = unique_states(minima)
-    leaders, assignment = cluster_minima(uniq, energies_of(model, uniq), overlap_threshold)
-    share = np.bincount(assignment[inverse], minlength=len(leaders)) / len(minima)
+    groups, reps, _ = group_minima(minima, lambda u: energies_of(model, u), overlap_threshold)
+    share = np.bincount(groups, minlength=len(reps)) / len(minima)
     keep = np.flatnonzero(share >= min_share)
-    return uniq[leaders[keep]], share[keep]
+    return reps[keep], share[keep]
 
 
 def monitor_chains(
@@ -42,7 +48,7 @@ def monitor_chains(
     chain_energy,
     data_sample,
     *,
-    overlap_threshold: float = 0.6,
+    overlap_threshold: float = OVERLAP_THRESHOLD,
     min_share: float = 0.01,
 ) -> dict:
     """One check of the learning chains: ``chain_spins`` ``(C, n)`` (their last state),

@@ -1,4 +1,4 @@
-"""Natural-gradient preconditioning of the NLL gradient (THEORY.md B.4).
+"""Natural-gradient preconditioning of the NLL gradient (docs/THEORY.md B.4).
 
 For ``p_theta ∝ exp(-beta E_theta)`` with ``E = -theta . phi(s)`` the Fisher information is
 ``I = beta^2 Cov_p(phi)``, here measured over the persistent chains (or exactly, by

@@ -1,4 +1,4 @@
-"""One persistent-contrastive-divergence update as a kernel (THEORY.md B.2, docs/DESIGN.md §4).
+"""One persistent-contrastive-divergence update as a kernel (docs/THEORY.md B.2, docs/DESIGN.md §4).
 
 The BlackJAX shape: ``pcd = PCD(model, beta, optimizer, ...)`` holds what is static (the
 model's structure and the choices), ``state = pcd.init(model0, spins, rng_key)`` builds a

@@ -1,4 +1,4 @@
-"""One model per free-energy minimum: the per-basin mixture (THEORY.md A.6, the remedy).
+"""One model per free-energy minimum: the per-basin mixture (docs/THEORY.md A.6, the remedy).
 
 When a single reduced model breaks ergodicity (its chains cannot move between the bound states
 of the data) each bound state gets its own model:
@@ -43,12 +43,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
-from ..basins.landscape import label_by_overlap
+from ..basins.landscape import OVERLAP_THRESHOLD, label_by_overlap
 from ..checks import check_beta, check_count
-from ..exact import all_states
+from ..exact import ENUMERATION_LIMIT, all_states
 from ..learning.hidden import minus_beta_energy
 from ..spins import SpinModel
-from ..thermo.data import MAX_TABLE_N, as_spin_data
+from ..thermo.data import as_spin_data
 from .components import MixtureComponent, fitter_for, likely_hidden
 from .distribution import BasinMixtureSpins
 from .labels import (
@@ -66,7 +66,6 @@ __all__ = ["BasinMixture", "BasinMixtureSpins", "MixtureComponent", "MixtureScor
 
 #: clusters with fewer points than this are merged into the nearest larger one
 MIN_CLUSTER_SIZE = 20
-OVERLAP_THRESHOLD = 0.6
 WEIGHTS = ("data", "free_energy")
 #: share of the data held out to choose ``n_components`` from a grid when no ``valid`` is given
 VALIDATION_FRACTION = 0.1
@@ -217,16 +216,18 @@ class BasinMixture:
         key = self.key
         if isinstance(key, int | np.integer):
             key = jax.random.key(int(key))
-        if key is None and n > MAX_TABLE_N:
+        if key is None and n > ENUMERATION_LIMIT:
             raise ValueError(
-                f"n={n} > {MAX_TABLE_N}: the components are trained with persistent chains and "
+                f"n={n} > {ENUMERATION_LIMIT}: the components are trained with persistent chains and "
                 "their log Z estimated by AIS; pass `key=jax.random.key(0)`."
             )
         return beta, key
 
     # --------------------------------------------------------------------------- fitting
     def fit(self, data, labels=None, *, valid=None) -> BasinMixture:
-        """Fit one model per basin of ``data`` (±1 or 0/1, ``(rows, n)``); returns ``self``.
+        """Fit one model per basin of ``data`` (±1 spins, ``(rows, n)``); returns ``self``.
+
+        0/1 bits are refused: convert them with ``ep.bits_to_spins(bits)`` (bit 0 -> +1).
 
         ``labels`` (integer array ``(rows,)``): the user's clusters instead of basins
         (``n_components`` must then be None).  ``valid`` (rows of the same width): where a
@@ -287,7 +288,7 @@ class BasinMixture:
         self.components_, self.labels_, self._grouping = components, labels, grouping
         self.n_components_ = len(components)
         self.exact_ = (all(c.log_z_stderr == 0 for c in components)
-                       and self.n_features_in_ <= MAX_TABLE_N)  # fmt: skip
+                       and self.n_features_in_ <= ENUMERATION_LIMIT)  # fmt: skip
         self._table = None
         return self
 
@@ -421,9 +422,9 @@ class BasinMixture:
         """``log p`` of all ``2^n`` states in ``ep.exact.all_states`` order (n <= 20,
         cached)."""
         self._fitted()
-        if self.n_features_in_ > MAX_TABLE_N:
+        if self.n_features_in_ > ENUMERATION_LIMIT:
             raise ValueError(
-                f"n={self.n_features_in_} > {MAX_TABLE_N}: too many states to enumerate."
+                f"n={self.n_features_in_} > {ENUMERATION_LIMIT}: too many states to enumerate."
             )
         if self._table is None:
             self._table = self.score_samples(all_states(self.n_features_in_))
@@ -480,11 +481,11 @@ class BasinMixture:
         c = self.components_[self._component_index(component)]
         if c.model.n != self.n_features_in_:
             raise ValueError("`landscape` needs fully visible components; these are RBMs.")
-        if self.n_features_in_ <= MAX_TABLE_N:
+        if self.n_features_in_ <= ENUMERATION_LIMIT:
             return exact_landscape(c.model, self._beta)
         if key is None:
             raise ValueError(
-                f"n={self.n_features_in_} > {MAX_TABLE_N}: the landscape is sampled; pass `key=`."
+                f"n={self.n_features_in_} > {ENUMERATION_LIMIT}: the landscape is sampled; pass `key=`."
             )
         trace = run_chains(
             c.model, self._beta, key, num_chains=num_chains, num_draws=num_draws, num_warmup=100,
@@ -568,7 +569,7 @@ def _free_energy_weights(base, beta, assign, num, key, options):
     states assigned to cluster ``a``; exact for n <= 20, parallel tempering beyond (the
     share of target-rung draws, error from the indicator's ESS). Returns ``(w, stderr)``."""
     n = base.n
-    if n <= MAX_TABLE_N:
+    if n <= ENUMERATION_LIMIT:
         states = all_states(n)
         log_p = -beta * np.asarray(base.energy(states), np.float64)
         p = np.exp(log_p - log_p.max())

@@ -1,4 +1,4 @@
-"""One model per cluster of the per-basin mixture (THEORY.md A.6, step 3) and its ``log Z``.
+"""One model per cluster of the per-basin mixture (docs/THEORY.md A.6, step 3) and its ``log Z``.
 
 Three fitters, one per kind of base model:
 
@@ -167,8 +167,9 @@ class PairwiseFitter(_Fitter):
         return optax.adam(rate)
 
     def model(self, rows, tag) -> SpinModel:
-        m = (2 * ((rows > 0).sum(0) + 1) / (len(rows) + 2) - 1).astype(np.float32)
-        fields = np.arctanh(m) / self.beta
+        from ..free_energy.rbm import base_rate_fields
+
+        fields = base_rate_fields(rows, self.beta)
         if self.orders == (1,):
             return SpinModel(fields=fields)
         start = self._start_rows(rows, tag, self.fit_options["num_chains"])
@@ -227,10 +228,10 @@ def likely_hidden(model: SpinModel, visible) -> np.ndarray:
 
 def fitter_for(base, n, beta, key, orders, l2, fit_options, log_z_options):
     """The fitter for a base model (None: fully visible) and ``n`` visible spins."""
-    from ..thermo.data import MAX_TABLE_N
+    from ..exact import ENUMERATION_LIMIT
 
     if base is not None and base.n > n:
         return RBMFitter(beta, key, base, fit_options, log_z_options)
-    if n <= MAX_TABLE_N:
+    if n <= ENUMERATION_LIMIT:
         return ExactFitter(beta, key, orders, l2, fit_options, log_z_options)
     return PairwiseFitter(beta, key, orders, l2, fit_options, log_z_options)

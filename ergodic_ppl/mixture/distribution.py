@@ -9,9 +9,8 @@ from jax.scipy.special import logsumexp
 from numpyro.distributions import Distribution
 
 from ..distributions import spin_support
-from ..exact import all_states
+from ..exact import ENUMERATION_LIMIT, all_states
 from ..spins.values import _check_spin_shape, _check_spin_values, _is_concrete
-from ..thermo.data import MAX_TABLE_N
 
 __all__ = ["BasinMixtureSpins"]
 
@@ -54,7 +53,7 @@ class BasinMixtureSpins(Distribution):
         self.mixture = mixture
         self.num_warmup = num_warmup
         n = mixture.n_features_in_
-        if n <= MAX_TABLE_N:  # cached on the mixture now, outside any trace (jit, Predictive)
+        if n <= ENUMERATION_LIMIT:  # cached on the mixture now, outside any trace (jit, Predictive)
             mixture.log_prob_table()
         super().__init__(batch_shape=(), event_shape=(n,), validate_args=validate_args)
 
@@ -83,7 +82,7 @@ class BasinMixtureSpins(Distribution):
 
     def sample(self, key, sample_shape=()):
         n = self.mixture.n_features_in_
-        if n <= MAX_TABLE_N:
+        if n <= ENUMERATION_LIMIT:
             table = jnp.asarray(self.mixture.log_prob_table())
             idx = jax.random.categorical(key, table, shape=sample_shape)
             return jnp.asarray(all_states(n))[idx]

@@ -1,4 +1,4 @@
-"""Basin labels of data for the per-basin mixture (THEORY.md A.6, step 1).
+"""Basin labels of data for the per-basin mixture (docs/THEORY.md A.6, step 1).
 
 Every row is quenched under the *base* model to the minimum of its basin
 (:func:`basin_minima`): steepest single-flip descent of the energy for a fully visible model
@@ -23,8 +23,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..basins.descent import energies_of, quench, quench_visible, unique_states
-from ..basins.landscape import cluster_minima, label_by_overlap
+from ..basins.landscape import OVERLAP_THRESHOLD, group_minima, label_by_overlap
 from ..spins import SpinModel
+from ..thermo.data import as_spin_data
 
 __all__ = [
     "Grouping",
@@ -50,22 +51,24 @@ def basin_minima(base: SpinModel, x, beta: float = 1.0) -> np.ndarray:
     return quench_visible(base, x, beta=beta)
 
 
-def basin_labels(model: SpinModel, data, overlap_threshold: float = 0.6, *, beta: float = 1.0):
+def basin_labels(
+    model: SpinModel, data, overlap_threshold: float = OVERLAP_THRESHOLD, *, beta: float = 1.0
+):
     """Basin label of every data point under ``model`` (:func:`basin_minima`): the distinct
     minima are grouped by overlap ``>= overlap_threshold`` in increasing energy (leader
     clustering, mirrors never joined).  Returns ``(labels (m,), representatives (k, n) int8)``,
-    representatives in increasing energy."""
-    return overlap_labels(model, basin_minima(model, np.asarray(data), beta), overlap_threshold,
-                          beta)  # fmt: skip
+    representatives in increasing energy. ``data``: ±1 spins ``(m, n)``."""
+    x = as_spin_data(data)  # ±1 spins; 0/1 bits refused, pointing at ep.bits_to_spins
+    return overlap_labels(model, basin_minima(model, x, beta), overlap_threshold, beta)
 
 
 def overlap_labels(model: SpinModel, minima, overlap_threshold: float, beta: float = 1.0):
     """The rows' ``minima`` grouped by overlap (:func:`basin_labels`): ``(labels,
     representatives)``."""
-    uniq, inverse, _ = unique_states(minima)
-    leaders, assignment = cluster_minima(uniq, _minimum_energies(model, uniq, beta),
-                                         overlap_threshold)  # fmt: skip
-    return assignment[inverse], uniq[leaders]
+    labels, representatives, _ = group_minima(
+        minima, lambda u: _minimum_energies(model, u, beta), overlap_threshold
+    )
+    return labels, representatives
 
 
 def _minimum_energies(model, minima, beta):

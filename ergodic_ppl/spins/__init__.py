@@ -1,4 +1,4 @@
-"""Spin models on N ±1 spins (THEORY.md A.2): the model, its static structure, spin values.
+"""Spin models on N ±1 spins (docs/THEORY.md A.2): the model, its static structure, spin values.
 
 - :mod:`.model`: :class:`SpinModel` (fields, pairwise couplings dense or sparse, k-body terms;
   energy, local fields, flip energies; the named constructors).

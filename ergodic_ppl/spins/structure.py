@@ -1,7 +1,7 @@
 """Static structure of a spin model: which spins interact, and the incidence tables.
 
 A :class:`~ergodic_ppl.spins.SpinModel` keeps its weights as JAX leaves and its structure here,
-as NumPy metadata fixed at construction (THEORY.md A.2). For the local field
+as NumPy metadata fixed at construction (docs/THEORY.md A.2). For the local field
 ``h_eff_i = h_i + sum_j J_ij s_j + sum_{S ∋ i} J_S prod_{k in S \\ i} s_k`` every spin gets a
 padded table of its pairwise neighbours (and edge slots) and, per order k >= 3, of the other
 members of each term containing it (and term slots); padding points at an extra zero weight,

@@ -1,9 +1,11 @@
-"""The thermodynamic-inference layer (THEORY.md A.2-A.5): Walsh descriptions, energies from data
-with the extensive gap, reduced descriptions, the training potential and mean-field minima.
+"""The thermodynamic-inference layer (docs/THEORY.md A.2-A.5): Walsh descriptions, energies
+from data with the extensive gap, reduced descriptions, the training potential and mean-field
+minima.
 
 - :mod:`.walsh` - the full description ``J = -2^{-n} H E`` by the fast Walsh–Hadamard
   transform, and back (A.2);
-- :mod:`.data` - data as ±1 spins (0/1 bits converted once) and as weights over states;
+- :mod:`.data` - data as ±1 spins (0/1 bits refused: ``ep.bits_to_spins``) and as weights
+  over states;
 - :mod:`.gap` - :func:`data_energies` (``E_i = -T0 ln w_i``, unseen states at the extensive
   gap), the mass on the training set, :func:`crossover_temperature`, the weighted-Hebb form (A.3);
 - :mod:`.reduced` - :func:`reduce`: truncation (R1) or maximum-likelihood refit (R2) within a
@@ -13,7 +15,7 @@ with the extensive gap, reduced descriptions, the training potential and mean-fi
   :func:`mean_field_minima`, :func:`count_minima` (A.5 caveat).
 """
 
-from .data import MAX_TABLE_N, as_spin_data, data_weights, empirical_entropy
+from .data import as_spin_data, data_weights, empirical_entropy
 from .gap import EnergyTable, crossover_temperature, data_energies, hebb_model, training_mass
 from .mean_field import count_minima, mean_field_free_energy, mean_field_minima
 from .potential import BasinPotential, TrainingPotential, basin_potential, training_potential
@@ -30,7 +32,6 @@ from .walsh import (
 __all__ = [
     "BasinPotential",
     "EnergyTable",
-    "MAX_TABLE_N",
     "MAX_WALSH_N",
     "MomentFit",
     "TrainingPotential",

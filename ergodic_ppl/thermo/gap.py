@@ -1,4 +1,4 @@
-"""Energies from data and the extensive gap (THEORY.md A.3).
+"""Energies from data and the extensive gap (docs/THEORY.md A.3).
 
 Represented states (training weight ``w_i > 0``) get ``E_i = -T0 ln w_i``; every unseen state
 gets the common gap energy ``E_gap = E_ref + n eps``. The gap per spin ``eps`` is a parameter
@@ -22,9 +22,9 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from ..exact import all_states, state_index
+from ..exact import ENUMERATION_LIMIT, all_states, state_index
 from ..spins import SpinModel
-from .data import MAX_TABLE_N, as_spin_data, data_weights
+from .data import as_spin_data, data_weights
 
 __all__ = [
     "EnergyTable",
@@ -96,13 +96,13 @@ def data_energies(
     gap_per_spin: float = 0.5,
     reference_energy: float | None = None,
 ) -> EnergyTable:
-    """The full description of ``data`` (THEORY.md A.3): ``E_i = -T0 ln w_i`` on represented
+    """The full description of ``data`` (docs/THEORY.md A.3): ``E_i = -T0 ln w_i`` on represented
     states, ``E_gap = E_ref + n eps`` on the ``2^n - M`` unseen ones.
 
     Parameters
     ----------
     data : (samples, n) array
-        ±1 spins or 0/1 bits (``0 -> +1``), n <= 20.
+        ±1 spins (0/1 bits: convert with ``ep.bits_to_spins``), n <= 20.
     temperature : float
         ``T0 > 0``, the temperature at which the table reproduces the data weights.
     gap_per_spin : float
@@ -118,9 +118,10 @@ def data_energies(
     eps = _positive(gap_per_spin, "gap_per_spin")
     s = as_spin_data(data)
     n = s.shape[1]
-    if n > MAX_TABLE_N:
+    if n > ENUMERATION_LIMIT:
         raise ValueError(
-            f"The full description has 2^n energies; n={n} exceeds MAX_TABLE_N={MAX_TABLE_N}. "
+            f"The full description has 2^n energies; n={n} exceeds "
+            f"ep.exact.ENUMERATION_LIMIT={ENUMERATION_LIMIT}. "
             "Reduce the description directly from data instead: ep.thermo.reduce(data=...)."
         )
     w = data_weights(s)
@@ -190,7 +191,7 @@ def training_mass(table: EnergyTable, temperature, data=None):
 
 
 def crossover_temperature(table: EnergyTable, data=None) -> float:
-    """The temperature at which the training set holds half the Boltzmann mass (THEORY.md A.3).
+    """The temperature at which the training set holds half the Boltzmann mass (docs/THEORY.md A.3).
 
     The root of ``ln Z_train(T) - ln Z_rest(T) = 0``. Below it the bound (training) phase
     dominates; retrieval must run there. When several roots exist (a training set given by
@@ -231,7 +232,7 @@ def crossover_temperature(table: EnergyTable, data=None) -> float:
 
 
 def hebb_model(table: EnergyTable, orders=(1, 2)) -> SpinModel:
-    """Fields and pairs of the gap table in their exact weighted-Hebb form (THEORY.md A.3):
+    """Fields and pairs of the gap table in their exact weighted-Hebb form (docs/THEORY.md A.3):
     ``J_a = 2^{-n} sum_mu (E_gap - E_mu) chi_a(xi^mu)`` over the represented states.
 
     Equal to truncating the table's Walsh couplings to orders 1 and 2 (R1), computed from the

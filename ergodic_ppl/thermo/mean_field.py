@@ -1,8 +1,8 @@
-"""Mean-field and TAP free energies and their minima, as a basin landscape (THEORY.md A.5).
+"""Mean-field and TAP free energies and their minima, as a basin landscape (docs/THEORY.md A.5).
 
 The training potential is convex in the couplings, so the "multiple minima" of a reduced
 description live in the model's free energy as a function of order parameters. The mean-field
-free energy of magnetisations ``m in [-1, 1]^n`` is
+free energy of magnetizations ``m in [-1, 1]^n`` is
 
     F_MF(m) = E(m) - T S(m),   S(m) = -sum_i [p_i ln p_i + q_i ln q_i],  p, q = (1 ± m_i) / 2,
 
@@ -55,7 +55,7 @@ class _Couplings:
         ]
 
     def energy(self, m):
-        """``E(m)`` for magnetisations ``(..., n)``."""
+        """``E(m)`` for magnetizations ``(..., n)``."""
         e = -(m @ self.h) - 0.5 * ((m @ self.J) * m).sum(-1)  # BLAS, unlike einsum
         for idx, w in self.terms:
             e = e - np.prod(m[..., idx], axis=-1) @ w
@@ -115,14 +115,14 @@ def _check_magnetizations(m, n: int, name: str) -> np.ndarray:
     if m.ndim < 1 or m.shape[-1] != n:
         raise ValueError(f"`{name}` must have shape (..., n={n}); got {m.shape}.")
     if not np.all(np.isfinite(m)) or np.any(np.abs(m) > 1.0):
-        raise ValueError(f"`{name}` must be magnetisations in [-1, 1] (finite).")
+        raise ValueError(f"`{name}` must be magnetizations in [-1, 1] (finite).")
     return m
 
 
 def mean_field_free_energy(model, magnetizations, beta, *, tap: bool = False) -> np.ndarray:
     """``F_MF(m) = E(m) - T S(m)`` (``tap=True``: minus the Onsager term), shape ``(...)``.
 
-    ``magnetizations`` ``(..., n)`` in ``[-1, 1]``; ``beta > 0``. THEORY.md A.5 (caveat).
+    ``magnetizations`` ``(..., n)`` in ``[-1, 1]``; ``beta > 0``. docs/THEORY.md A.5 (caveat).
     At ``m`` in ``{-1, +1}^n`` this is the energy of that state.
 
     >>> import ergodic_ppl as ep, numpy as np
@@ -290,9 +290,9 @@ def mean_field_minima(
     beta : float
         Inverse temperature, ``> 0``.
     data, patterns, starts : arrays, optional
-        Starting points of the iteration: ``data`` points (``(m, n)`` ±1 or 0/1 bits),
+        Starting points of the iteration: ``data`` points (``(m, n)`` ±1 spins),
         ``patterns`` (``(p, n)`` ±1; also the patterns whose overlaps are reported) and
-        ``starts`` (``(s, n)`` magnetisations in ``[-1, 1]``), all used, plus ``num_random``
+        ``starts`` (``(s, n)`` magnetizations in ``[-1, 1]``), all used, plus ``num_random``
         uniform random points in ``[-1, 1]^n`` drawn with ``key`` (default
         ``jax.random.key(0)``).
     damping, tol, max_iter : float, float, int
@@ -406,9 +406,9 @@ def mean_field_minima(
 
 def count_minima(model, betas, **kwargs) -> np.ndarray:
     """Number of mean-field (or TAP, ``tap=True``) minima at each inverse temperature in
-    ``betas``: ``mean_field_minima(model, beta, **kwargs).n_basins`` per beta (same starts
+    ``betas``: ``mean_field_minima(model, beta, **kwargs).num_basins`` per beta (same starts
     and key at every beta)."""
     betas = np.atleast_1d(np.asarray(betas, np.float64))
     if betas.ndim != 1 or not len(betas):
         raise ValueError(f"`betas` must be a non-empty 1-D grid; got shape {betas.shape}.")
-    return np.array([mean_field_minima(model, float(b), **kwargs).n_basins for b in betas])
+    return np.array([mean_field_minima(model, float(b), **kwargs).num_basins for b in betas])

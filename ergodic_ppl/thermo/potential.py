@@ -1,4 +1,4 @@
-"""The training potential and its coarse-grained (per-basin) form (THEORY.md A.5).
+"""The training potential and its coarse-grained (per-basin) form (docs/THEORY.md A.5).
 
 With data weights ``x_i`` and the model's Boltzmann weights ``p_i = e^{-beta E_i} / Z``
 (energies in the model's units, ``T = 1 / beta``)::
@@ -23,19 +23,18 @@ import numpy as np
 
 from .. import exact
 from ..basins.assign import assign_basins
-from ..basins.landscape import MAX_LANDSCAPE_N, Landscape, exact_landscape
+from ..basins.landscape import Landscape, exact_landscape
 from ..checks import check_beta, check_spin_model
+from ..exact import ENUMERATION_LIMIT
 from ..free_energy.basins import _log_z_parts
 from ..free_energy.drivers import estimate_log_z
 from .data import as_spin_data, empirical_entropy
 
 __all__ = ["BasinPotential", "TrainingPotential", "basin_potential", "training_potential"]
 
-MAX_EXACT_POTENTIAL_N = 20
-
 
 class TrainingPotential(NamedTuple):
-    """The training potential of a model on data (THEORY.md A.5), energies in model units.
+    """The training potential of a model on data (docs/THEORY.md A.5), energies in model units.
 
     ``potential`` ``L = <E>_data - F``; ``cross_entropy`` (nats per sample); ``entropy``
     ``H`` of the data (nats); ``kl`` ``KL(data || model) = CE - H``; ``conjoint``
@@ -68,11 +67,11 @@ def _log_z_of(model, beta, log_z, key, log_z_method) -> tuple[float, float, bool
     if log_z is not None:
         value, stderr = _log_z_parts(log_z, beta)
         return value, stderr, stderr == 0.0 and getattr(log_z, "method", "exact") == "exact"
-    if model.n <= MAX_EXACT_POTENTIAL_N:
+    if model.n <= ENUMERATION_LIMIT:
         return exact.log_z(model, beta), 0.0, True
     if key is None:
         raise ValueError(
-            f"n={model.n} > {MAX_EXACT_POTENTIAL_N}: log Z must be estimated. Pass "
+            f"n={model.n} > {ENUMERATION_LIMIT}: log Z must be estimated. Pass "
             "`log_z=ep.estimate_log_z(model, beta, method=..., key=...)` or `key=` (AIS with "
             "its default budget)."
         )
@@ -84,7 +83,7 @@ def training_potential(
     model, data, beta, log_z=None, *, key=None, log_z_method: str = "ais"
 ) -> TrainingPotential:
     """``L = <E>_data - F``, the cross-entropy, ``KL(data || model)``, ``A`` and ``A - F``
-    (THEORY.md A.5); exact for n <= 20, else ``F`` from ``log_z`` or an estimate with ``key``.
+    (docs/THEORY.md A.5); exact for n <= 20, else ``F`` from ``log_z`` or an estimate with ``key``.
 
     >>> import ergodic_ppl as ep
     >>> chain = ep.SpinModel.ising_chain(4)
@@ -118,7 +117,7 @@ def training_potential(
 
 
 class BasinPotential(NamedTuple):
-    """Data against model per basin (THEORY.md A.5, A.6); arrays ``(K,)`` over the landscape's
+    """Data against model per basin (docs/THEORY.md A.5, A.6); arrays ``(K,)`` over the landscape's
     basins (increasing energy of their minimum).
 
     ``data_weight`` ``x_a`` (share of the data points that quench into ``a``;
@@ -157,7 +156,7 @@ def basin_potential(
 ) -> BasinPotential:
     """Per basin of ``model``: the data weight against the model weight ``∝ e^{-beta F_a}``,
     ``F_a`` with its error, and ``G`` at both; names the basins the model under-represents
-    (THEORY.md A.1: "limited access to under-represented patterns").
+    (docs/THEORY.md A.1: "limited access to under-represented patterns").
 
     Every data point is labelled by its basin (:func:`ergodic_ppl.basins.assign_basins`: the
     exact basin for n <= 20, else by quenching it under ``model``). The landscape defaults to
@@ -172,14 +171,14 @@ def basin_potential(
     if not ratio > 0:
         raise ValueError(f"`ratio` must be > 0; got {ratio}.")
     if landscape is None:
-        if model.n > MAX_LANDSCAPE_N:
+        if model.n > ENUMERATION_LIMIT:
             raise ValueError(
-                f"n={model.n} > {MAX_LANDSCAPE_N}: pass `landscape=` (ep.basins."
+                f"n={model.n} > {ENUMERATION_LIMIT}: pass `landscape=` (ep.basins."
                 "sampled_landscape from draws at `beta`, or ep.thermo.mean_field_minima)."
             )
         landscape = exact_landscape(model)
     stats = landscape.free_energies(beta, log_z=log_z)
-    k = landscape.n_basins
+    k = landscape.num_basins
     labels = assign_basins(landscape, model, s)
     counts = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64)
     x = counts / len(s)

@@ -1,4 +1,4 @@
-"""Reduced descriptions: keep a set ``S`` of Walsh couplings (THEORY.md A.4).
+"""Reduced descriptions: keep a set ``S`` of Walsh couplings (docs/THEORY.md A.4).
 
 - **R1, truncation** (``method="truncate"``): ``J_a = 0`` outside ``S``, the least-squares
   projection of the energy table (uniform weight). The ``2^{-n}`` in ``J = -2^{-n} H E``
@@ -22,8 +22,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from ..exact import ENUMERATION_LIMIT
 from ..spins import SpinModel
-from .data import MAX_TABLE_N, as_spin_data, data_weights
+from .data import as_spin_data, data_weights
 from .gap import EnergyTable, _check_table, _positive
 from .walsh import fwht, to_spin_model, walsh_couplings
 
@@ -109,7 +110,7 @@ def fit_moments(
     solver: str = "newton",
 ) -> MomentFit:
     """Maximum likelihood of the weights ``target`` ``(2^n,)`` (sum 1) within the couplings
-    ``masks`` (THEORY.md A.4 R2), exact for n <= 20.
+    ``masks`` (docs/THEORY.md A.4 R2), exact for n <= 20.
 
     ``l2`` adds ``(l2 / 2) |theta|^2`` to the negative log-likelihood (``theta = J / T``):
     the fit then matches ``m_a + l2 theta_a = d_a``, which has a finite solution even when
@@ -121,9 +122,9 @@ def fit_moments(
     """
     q = np.asarray(target, np.float64)
     n = q.size.bit_length() - 1
-    if q.ndim != 1 or q.size != 1 << n or n > MAX_TABLE_N:
+    if q.ndim != 1 or q.size != 1 << n or n > ENUMERATION_LIMIT:
         raise ValueError(
-            f"`target` must be a (2^n,) table of weights with n <= {MAX_TABLE_N}; got shape "
+            f"`target` must be a (2^n,) table of weights with n <= {ENUMERATION_LIMIT}; got shape "
             f"{q.shape}."
         )
     if np.any(q < 0) or not np.isclose(q.sum(), 1.0, rtol=0, atol=1e-9):
@@ -196,7 +197,7 @@ def _fit_with_chains(spins, n, orders, subsets, t0, l2, learn):
     """R2 beyond enumeration: maximum likelihood by persistent chains (ep.learning.fit)."""
     if learn is None or "key" not in learn:
         raise ValueError(
-            f"The exact R2 fit enumerates 2^n states; n={n} exceeds {MAX_TABLE_N}. Beyond that "
+            f"The exact R2 fit enumerates 2^n states; n={n} exceeds {ENUMERATION_LIMIT}. Beyond that "
             "the moments need persistent chains: pass learn={'key': jax.random.key(0), "
             "'steps': ..., 'optimizer': optax.adam(...)} (the arguments of ep.learning.fit)."
         )
@@ -211,7 +212,7 @@ def _fit_with_chains(spins, n, orders, subsets, t0, l2, learn):
         bad = [sub for sub in subsets if len(sub) > 2]
     if bad:
         raise ValueError(
-            f"Beyond n = {MAX_TABLE_N} reduce keeps fields and pairs only; got {bad}. Build the "
+            f"Beyond n = {ENUMERATION_LIMIT} reduce keeps fields and pairs only; got {bad}. Build the "
             "model yourself and train it with ep.learning.fit."
         )
     from ..learning import fit
@@ -240,7 +241,7 @@ def reduce(
     learn: dict | None = None,
 ):
     """A reduced description of ``table`` keeping the couplings of ``orders`` (default
-    ``(1, 2)``: a Boltzmann machine) or ``subsets`` (THEORY.md A.4).
+    ``(1, 2)``: a Boltzmann machine) or ``subsets`` (docs/THEORY.md A.4).
 
     - ``method="truncate"`` (R1): the table's Walsh couplings restricted to the kept set.
     - ``method="fit"`` (R2): maximum likelihood within the kept set (:func:`fit_moments`).
@@ -283,7 +284,7 @@ def reduce(
         t0 = 1.0 if temperature is None else _positive(temperature, "temperature")
     if orders is None and subsets is None:
         orders = (1, 2)
-    if table is None and n > MAX_TABLE_N:
+    if table is None and n > ENUMERATION_LIMIT:
         return _fit_with_chains(s, n, orders, subsets, t0, l2, learn)
     masks = kept_masks(n, orders, subsets)
     if method == "truncate":

@@ -1,4 +1,4 @@
-"""The full ("Walsh") description of an energy table (THEORY.md A.2).
+"""The full ("Walsh") description of an energy table (docs/THEORY.md A.2).
 
 Any energy table on ``n`` spins is a sum over all ``2^n`` subsets (masks) ``a``::
 
@@ -98,7 +98,7 @@ def fwht(values, *, name: str = "values") -> np.ndarray:
 
 
 def walsh_couplings(energies) -> np.ndarray:
-    """All ``2^n`` couplings ``J = -2^{-n} H E`` of an energy table (THEORY.md A.2).
+    """All ``2^n`` couplings ``J = -2^{-n} H E`` of an energy table (docs/THEORY.md A.2).
 
     ``energies``: a ``(2^n,)`` table in the order of ``ep.exact.all_states`` or an
     :class:`~ergodic_ppl.thermo.EnergyTable`. ``J[a]`` couples the spins of mask ``a``
