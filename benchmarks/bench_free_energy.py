@@ -62,7 +62,7 @@ def part1(budgets, betas, seed):
             for method, budget in runs:
                 start = time.perf_counter()
                 est = ep.estimate_log_z(
-                    lattice, beta, method=method, key=jax.random.key(seed), **budget
+                    lattice, beta, method=method, rng_key=jax.random.key(seed), **budget
                 )
                 seconds = time.perf_counter() - start
                 err = est.value - truth

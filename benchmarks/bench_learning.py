@@ -63,7 +63,7 @@ def rbm_from_sklearn(rbm) -> ep.SpinModel:
 def held_out_ll(model, data, visible, key, num_chains=256, num_steps=1000):
     """Mean log-likelihood per held-out point, ``-<beta F(v)> - log Z`` (AIS), and its error."""
     est = ep.estimate_log_z(
-        model, 1.0, method="ais", key=key, num_chains=num_chains, num_steps=num_steps
+        model, 1.0, method="ais", rng_key=key, num_chains=num_chains, num_steps=num_steps
     )
     if visible is None:
         data_term = float(np.mean(np.asarray(model.energy(data))))
@@ -89,7 +89,7 @@ def part1(train, test, epochs, quick):
     sk_time = time.perf_counter() - t0
     spe = math.ceil(len(train) / 10)  # updates per epoch
     out = learning.fit(
-        ep.SpinModel.rbm(64, 64, key=jax.random.key(0)), train, key=jax.random.key(1),
+        ep.SpinModel.rbm(64, 64, rng_key=jax.random.key(0)), train, rng_key=jax.random.key(1),
         visible=range(64), batch_size=10, num_chains=10, num_ais_chains=0, num_warmup=0,
         optimizer=optax.sgd(0.1 / 16), steps=epochs * spe, monitor=False, monitor_every=spe,
     )  # fmt: skip
@@ -123,7 +123,7 @@ def part2(train, test, wall, quick):
     """Many chains, batch 100, trained for ``wall`` seconds (blocks after the first)."""
     block = 50
     probe = learning.fit(
-        ep.SpinModel.rbm(64, 64, key=jax.random.key(0)), train, key=jax.random.key(1),
+        ep.SpinModel.rbm(64, 64, rng_key=jax.random.key(0)), train, rng_key=jax.random.key(1),
         visible=range(64), batch_size=100, num_chains=256, num_ais_chains=0, num_warmup=10,
         optimizer=optax.adam(3e-3), steps=3 * block, monitor=False, monitor_every=block,
     )  # fmt: skip
@@ -131,7 +131,7 @@ def part2(train, test, wall, quick):
     steps = max(3 * block, int(wall / per * block) // block * block)
     t0 = time.perf_counter()
     out = learning.fit(
-        ep.SpinModel.rbm(64, 64, key=jax.random.key(0)), train, key=jax.random.key(1),
+        ep.SpinModel.rbm(64, 64, rng_key=jax.random.key(0)), train, rng_key=jax.random.key(1),
         visible=range(64), batch_size=100, num_chains=256, num_ais_chains=0, num_warmup=10,
         optimizer=optax.adam(3e-3), steps=steps, monitor=False, monitor_every=block,
     )  # fmt: skip
@@ -158,7 +158,7 @@ def part3(train, test, segments, quick):
     block = 50
     path = Path(tempfile.mkdtemp()) / "fvbm.ckpt"
     settings = dict(
-        key=jax.random.key(2), batch_size=100, num_chains=256, num_ais_chains=256,
+        rng_key=jax.random.key(2), batch_size=100, num_chains=256, num_ais_chains=256,
         log_z0=64 * math.log(2), num_warmup=10, optimizer=optax.adam(1e-2),
         monitor_every=block, checkpoint=path,
     )  # fmt: skip
@@ -214,7 +214,7 @@ def part4(steps, seeds):
         }
         for name, kw in runs.items():
             out = learning.fit(
-                model0, data, key=jax.random.key(seed), steps=steps, num_chains=200,
+                model0, data, rng_key=jax.random.key(seed), steps=steps, num_chains=200,
                 monitor_every=steps // 4, monitor=False, **kw,
             )  # fmt: skip
             h = out.history

@@ -17,7 +17,7 @@ seed: new initial weights, chains and keys for every model; the split stays):
    - "RBM (BM budget)": the BM's budget (1000 updates, 128 chains, batch 100, 100 warm-up
      sweeps) with adam 1e-3, the best of a short scan (1e-2: held-out LL -51, 3e-3: -30).
 
-3. **Mixture** - ``ep.BasinMixture(base=<the BM of 1>, key=...).fit(train)``, default
+3. **Mixture** - ``ep.BasinMixture(base=<the BM of 1>, rng_key=...).fit(train)``, default
    ``n_components=None`` (the basins by overlap), ``weights="data"``, ``min_size=20``, default
    ``fit_options`` and ``log_z_options`` (AIS 256 x 1000 per component). Passing the BM as ``base`` means the
    mixture is "the BM split into its basins": its total cost is the BM's fit plus its own.
@@ -112,7 +112,7 @@ def fit_bm(train, seed, options, schedule):
     rng = np.random.default_rng(seed)
     start = train[rng.integers(len(train), size=o["num_chains"])]
     return learning.fit(
-        ep.SpinModel.fully_connected(64, fields=np.arctanh(m)), train, key=jax.random.key(seed),
+        ep.SpinModel.fully_connected(64, fields=np.arctanh(m)), train, rng_key=jax.random.key(seed),
         optimizer=optimizer, l2=L2, init_spins=start, **o,
     )  # fmt: skip
 
@@ -120,8 +120,8 @@ def fit_bm(train, seed, options, schedule):
 def fit_rbm_issue10(train, seed, epochs):
     spe = math.ceil(len(train) / 10)
     out = learning.fit(
-        ep.SpinModel.rbm(64, 64, key=jax.random.key(1000 + seed)), train,
-        key=jax.random.key(2000 + seed), visible=range(64), batch_size=10, num_chains=10,
+        ep.SpinModel.rbm(64, 64, rng_key=jax.random.key(1000 + seed)), train,
+        rng_key=jax.random.key(2000 + seed), visible=range(64), batch_size=10, num_chains=10,
         num_ais_chains=0, num_warmup=0, optimizer=optax.sgd(0.1 / 16), steps=epochs * spe,
         monitor=False, monitor_every=spe,
     )  # fmt: skip
@@ -133,8 +133,8 @@ def fit_rbm_budget(train, seed, options, schedule):
     o.pop("learning_rate")
     o.pop("learning_rate_decay", None)
     return learning.fit(
-        ep.SpinModel.rbm(64, 64, key=jax.random.key(1000 + seed)), train,
-        key=jax.random.key(3000 + seed), visible=range(64),
+        ep.SpinModel.rbm(64, 64, rng_key=jax.random.key(1000 + seed)), train,
+        rng_key=jax.random.key(3000 + seed), visible=range(64),
         optimizer=adam(1e-3, o["steps"], schedule), **o,
     )  # fmt: skip
 
@@ -231,7 +231,7 @@ def run_seed(seed, train, test, args, options, budget):
     fit_options["optimizer"] = adam(options["learning_rate"], options["steps"], args.schedule)
     with MixtureProbe() as probe:
         estimator = ep.BasinMixture(
-            base=bm.model, key=jax.random.fold_in(key, 10), l2=L2, fit_options=fit_options,
+            base=bm.model, rng_key=jax.random.fold_in(key, 10), l2=L2, fit_options=fit_options,
             log_z_options=args.log_z_options,
         )  # fmt: skip
         mix, fit_s = seconds(estimator.fit, train)
@@ -240,7 +240,7 @@ def run_seed(seed, train, test, args, options, budget):
     ll, ll_se = score.value, score.stderr
     train_ll = mix.score(train)
     per_point = mix.score_samples(test)
-    draw = lambda k: mix.sample(args.num_samples, key=jax.random.fold_in(key, k))  # noqa: E731
+    draw = lambda k: mix.sample(args.num_samples, rng_key=jax.random.fold_in(key, k))  # noqa: E731
     _, sample_first = seconds(draw, 2)
     _, sample_warm = seconds(draw, 2)
     _, sample_new_key = seconds(draw, 3)

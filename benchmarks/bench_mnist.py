@@ -141,7 +141,7 @@ def step_ratio(train: np.ndarray) -> dict:
 
     import ergodic_ppl as ep
 
-    model0 = ep.SpinModel.rbm(784, 500, key=jax.random.key(0), scale=0.01)
+    model0 = ep.SpinModel.rbm(784, 500, rng_key=jax.random.key(0), scale=0.01)
     ours = bench_rbm_step.fit_seconds(model0, train[:10_000], 500) / 500
     hand = bench_rbm_step.hand_written_seconds(model0, train[:10_000], 500) / 500
     print(f"one PCD update (batch 100, 100 chains, one sweep): ours {1e3 * ours:.2f} ms, "

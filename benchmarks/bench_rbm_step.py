@@ -37,7 +37,7 @@ BATCH, CHAINS, HIDDEN, RATE = 100, 100, 500, 1e-3
 
 def fit_seconds(model0, data, steps: int) -> float:
     kw = dict(
-        key=jax.random.key(1), visible=range(model0.n_visible), num_chains=CHAINS,
+        rng_key=jax.random.key(1), visible=range(model0.n_visible), num_chains=CHAINS,
         num_ais_chains=0, batch_size=BATCH, sweeps_per_update=1, optimizer=optax.sgd(RATE),
         monitor=False, monitor_every=steps, num_warmup=0, log_z0=0.0, steps=steps,
     )  # fmt: skip
@@ -86,7 +86,7 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, python "
           f"{platform.python_version()}, jax {jax.__version__}, devices {jax.devices()}")  # fmt: skip
     data = ep.datasets.load(args.data)[: args.rows]
-    model0 = ep.SpinModel.rbm(data.shape[1], HIDDEN, key=jax.random.key(0), scale=0.01)
+    model0 = ep.SpinModel.rbm(data.shape[1], HIDDEN, rng_key=jax.random.key(0), scale=0.01)
     print(f"{model0!r}; batch {BATCH}, {CHAINS} chains, one sweep, SGD; {args.steps} updates")
     ours = fit_seconds(model0, data, args.steps)
     hand = hand_written_seconds(model0, data, args.steps)

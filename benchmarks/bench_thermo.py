@@ -121,7 +121,7 @@ def part3(n, num_patterns, num_starts, beta, seed):
     noisy = xi[rng.integers(0, num_patterns, num_starts // 2)]
     noisy = np.where(rng.random(noisy.shape) < 0.2, -noisy, noisy)
     num_random = num_starts - len(noisy)
-    kwargs = dict(tap=True, starts=noisy, num_random=num_random, key=jax.random.key(seed))
+    kwargs = dict(tap=True, starts=noisy, num_random=num_random, rng_key=jax.random.key(seed))
     t0 = time.perf_counter()
     land = thermo.mean_field_minima(model, beta, patterns=xi, **kwargs)
     elapsed = time.perf_counter() - t0

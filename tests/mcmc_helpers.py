@@ -13,7 +13,7 @@ def boltzmann_model(spin_model, beta):
     return functools.partial(models.boltzmann(spin_model), beta=beta)
 
 
-def run_mcmc(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", key=0, **kw):
+def run_mcmc(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", seed=0, **kw):
     """Run ``MCMC`` quietly and return it."""
     mcmc = MCMC(
         kernel,
@@ -23,7 +23,7 @@ def run_mcmc(kernel, *, chains=4, warmup=50, samples=200, method="vectorized", k
         chain_method=method,
         progress_bar=False,
     )
-    mcmc.run(jax.random.key(key), **kw)
+    mcmc.run(jax.random.key(seed), **kw)
     return mcmc
 
 

@@ -133,15 +133,6 @@ NUMPYRO_SAMPLE = ("BoltzmannSpins.sample", "BasinMixtureSpins.sample")
 SKLEARN_COUNTS = {"n_components", "n_samples", "n_visible", "n_hidden"}
 MIRRORS_ARVIZ = "ergodic_ppl.arviz_compat."
 
-#: public functions whose keyword-only PRNG key is still ``key`` (docs/DESIGN.md, "Names":
-#: the rename to ``rng_key`` is outstanding); a new function may not join this list.
-KEY_NOT_YET_RENAMED = {
-    "BasinMixture", "BasinMixture.landscape", "BasinMixture.sample", "SpinModel.rbm",
-    "SpinModel.sherrington_kirkpatrick", "estimate_log_z", "PCD.positive_phase",
-    "save_checkpoint", "fit", "simulate", "HiddenSpins.sample_states", "mean_field_minima",
-    "training_potential",
-}  # fmt: skip
-
 FORBIDDEN = {
     "key": "rng_key",
     "n_basins": "num_basins",
@@ -171,9 +162,7 @@ def test_public_parameters_follow_the_glossary():
     bad = sorted(
         f"{name}({p.name}) -> {_forbidden(p.name)}"
         for name, p in _parameters()
-        if _forbidden(p.name)
-        and not name.endswith(NUMPYRO_SAMPLE)
-        and not (p.name == "key" and name.endswith(tuple("." + f for f in KEY_NOT_YET_RENAMED)))
+        if _forbidden(p.name) and not name.endswith(NUMPYRO_SAMPLE)
     )
     assert not bad, "\n".join(bad)
 
@@ -200,3 +189,16 @@ def test_result_attributes_follow_the_glossary():
             if isinstance(value, property) and _forbidden(attr) and attr not in SKLEARN_COUNTS:
                 bad.append(f"{name}.{attr} -> {_forbidden(attr)}")
     assert not bad, "\n".join(sorted(bad))
+
+
+def test_result_keys_follow_the_glossary():
+    """Table columns and JSON keys written by the package (string literals such as
+    ``"free_energy_stderr"``) use ``_stderr``, never ``_se`` or ``mcse`` (``"probability_se"``
+    and ``"free_energy_se"`` in the comparison tables before)."""
+    bad = [
+        f"{path.relative_to(PACKAGE)}: {m.group(0)}"
+        for path, text in _sources().items()
+        for m in re.finditer(r"[\"'][a-z_]*(_se|_mcse|mcse)(_\{?[a-z]*\}?)?[\"']", text)
+        if path.name != "arviz_compat.py"
+    ]
+    assert not bad, bad

@@ -382,7 +382,7 @@ def test_check_count_rule():
     with pytest.raises(ValueError, match="`num_draws` must be an integer"):
         ep.kernels.gibbs.run_chains(model, 0.5, jax.random.key(0), num_draws=5.0)
     with pytest.raises(ValueError, match="`steps` must be an integer"):
-        ep.learning.fit(model, np.array([[1, -1, 1, -1]]), key=jax.random.key(0), steps=10.0)
+        ep.learning.fit(model, np.array([[1, -1, 1, -1]]), rng_key=jax.random.key(0), steps=10.0)
 
 
 def test_check_spin_model_returns_the_model():

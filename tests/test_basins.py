@@ -960,3 +960,17 @@ def test_no_public_function_shadows_its_module():
     for name in ("quench", "exact_landscape", "sampled_landscape", "unique_states", "energies_of"):
         assert callable(getattr(ep.basins, name)), name
     assert isinstance(ep.basins.Landscape, type)
+
+
+def test_basin_graph_lists_chains_by_the_one_visit_rule():
+    """``chains`` on a sampled graph's nodes follow the package's one rule (>= 5 % of a chain's
+    draws, as the verdict and the report tables): a chain with 3 % of its draws in the
+    all-down basin does not visit it (before: any single draw counted)."""
+    lattice = ep.SpinModel.ising_2d(4, 4)
+    spins = np.ones((2, 100, lattice.n), np.int8)
+    spins[0, :3] = -1  # chain 0: 3 % of its draws in the all-down basin
+    spins[1] = -1  # chain 1: all down
+    land = basins.sampled_landscape(lattice, spins, min_occupancy=0.01)
+    graph = ep.basins.basin_graph(land, beta=0.6)
+    by_minimum = {int(land.minima[a][0]): graph.nodes[a]["chains"] for a in graph.nodes}
+    assert by_minimum == {1: [0], -1: [1]}

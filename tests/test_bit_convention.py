@@ -111,7 +111,7 @@ def test_all_plus_one_spins_are_accepted():
     table = thermo.data_energies(ones, temperature=1.0, gap_per_spin=0.5)
     assert np.argmin(table.energies) == 0
     model0 = ep.SpinModel.fully_connected(N)
-    fit = learning.fit(model0, ones.astype(float), key=jax.random.key(0), gradient="exact",
+    fit = learning.fit(model0, ones.astype(float), rng_key=jax.random.key(0), gradient="exact",
                        steps=2, monitor=False)  # fmt: skip
     assert np.all(np.asarray(fit.model.fields) > 0)  # pulled towards +1, not -1
     np.testing.assert_array_equal(basins.quench_visible(ep.SpinModel.rbm(N, 2), ones), ones)
@@ -124,7 +124,7 @@ def test_mixture_accepts_all_plus_one_rows():
     xi = np.array([[1] * N, [-1] * N], np.int8)
     data = xi[rng.integers(0, 2, 200)]
     data = np.where(rng.random(data.shape) < 0.05, -data, data).astype(np.int8)
-    mix = BasinMixture(n_components=2, key=jax.random.key(0)).fit(data)
+    mix = BasinMixture(n_components=2, rng_key=jax.random.key(0)).fit(data)
     ones = np.ones((1, N), np.int8)
     assert np.isfinite(mix.score_samples(ones)).all()
     mixed = np.array([[1, -1] * (N // 2)], np.int8)  # far from both patterns
@@ -140,13 +140,15 @@ def refused(name):
 def test_fit_refuses_bits():
     bits, model0 = some_bits(), ep.SpinModel.fully_connected(N)
     with refused("data"):
-        learning.fit(model0, bits, key=jax.random.key(0), gradient="exact", steps=1)
+        learning.fit(model0, bits, rng_key=jax.random.key(0), gradient="exact", steps=1)
     with refused("data"):
-        learning.fit(model0, bits.astype(bool), key=jax.random.key(0), gradient="exact", steps=1)
+        learning.fit(
+            model0, bits.astype(bool), rng_key=jax.random.key(0), gradient="exact", steps=1
+        )
     with refused("data"):  # all bits set: still bits (a 0 appears nowhere, bool says so)
-        learning.fit(model0, np.ones((4, N), bool), key=jax.random.key(0), steps=1)
+        learning.fit(model0, np.ones((4, N), bool), rng_key=jax.random.key(0), steps=1)
     with refused("init_spins"):
-        learning.fit(model0, np.asarray(ep.bits_to_spins(bits)), key=jax.random.key(0),
+        learning.fit(model0, np.asarray(ep.bits_to_spins(bits)), rng_key=jax.random.key(0),
                      steps=1, num_chains=4, init_spins=bits[:4])  # fmt: skip
 
 

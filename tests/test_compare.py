@@ -192,10 +192,10 @@ def test_free_energies_match_exact_enumeration(seed):
         truth = -np.log(np.bincount(labels[labels >= 0], p[labels >= 0], len(cmp.minima))) / beta
         assert len(states) == len(labels)
     fe = cmp.free_energies.loc["exact"]
-    z = (fe["free_energy"].to_numpy() - truth) / fe["free_energy_se"].to_numpy()
+    z = (fe["free_energy"].to_numpy() - truth) / fe["free_energy_stderr"].to_numpy()
     # independent draws: ESS ~ 20000, se(F) ~ 0.01; 4 se is exceeded with probability 6e-5
     assert np.all(np.abs(z) < 4), z
-    assert (fe["ess"] > 15000).all()  # iid draws: bulk ESS close to the number of draws
+    assert (fe["ess_bulk"] > 15000).all()  # iid draws: bulk ESS close to the number of draws
 
 
 def test_two_exact_samples_pass_both_tests():
@@ -208,7 +208,7 @@ def test_two_exact_samples_pass_both_tests():
 # ---------------------------------------------------------------------------- 5. inputs
 @functools.cache
 def cw_mcmc():
-    return run_mcmc(ep.SpinGibbs(boltzmann_model(CW8, 1.0)), chains=4, samples=1000, key=5)
+    return run_mcmc(ep.SpinGibbs(boltzmann_model(CW8, 1.0)), chains=4, samples=1000, seed=5)
 
 
 def test_every_input_form_in_one_call():
@@ -216,7 +216,7 @@ def test_every_input_form_in_one_call():
     # key 7: with key 6 the philox stream gave basins p = 8e-4 for idata vs report, one of the
     # test's false alarms (rate <= 1.2 %, below); 0 of 60 other keys went below p = 0.03
     kernel = ep.SpinGibbs(boltzmann_model(CW8, 1.0))
-    idata = az.from_numpyro(run_mcmc(kernel, chains=4, key=7, extra_fields=("energy",)))
+    idata = az.from_numpyro(run_mcmc(kernel, chains=4, seed=7, extra_fields=("energy",)))
     report = ep.diagnose(cw_trace(2), CW8)
     runs = {"mcmc": mcmc, "idata": idata, "report": report, "iid": exact_draws(CW8, 1.0, 2000, 3)}
     cmp = ep.compare(runs, alpha=ALPHA_SAME)  # model and beta come from the MCMC run's site
@@ -268,7 +268,7 @@ def test_tables_html_text_and_plot():
     df = cmp.to_dataframe()
     assert list(df.index) == ["a", "b"]
     np.testing.assert_allclose(df[["occupancy_basin0", "occupancy_basin1"]], cmp.run_occupancy)
-    assert {"free_energy_basin0", "free_energy_se_basin1", "rhat_energy", "ess_energy"} <= set(df)
+    assert {"free_energy_basin0", "free_energy_stderr_basin1", "rhat_energy", "ess_bulk_energy"} <= set(df)
     assert cmp.occupancy.index.names == ["run", "chain"] and len(cmp.occupancy) == 8
     text, page = str(cmp), cmp._repr_html_()
     assert "same distribution" in text and "basin1 = -basin0" in text

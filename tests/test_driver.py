@@ -189,7 +189,7 @@ def test_run_chains_and_estimators_apply_the_one_beta_rule(beta, match):
     with pytest.raises(ValueError, match=f"`beta` must be {match}"):
         ep.run_chains(LATTICE, beta, jax.random.key(0), num_draws=2)
     with pytest.raises(ValueError, match=f"`beta` must be {match}"):
-        ep.estimate_log_z(LATTICE, beta, method="ais", key=jax.random.key(0))
+        ep.estimate_log_z(LATTICE, beta, method="ais", rng_key=jax.random.key(0))
 
 
 @pytest.mark.parametrize("bad", [_ising_model, np.zeros((4, 4))])

@@ -121,7 +121,7 @@ def test_log_z_against_exact(name, method):
     model, beta, truth, tol = case(name)
     key = jax.random.key(CASES.index(name) * 10 + METHODS.index(method))
     budget = CHAIN_BUDGET[method] if name == "chain200" else {}
-    est = ep.estimate_log_z(model, beta, method=method, key=key, **budget)
+    est = ep.estimate_log_z(model, beta, method=method, rng_key=key, **budget)
     assert est.method == method and est.beta == beta
     check_against_truth(est, truth, tol)
     # healthy runs are not flagged (the MBAR overlap flag is tested separately below)
@@ -133,7 +133,7 @@ def test_ais_independent_reference_against_exact():
     """AIS from the independent-spin reference (fields only, switching couplings on)."""
     model, beta, truth, tol = case("sk16")
     est = ep.estimate_log_z(
-        model, beta, method="ais", key=jax.random.key(7), reference="independent"
+        model, beta, method="ais", rng_key=jax.random.key(7), reference="independent"
     )
     h = np.asarray(model.fields, np.float64)
     log_z0 = float(np.sum(np.log(2 * np.cosh(beta * h))))
@@ -150,7 +150,7 @@ def test_exact_method_and_trivial_cases():
     # F = -log Z / beta
     assert abs(est.free_energy - ep.exact.free_energy(model, beta)) < 1e-9
     for method in ("ti", "mbar"):  # beta = 0: log Z = n log 2 exactly, no sampling
-        zero = ep.estimate_log_z(model, 0.0, method=method, key=jax.random.key(0))
+        zero = ep.estimate_log_z(model, 0.0, method=method, rng_key=jax.random.key(0))
         assert zero.value == 16 * math.log(2.0) and zero.stderr == 0.0
 
 
@@ -176,7 +176,7 @@ def test_ais_with_one_step_is_flagged():
     """A one-step anneal of the 4x4 Ising model at beta = 0.6 is plain importance sampling from
     the uniform distribution: the weights are degenerate and the estimate must say so."""
     model, beta, _, _ = case("ising4x4@0.6")
-    est = ep.estimate_log_z(model, beta, method="ais", key=jax.random.key(1), num_steps=1)
+    est = ep.estimate_log_z(model, beta, method="ais", rng_key=jax.random.key(1), num_steps=1)
     assert not est.reliable and "degenerate" in est.warnings[0]
     assert est.diagnostics["ess"] < 30
 
@@ -186,7 +186,7 @@ def test_ti_error_bar_includes_the_quadrature_error_of_a_coarse_ladder():
     estimate is off by ~0.1 but its error bar, which includes Richardson's quadrature error,
     still covers the truth."""
     model, beta, truth, _ = case("ising4x4@0.6")
-    est = ep.estimate_log_z(model, beta, method="ti", key=jax.random.key(2), num_rungs=3)
+    est = ep.estimate_log_z(model, beta, method="ti", rng_key=jax.random.key(2), num_rungs=3)
     quad = est.diagnostics["quadrature_error"]
     assert quad > 0.03  # measured ~0.1: the coarse ladder's bias is not negligible
     assert est.stderr >= quad
@@ -198,7 +198,13 @@ def test_mbar_with_too_few_rungs_is_flagged():
     the target and the middle rung barely overlap (measured 0.005) and MBAR must say so."""
     model = ep.SpinModel.ising_2d(8, 8)
     est = ep.estimate_log_z(
-        model, 0.6, method="mbar", key=jax.random.key(4), num_rungs=3, num_draws=500, num_warmup=64
+        model,
+        0.6,
+        method="mbar",
+        rng_key=jax.random.key(4),
+        num_rungs=3,
+        num_draws=500,
+        num_warmup=64,
     )
     assert not est.reliable and "overlap" in est.warnings[0]
     assert est.diagnostics["neighbour_overlap"].min() < fe.MIN_OVERLAP
@@ -209,7 +215,7 @@ def test_mbar_on_a_dense_well_overlapping_ladder_is_not_flagged():
     and the estimate is accurate; the overlap diagnostic must not flag it (STYLE.md tier 6:
     flag the bad case, not the good one)."""
     model, beta, truth, tol = case("ising4x4@0.3")
-    est = ep.estimate_log_z(model, beta, method="mbar", key=jax.random.key(3))
+    est = ep.estimate_log_z(model, beta, method="mbar", rng_key=jax.random.key(3))
     check_against_truth(est, truth, tol)
     assert est.reliable, est.warnings
 
@@ -473,7 +479,12 @@ def test_ti_error_bars_are_calibrated_on_an_adapted_ladder():
     z = []
     for seed in range(150):
         est = ep.estimate_log_z(
-            model, 0.6, method="ti", key=jax.random.key(7000 + seed), num_rungs=16, num_draws=250
+            model,
+            0.6,
+            method="ti",
+            rng_key=jax.random.key(7000 + seed),
+            num_rungs=16,
+            num_draws=250,
         )
         z.append((est.value - truth) / est.stderr)
     p = _calibration_pvalue(z)
@@ -644,11 +655,11 @@ def test_estimate_log_z_bad_input():
     model, _, _, _ = case("ising4x4@0.6")
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="method"):
-        ep.estimate_log_z(model, 0.5, method="nested", key=key)
+        ep.estimate_log_z(model, 0.5, method="nested", rng_key=key)
     with pytest.raises(ValueError, match="Unknown budget"):
-        ep.estimate_log_z(model, 0.5, method="ais", key=key, num_rungs=8)
+        ep.estimate_log_z(model, 0.5, method="ais", rng_key=key, num_rungs=8)
     with pytest.raises(ValueError, match="Unknown budget"):
-        ep.estimate_log_z(model, 0.5, method="ti", key=key, num_steps=8)
+        ep.estimate_log_z(model, 0.5, method="ti", rng_key=key, num_steps=8)
     with pytest.raises(ValueError, match="no budget"):
         ep.estimate_log_z(model, 0.5, method="exact", num_chains=8)
     for method in METHODS:
@@ -656,9 +667,9 @@ def test_estimate_log_z_bad_input():
             ep.estimate_log_z(model, 0.5, method=method)
     for beta in (-0.1, np.nan, np.inf):
         with pytest.raises(ValueError, match="beta"):
-            ep.estimate_log_z(model, beta, method="ais", key=key)
+            ep.estimate_log_z(model, beta, method="ais", rng_key=key)
     with pytest.raises(ValueError, match="reference"):
-        ep.estimate_log_z(model, 0.5, method="ais", key=key, reference="gaussian")
+        ep.estimate_log_z(model, 0.5, method="ais", rng_key=key, reference="gaussian")
 
 
 def test_pure_estimators_bad_input():

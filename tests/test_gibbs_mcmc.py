@@ -57,8 +57,8 @@ def test_chain_methods_agree_with_vectorized(method):
 
 def test_same_key_same_result():
     lattice = ep.SpinModel.ising_2d(4, 4)
-    a = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, key=3)
-    b = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, key=3)
+    a = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, seed=3)
+    b = run_mcmc(ep.SpinGibbs(boltzmann_model(lattice, 0.4)), chains=2, samples=20, seed=3)
     np.testing.assert_array_equal(a.get_samples()["s"], b.get_samples()["s"])
 
 

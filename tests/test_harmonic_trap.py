@@ -26,12 +26,12 @@ def test_optimal_schedule_reaches_the_minimal_excess_work(tau, expected):
     w_mean, theta = trap.mean_dynamics(trap.optimal_schedule(tau))
     assert w_mean == pytest.approx(expected, abs=1e-9) and theta == pytest.approx(1.0, abs=1e-9)
     key = jax.random.key(1)
-    best = trap.simulate(trap.optimal_schedule(tau), key=key, num_chains=20_000)
+    best = trap.simulate(trap.optimal_schedule(tau), rng_key=key, num_chains=20_000)
     assert abs(best.excess_work - expected) < 4 * best.excess_work_stderr
     assert best.excess_work_stderr < 0.01
     assert best.theta == pytest.approx(1.0, abs=0.03)
     rate = trap.constant_rate_reaching(tau, 0.99)
-    flat = trap.simulate(trap.constant_schedule(tau, rate), key=key, num_chains=20_000)
+    flat = trap.simulate(trap.constant_schedule(tau, rate), rng_key=key, num_chains=20_000)
     assert flat.theta == pytest.approx(0.99, abs=0.03)
     diff = (flat.work - best.work).reshape(8, -1).mean(1)  # per replica
     assert diff.mean() > 4 * diff.std(ddof=1) / np.sqrt(len(diff))
@@ -49,6 +49,6 @@ def test_bad_input():
     with pytest.raises(ValueError, match="tau"):
         trap.optimal_schedule(0.0)
     with pytest.raises(ValueError, match="num_replicas"):
-        trap.simulate(trap.optimal_schedule(2.0), key=jax.random.key(0), num_replicas=1)
+        trap.simulate(trap.optimal_schedule(2.0), rng_key=jax.random.key(0), num_replicas=1)
     with pytest.raises(ValueError, match="num_chains"):
-        trap.simulate(trap.optimal_schedule(2.0), key=jax.random.key(0), num_chains=1)
+        trap.simulate(trap.optimal_schedule(2.0), rng_key=jax.random.key(0), num_chains=1)

@@ -110,7 +110,7 @@ def test_chain_statistics_agree_with_exact_within_mcse():
 def test_exact_gradient_reaches_the_maximum_likelihood_fit():
     data = noisy_patterns(8, 3, 500, 0.1, 0)
     fit = learning.fit(
-        small_dense(8), data, key=jax.random.key(0), gradient="exact", steps=400,
+        small_dense(8), data, rng_key=jax.random.key(0), gradient="exact", steps=400,
         optimizer=optax.adam(5e-2), monitor_every=200,
     )  # fmt: skip
     ml = ep.thermo.reduce(orders=(1, 2), method="fit", data=data)
@@ -128,7 +128,7 @@ def test_pcd_jarzynski_and_excess_work():
     data = noisy_patterns(8, 3, 500, 0.1, 0)
     model0 = small_dense(8)
     fit = learning.fit(
-        model0, data, key=jax.random.key(1), steps=600, num_chains=500,
+        model0, data, rng_key=jax.random.key(1), steps=600, num_chains=500,
         optimizer=optax.sgd(5e-2), monitor_every=300,
     )  # fmt: skip
     h = fit.history
@@ -164,7 +164,7 @@ def test_natural_gradient():
     for name, model0 in [("dense", small_dense(8)), ("sparse", sparse)]:
         for schedule in (None, "natural_gradient"):
             fit = learning.fit(
-                model0, data, key=jax.random.key(0), gradient="exact", steps=20,
+                model0, data, rng_key=jax.random.key(0), gradient="exact", steps=20,
                 optimizer=optax.sgd(0.5), monitor_every=20,
                 schedule=schedule and learning.NaturalGradient(),
             )  # fmt: skip
@@ -177,7 +177,7 @@ def test_natural_gradient():
     )
     # with the Fisher measured over persistent chains
     fit = learning.fit(
-        small_dense(8), data, key=jax.random.key(0), steps=100, num_chains=1000,
+        small_dense(8), data, rng_key=jax.random.key(0), steps=100, num_chains=1000,
         num_ais_chains=0, optimizer=optax.sgd(0.3), schedule=learning.NaturalGradient(1e-3),
     )  # fmt: skip
     assert ep.thermo.training_potential(fit.model, data, 1.0).cross_entropy - target < 0.02
@@ -188,14 +188,14 @@ def test_natural_gradient():
         (learning.NaturalGradient(cg_iters=0), "cg_iters"),
     ]:
         with pytest.raises(ValueError, match=message):
-            learning.fit(small_dense(4), data[:, :4], key=jax.random.key(0), schedule=bad)
+            learning.fit(small_dense(4), data[:, :4], rng_key=jax.random.key(0), schedule=bad)
 
 
 def test_freeze_and_l2():
     data = noisy_patterns(6, 2, 200, 0.1, 1)
     model0 = mixed_model(4)
     frozen = learning.fit(
-        model0, data, key=jax.random.key(0), gradient="exact", steps=50,
+        model0, data, rng_key=jax.random.key(0), gradient="exact", steps=50,
         optimizer=optax.sgd(0.1), freeze=("fields", "kbody"),
     )  # fmt: skip
     np.testing.assert_array_equal(np.asarray(frozen.model.fields), np.asarray(model0.fields))
@@ -204,8 +204,10 @@ def test_freeze_and_l2():
     assert not np.array_equal(
         np.asarray(frozen.model.edge_weights), np.asarray(model0.edge_weights)
     )
-    plain = learning.fit(model0, data, key=jax.random.key(0), gradient="exact", steps=200)
-    shrunk = learning.fit(model0, data, key=jax.random.key(0), gradient="exact", steps=200, l2=1.0)
+    plain = learning.fit(model0, data, rng_key=jax.random.key(0), gradient="exact", steps=200)
+    shrunk = learning.fit(
+        model0, data, rng_key=jax.random.key(0), gradient="exact", steps=200, l2=1.0
+    )
     assert (
         np.abs(np.asarray(shrunk.model.edge_weights)).sum()
         < np.abs(np.asarray(plain.model.edge_weights)).sum()
@@ -221,7 +223,7 @@ def test_monitor_names_the_basins_the_chains_miss():
     xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 24))
     data = xi[np.arange(200) % 2]
     model0 = ep.SpinModel.hopfield(xi).scaled(6.0)
-    kwargs = dict(key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
+    kwargs = dict(rng_key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
                   optimizer=optax.sgd(1e-4))  # fmt: skip
     stuck = np.repeat(xi[:1], 32, axis=0)
     with pytest.warns(RuntimeWarning, match="visit none of 1 basin"):
@@ -242,7 +244,7 @@ def test_monitor_names_the_basins_the_chains_miss():
 def test_checkpoint_resume_is_bit_for_bit(tmp_path):
     data = noisy_patterns(6, 2, 100, 0.1, 2)
     model0 = small_dense(6)
-    kwargs = dict(key=jax.random.key(3), num_chains=16, num_ais_chains=8, monitor_every=10,
+    kwargs = dict(rng_key=jax.random.key(3), num_chains=16, num_ais_chains=8, monitor_every=10,
                   optimizer=optax.adam(1e-2), batch_size=20, monitor=False)  # fmt: skip
     whole = learning.fit(model0, data, steps=30, checkpoint=tmp_path / "whole.ckpt", **kwargs)
     path = tmp_path / "run.ckpt"
@@ -273,23 +275,23 @@ def test_fit_bad_input():
     data = noisy_patterns(4, 2, 20, 0.1, 0)
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="gradient"):
-        learning.fit(model, data, key=key, gradient="cd")
+        learning.fit(model, data, rng_key=key, gradient="cd")
     with pytest.raises(ValueError, match="optax"):
-        learning.fit(model, data, key=key, optimizer="adam")
+        learning.fit(model, data, rng_key=key, optimizer="adam")
     with pytest.raises(ValueError, match="steps"):
-        learning.fit(model, data, key=key, steps=0)
+        learning.fit(model, data, rng_key=key, steps=0)
     with pytest.raises(ValueError, match="freeze"):
-        learning.fit(model, data, key=key, freeze="biases")
+        learning.fit(model, data, rng_key=key, freeze="biases")
     with pytest.raises(ValueError, match="l2"):
-        learning.fit(model, data, key=key, l2=-1.0)
+        learning.fit(model, data, rng_key=key, l2=-1.0)
     with pytest.raises(ValueError, match="beta"):
-        learning.fit(model, data, 0.0, key=key)
+        learning.fit(model, data, 0.0, rng_key=key)
     with pytest.raises(ValueError, match="init_spins"):
-        learning.fit(model, data, key=key, num_chains=3, init_spins=data[:2])
+        learning.fit(model, data, rng_key=key, num_chains=3, init_spins=data[:2])
     with pytest.raises(ValueError):
-        learning.fit(model, data[:, :3], key=key)
+        learning.fit(model, data[:, :3], rng_key=key)
     with pytest.raises(ValueError, match="SpinModel"):
-        learning.fit(np.eye(4), data, key=key)
+        learning.fit(np.eye(4), data, rng_key=key)
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -384,7 +386,7 @@ def test_pcd_pairwise_model_reaches_the_held_out_nll_of_the_ml_fit():
     ml = ep.thermo.reduce(data=train, orders=(1, 2), method="fit")
     steps = 1500
     out = learning.fit(
-        ep.SpinModel.fully_connected(16), train, key=jax.random.key(0), steps=steps,
+        ep.SpinModel.fully_connected(16), train, rng_key=jax.random.key(0), steps=steps,
         num_chains=400, num_ais_chains=0, monitor=False, monitor_every=250,
         optimizer=optax.adam(optax.cosine_decay_schedule(0.03, steps, alpha=0.05)),
     )  # fmt: skip
@@ -410,7 +412,7 @@ def test_fit_advances_a_callers_progress_bar_and_leaves_it_open(tmp_path):
 
     data = np.where(np.random.default_rng(0).random((50, 6)) < 0.5, -1, 1).astype(np.int8)
     bar, path = Bar(), tmp_path / "run.npz"
-    kw = dict(key=jax.random.key(0), num_chains=4, monitor=False, monitor_every=5, progress=bar)
+    kw = dict(rng_key=jax.random.key(0), num_chains=4, monitor=False, monitor_every=5, progress=bar)
     ep.learning.fit(ep.SpinModel.fully_connected(6), data, checkpoint=path, steps=10, **kw)
     assert bar.n == 10 and not bar.closed
     ep.learning.fit(ep.SpinModel.fully_connected(6), data, checkpoint=path, steps=15,
@@ -428,7 +430,7 @@ def test_fit_traces_its_block_once_per_configuration(tmp_path):
 
     data = ep.datasets.digits()[:, :16]
     optimizer = optax.adam(1e-2)
-    kw = dict(key=jax.random.key(0), optimizer=optimizer, num_chains=32, num_ais_chains=32,
+    kw = dict(rng_key=jax.random.key(0), optimizer=optimizer, num_chains=32, num_ais_chains=32,
               batch_size=50, steps=20, monitor_every=10, num_warmup=5, log_z0=16 * np.log(2))  # fmt: skip
     ep.learning.fit(ep.SpinModel.fully_connected(16), data[:200], **kw)
     before = compile_cache_info()["block_traces"]

@@ -123,7 +123,7 @@ def test_rbm_exact_gradient_is_the_marginal_nll_gradient():
     with jax.enable_x64(True):
         model0 = ep.SpinModel.rbm(nv, nh, weights=w, visible_fields=a, hidden_fields=b)
         out = learning.fit(
-            model0, data, key=jax.random.key(0), gradient="exact", visible=range(nv),
+            model0, data, rng_key=jax.random.key(0), gradient="exact", visible=range(nv),
             steps=1, optimizer=optax.sgd(lr),
         )  # fmt: skip
         w1, a1, b1 = model_arrays(out.model, nv)
@@ -146,11 +146,11 @@ def test_rbm_pcd_log_likelihood_curve_matches_enumeration():
     (the error bar of the trajectory AIS; 500 spectator chains, slow SGD keeps its ESS
     above 400), and PCD improves the NLL by more than 0.1 nats."""
     data = noisy_patterns(5, 3, 400, 0.1, seed=0)
-    model0 = ep.SpinModel.rbm(5, 3, key=jax.random.key(1), scale=0.1)
+    model0 = ep.SpinModel.rbm(5, 3, rng_key=jax.random.key(1), scale=0.1)
     curve = []
     for steps in (150, 300):
         out = learning.fit(
-            model0, data, key=jax.random.key(2), visible=range(5), steps=steps,
+            model0, data, rng_key=jax.random.key(2), visible=range(5), steps=steps,
             num_chains=500, optimizer=optax.sgd(0.02), monitor_every=150,
         )  # fmt: skip
         h = out.history
@@ -175,7 +175,7 @@ def test_clamped_positive_phase_for_interacting_hidden_spins():
     model0 = ep.SpinModel.fully_connected(6, couplings=J, fields=h)
     data = noisy_patterns(4, 2, 2000, 0.1, seed=4)
     out = learning.fit(
-        model0, data, key=jax.random.key(0), visible=range(4), steps=1, num_chains=4000,
+        model0, data, rng_key=jax.random.key(0), visible=range(4), steps=1, num_chains=4000,
         num_ais_chains=0, sweeps_per_update=20, num_warmup=50, optimizer=optax.sgd(1.0),
         monitor=False,
     )  # fmt: skip
@@ -206,7 +206,7 @@ def test_clamped_positive_phase_for_interacting_hidden_spins():
     iu = np.triu_indices(6, 1)
     np.testing.assert_allclose(moved_J[iu], grad_J[iu], rtol=0, atol=se)
     with pytest.raises(ValueError, match="RBM"):
-        learning.fit(model0, data, key=jax.random.key(0), visible=range(4), gradient="exact")
+        learning.fit(model0, data, rng_key=jax.random.key(0), visible=range(4), gradient="exact")
 
 
 def test_tempering_sampler_reaches_the_basin_gibbs_misses():
@@ -220,7 +220,7 @@ def test_tempering_sampler_reaches_the_basin_gibbs_misses():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         out = learning.fit(
-            model0, data, key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
+            model0, data, rng_key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
             optimizer=optax.sgd(1e-4), init_spins=stuck, num_chains=32,
             sampler=learning.Tempering(np.geomspace(1.0, 0.1, 12)),
         )  # fmt: skip
@@ -228,7 +228,7 @@ def test_tempering_sampler_reaches_the_basin_gibbs_misses():
     assert out.history.attrs["sampler"] == "tempering"
     assert out.chains.spins.shape == (32, 24)
     with pytest.raises(ValueError, match="start at the target"):
-        learning.fit(model0, data, key=jax.random.key(0),
+        learning.fit(model0, data, rng_key=jax.random.key(0),
                      sampler=learning.Tempering([2.0, 1.0]))  # fmt: skip
     for bad, message in [
         ("metropolis", "`sampler` must be None"),
@@ -236,7 +236,7 @@ def test_tempering_sampler_reaches_the_basin_gibbs_misses():
         (learning.Tempering([1.0]), "at least 2"),
     ]:
         with pytest.raises(ValueError, match=message):
-            learning.fit(model0, data, key=jax.random.key(0), sampler=bad)
+            learning.fit(model0, data, rng_key=jax.random.key(0), sampler=bad)
 
 
 def test_min_dissipation_steps_have_equal_predicted_excess_work():
@@ -247,7 +247,7 @@ def test_min_dissipation_steps_have_equal_predicted_excess_work():
     model0 = ep.SpinModel.fully_connected(6, fields=np.full(6, 0.01))
     for gradient in ("exact", "pcd"):
         out = learning.fit(
-            model0, data, key=jax.random.key(0), gradient=gradient, steps=100,
+            model0, data, rng_key=jax.random.key(0), gradient=gradient, steps=100,
             schedule=learning.MinDissipation(1e-3), num_chains=200,
             monitor_every=50,
         )  # fmt: skip
@@ -257,9 +257,9 @@ def test_min_dissipation_steps_have_equal_predicted_excess_work():
     for bad in (learning.MinDissipation(0.0), learning.MinDissipation(float("nan")),
                 learning.MinDissipation("1e-3")):  # fmt: skip
         with pytest.raises(ValueError, match="MinDissipation.rate"):
-            learning.fit(model0, data, key=jax.random.key(0), schedule=bad)
+            learning.fit(model0, data, rng_key=jax.random.key(0), schedule=bad)
     with pytest.raises(ValueError, match="is now schedule=learning.MinDissipation"):
-        learning.fit(model0, data, key=jax.random.key(0), schedule="min_dissipation")
+        learning.fit(model0, data, rng_key=jax.random.key(0), schedule="min_dissipation")
 
 
 def test_fit_plot_draws_every_panel():
@@ -269,7 +269,7 @@ def test_fit_plot_draws_every_panel():
     data = noisy_patterns(5, 2, 100, 0.1, seed=7)
     for gradient in ("pcd", "exact"):
         out = learning.fit(
-            ep.SpinModel.fully_connected(5), data, key=jax.random.key(0), gradient=gradient,
+            ep.SpinModel.fully_connected(5), data, rng_key=jax.random.key(0), gradient=gradient,
             steps=20, monitor_every=10, num_chains=50,
         )  # fmt: skip
         axes = out.plot()
@@ -291,7 +291,7 @@ def test_min_dissipation_dissipates_less_than_constant_sgd():
         "sgd": dict(optimizer=optax.sgd(0.05)),
         "min_dissipation": dict(schedule=learning.MinDissipation(2e-4)),
     }.items():
-        out = learning.fit(model0, data, key=jax.random.key(0), steps=200, num_chains=200,
+        out = learning.fit(model0, data, rng_key=jax.random.key(0), steps=200, num_chains=200,
                            num_ais_chains=0, monitor=False, **settings)  # fmt: skip
         log_z = float(ep.exact.log_z(out.model, 1.0))
         excess[name] = float(out.history.total_work[-1]) + log_z - log_z0
@@ -309,9 +309,9 @@ def test_hidden_and_schedule_bad_input():
         ([], "non-empty"),
     ]:
         with pytest.raises(ValueError, match=message):
-            learning.fit(model, data, key=key, visible=visible, steps=1)
+            learning.fit(model, data, rng_key=key, visible=visible, steps=1)
     with pytest.raises(ValueError, match="data"):
-        learning.fit(model, data[:, :3], key=key, visible=range(4), steps=1)
+        learning.fit(model, data[:, :3], rng_key=key, visible=range(4), steps=1)
     with pytest.raises(ValueError, match="Tempering.*moves persistent chains"):
-        learning.fit(model, data, key=key, visible=range(4), gradient="exact",
+        learning.fit(model, data, rng_key=key, visible=range(4), gradient="exact",
                      sampler=learning.Tempering())  # fmt: skip

@@ -45,7 +45,7 @@ def default_mixture(four_patterns):
 @pytest.fixture(scope="module")
 def mixture_draws(default_mixture):
     """4000 draws of ``default_mixture.sample`` and their components, drawn once."""
-    return default_mixture.sample(4000, key=jax.random.key(0))
+    return default_mixture.sample(4000, rng_key=jax.random.key(0))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_score_samples_is_the_exact_mixture_and_save_load_round_trips(
         assert np.array_equal(a.centre, b.centre) and a.centre.dtype == b.centre.dtype
         assert (a.log_z, a.size, a.log_z_range) == (b.log_z, b.size, b.log_z_range)
     key = jax.random.key(5)
-    for x, y in zip(back.sample(64, key=key), mix.sample(64, key=key), strict=True):
+    for x, y in zip(back.sample(64, rng_key=key), mix.sample(64, rng_key=key), strict=True):
         assert np.array_equal(x, y)
 
 
@@ -251,7 +251,7 @@ def test_mixture_bad_input(four_patterns, default_mixture, tmp_path):
     with pytest.raises(ValueError, match="fit_options"):
         BasinMixture(fit_options={"steps": 10}).fit(train)
     with pytest.raises(ValueError, match="orders"):
-        BasinMixture(orders=(1, 2, 3), key=jax.random.key(0)).fit(-np.ones((30, 24), np.int8))
+        BasinMixture(orders=(1, 2, 3), rng_key=jax.random.key(0)).fit(-np.ones((30, 24), np.int8))
     with pytest.raises(ValueError, match="key"):
         BasinMixture().fit(-np.ones((30, 24), np.int8))
     for bad in (0, -1, 2.0, "3", (2, 0), (1, 2.5)):
@@ -281,7 +281,7 @@ def test_mixture_bad_input(four_patterns, default_mixture, tmp_path):
         with pytest.raises(ValueError, match="X.*16 columns"):
             method(test[:, :15])
     with pytest.raises(ValueError, match="n_samples"):
-        mix.sample(0, key=jax.random.key(0))
+        mix.sample(0, rng_key=jax.random.key(0))
     with pytest.raises(ValueError, match="key"):
         mix.sample(2)
     with pytest.raises(ValueError, match="component"):
@@ -306,7 +306,7 @@ def test_mixture_bad_input(four_patterns, default_mixture, tmp_path):
     calls = [
         lambda: unfitted.score_samples(test), lambda: unfitted.score(test),
         lambda: unfitted.score_bracket(test), lambda: unfitted.predict(test),
-        lambda: unfitted.predict_proba(test), lambda: unfitted.sample(2, key=jax.random.key(0)),
+        lambda: unfitted.predict_proba(test), lambda: unfitted.sample(2, rng_key=jax.random.key(0)),
         lambda: unfitted.save(tmp_path / "u.npz"), lambda: unfitted.log_prob_table(),
         lambda: unfitted.as_distribution(), lambda: unfitted.weights_,
         lambda: unfitted.to_dataframe(), lambda: unfitted.landscape(0),
@@ -384,8 +384,10 @@ def test_mixture_beyond_enumeration():
     with pytest.raises(ValueError, match="key"):
         BasinMixture().fit(data)
     with pytest.raises(ValueError, match="learning_rate_decay"):
-        BasinMixture(key=jax.random.key(0), fit_options={"learning_rate_decay": "exp"}).fit(data)
-    mix = BasinMixture(key=jax.random.key(0), fit_options={"steps": 300}).fit(data)
+        BasinMixture(rng_key=jax.random.key(0), fit_options={"learning_rate_decay": "exp"}).fit(
+            data
+        )
+    mix = BasinMixture(rng_key=jax.random.key(0), fit_options={"steps": 300}).fit(data)
     assert len(mix.components_) == 2 and not mix.exact_
     c = mix.components_[1]
     assert c.log_z_stderr > 0
@@ -437,7 +439,7 @@ def test_few_persistent_chains_misrepresent_the_patterns_the_mixture_does_not(
     for num_chains in (4, 1000):
         for seed in range(3):
             out = ep.learning.fit(ep.SpinModel.fully_connected(16), train, 1.0,
-                                  key=jax.random.key(seed), num_chains=num_chains, steps=1000,
+                                  rng_key=jax.random.key(seed), num_chains=num_chains, steps=1000,
                                   batch_size=200, optimizer=optax.sgd(0.05), monitor=False,
                                   num_ais_chains=0)  # fmt: skip
             mass = _mass_within_two_flips(-np.asarray(out.model.energy(states)), states, xi)
@@ -469,7 +471,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
     x = np.where(ink, 1, -1).astype(np.int8)[rng.integers(k, size=m)]
     for part in np.split(x, 10):  # 3 % flips, no (m, 784) float64 temporaries
         part[rng.random(part.shape, dtype=np.float32) < 0.03] *= -1
-    base = ep.SpinModel.rbm(784, 100, key=jax.random.key(0), scale=0.01)
+    base = ep.SpinModel.rbm(784, 100, rng_key=jax.random.key(0), scale=0.01)
     before = hwm()
     minima = basin_minima(base, x)
     labels, centroids = kmeans_labels(minima, 8)

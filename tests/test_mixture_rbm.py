@@ -37,7 +37,7 @@ def two_patterns():
 @pytest.fixture(scope="module")
 def rbm_mixture(two_patterns):
     _, _, train, _, base = two_patterns
-    return BasinMixture(n_components=2, base=base, key=jax.random.key(0),
+    return BasinMixture(n_components=2, base=base, rng_key=jax.random.key(0),
                         fit_options={"steps": 100},
                         log_z_options={"num_steps": 300}).fit(train)  # fmt: skip
 
@@ -113,7 +113,7 @@ def test_rbm_score_samples_and_save_load_round_trip(two_patterns, rbm_mixture, t
         assert np.array_equal(a.model.fields, b.model.fields)
     assert back.score_bracket(test) == mix.score_bracket(test)
     key = jax.random.key(3)
-    for x, y in zip(back.sample(64, key=key), mix.sample(64, key=key), strict=True):
+    for x, y in zip(back.sample(64, rng_key=key), mix.sample(64, rng_key=key), strict=True):
         assert np.array_equal(x, y)
 
 
@@ -158,7 +158,7 @@ def test_rbm_sample_agrees_with_the_exact_mixture(two_patterns, rbm_mixture):
     label frequencies within 4 binomial standard errors of the weights."""
     xi, _, _, _, _ = two_patterns
     mix = rbm_mixture
-    draws, comps = mix.sample(4000, key=jax.random.key(1))
+    draws, comps = mix.sample(4000, rng_key=jax.random.key(1))
     assert draws.shape == (4000, NV) and draws.dtype == np.int8 and comps.shape == (4000,)
     states = ep.exact.all_states(NV)
     joint = np.exp(_exact_terms(mix, states))  # (2^10, K)
@@ -186,4 +186,4 @@ def test_rbm_base_bad_input(two_patterns):
     """An RBM base with the wrong number of visible spins is refused, naming ``base``."""
     _, _, train, _, _ = two_patterns
     with pytest.raises(ValueError, match="base"):
-        BasinMixture(n_components=2, base=ep.SpinModel.rbm(NV + 1, NH), key=0).fit(train)
+        BasinMixture(n_components=2, base=ep.SpinModel.rbm(NV + 1, NH), rng_key=0).fit(train)

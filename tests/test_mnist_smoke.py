@@ -20,7 +20,7 @@ def mnist_rows() -> np.ndarray:
 
 
 def held_out_ll(model, rows, key):
-    est = ep.estimate_log_z(model, 1.0, method="ais", key=key, num_chains=64, num_steps=1000)
+    est = ep.estimate_log_z(model, 1.0, method="ais", rng_key=key, num_chains=64, num_steps=1000)
     free = ep.learning.visible_free_energy(model, range(784), rows)
     return float(-np.mean(free) - est.value), est
 
@@ -29,9 +29,9 @@ def test_rbm_trains_on_mnist_rows():
     rows = mnist_rows()
     assert rows.shape == (300, 784) and 0.10 < (rows < 0).mean() < 0.16  # MNIST's ~13 % ink
     train, test = rows[:250], rows[250:]
-    model0 = ep.SpinModel.rbm(784, 16, key=jax.random.key(0))
+    model0 = ep.SpinModel.rbm(784, 16, rng_key=jax.random.key(0))
     out = ep.learning.fit(
-        model0, train, key=jax.random.key(1), visible=range(784), num_chains=50,
+        model0, train, rng_key=jax.random.key(1), visible=range(784), num_chains=50,
         num_ais_chains=0, batch_size=50, steps=60, monitor_every=30, num_warmup=0,
         optimizer=optax.adam(0.01),
     )  # fmt: skip

@@ -119,10 +119,10 @@ def test_cli_names_the_option_the_user_typed(argv, message, tmp_path, capsys):
             ),
             "rng_key",
         ),
-        (lambda m, k: ep.SpinModel.sherrington_kirkpatrick(8, k), "key"),
-        (lambda m, k: ep.SpinModel.rbm(4, 2, key=k), "key"),
-        (lambda m, k: ep.thermo.mean_field_minima(m, 0.3, key=k), "key"),
-        (lambda m, k: ep.learning.fit(m, DATA, 1.0, steps=2, key=k), "key"),
+        (lambda m, k: ep.SpinModel.sherrington_kirkpatrick(8, k), "rng_key"),
+        (lambda m, k: ep.SpinModel.rbm(4, 2, rng_key=k), "rng_key"),
+        (lambda m, k: ep.thermo.mean_field_minima(m, 0.3, rng_key=k), "rng_key"),
+        (lambda m, k: ep.learning.fit(m, DATA, 1.0, steps=2, rng_key=k), "rng_key"),
     ],
 )
 def test_an_integer_where_a_key_belongs_is_named(call, name):
@@ -190,7 +190,7 @@ def test_fit_refuses_to_resume_with_an_optimizer_of_another_rate(tmp_path):
 
     model0 = ep.SpinModel(fields=np.zeros(6), couplings=np.zeros((6, 6)))
     data = np.tile(DATA[:, :6], (4, 1))
-    kwargs = dict(key=jax.random.key(3), num_chains=8, num_ais_chains=0, monitor_every=10,
+    kwargs = dict(rng_key=jax.random.key(3), num_chains=8, num_ais_chains=0, monitor_every=10,
                   batch_size=20, monitor=False)  # fmt: skip
     path = tmp_path / "run.ckpt"
     ep.learning.fit(model0, data, steps=10, checkpoint=path, optimizer=optax.adam(1e-2), **kwargs)
@@ -226,7 +226,7 @@ def test_empty_or_garbled_run_records_are_one_line_errors(finished_run, tmp_path
     (run / checkpoint.name).write_bytes(garbled)
     with pytest.raises(ValueError, match="not readable .* corrupt or not a checkpoint"):
         ep.learning.fit(ep.SpinModel(fields=np.zeros(6), couplings=np.zeros((6, 6))), data,
-                        steps=10, key=jax.random.key(0), checkpoint=run / checkpoint.name,
+                        steps=10, rng_key=jax.random.key(0), checkpoint=run / checkpoint.name,
                         resume=True, num_chains=8, batch_size=20, monitor=False)  # fmt: skip
 
 

@@ -118,29 +118,29 @@ def test_fit_continues_from_its_state_without_recompiling():
     """``fit(..., init_state=result.state)`` continues the chains and weights of an earlier
     run: no new trace of the compiled block, the chains start where they stopped."""
     data = ep.datasets.digits()[:300, :16]
-    model0 = ep.SpinModel.rbm(16, 4, key=jax.random.key(0))
+    model0 = ep.SpinModel.rbm(16, 4, rng_key=jax.random.key(0))
     kw = dict(visible=range(16), num_chains=32, num_ais_chains=0, batch_size=50, steps=20,
               monitor_every=10, num_warmup=5, optimizer=optax.sgd(1e-2, momentum=0.9),
               monitor=False)  # fmt: skip
-    first = ep.learning.fit(model0, data, key=jax.random.key(1), **kw)
+    first = ep.learning.fit(model0, data, rng_key=jax.random.key(1), **kw)
     before = compile_cache_info()["block_traces"]
-    second = ep.learning.fit(model0, data, key=jax.random.key(2), init_state=first.state, **kw)
+    second = ep.learning.fit(model0, data, rng_key=jax.random.key(2), init_state=first.state, **kw)
     assert compile_cache_info()["block_traces"] == before
     assert isinstance(first.state.offsets, pcd.Offsets)  # centred by default for an RBM
     assert not np.array_equal(second.model.pair_weights, first.model.pair_weights)
-    again = ep.learning.fit(model0, data, key=jax.random.key(2), init_state=first.state, **kw)
+    again = ep.learning.fit(model0, data, rng_key=jax.random.key(2), init_state=first.state, **kw)
     np.testing.assert_array_equal(again.model.pair_weights, second.model.pair_weights)
     with pytest.raises(ValueError, match="init_state"):
-        ep.learning.fit(model0, data, key=jax.random.key(2), init_state=first.model, **kw)
+        ep.learning.fit(model0, data, rng_key=jax.random.key(2), init_state=first.model, **kw)
     with pytest.raises(ValueError, match="init_state"):
-        ep.learning.fit(model0, data, key=jax.random.key(2), init_state=first.state,
+        ep.learning.fit(model0, data, rng_key=jax.random.key(2), init_state=first.state,
                         **{**kw, "num_chains": 16})  # fmt: skip
     with pytest.raises(ValueError, match="centring"):
-        ep.learning.fit(model0, data, key=jax.random.key(2), centring="yes", **kw)
+        ep.learning.fit(model0, data, rng_key=jax.random.key(2), centring="yes", **kw)
     with pytest.raises(ValueError, match="hidden_rate"):
-        ep.learning.fit(model0, data, key=jax.random.key(2), centring=Centring(0.0), **kw)
+        ep.learning.fit(model0, data, rng_key=jax.random.key(2), centring=Centring(0.0), **kw)
     with pytest.raises(ValueError, match="centring"):
-        ep.learning.fit(ep.SpinModel.ising_2d(4, 4), data, key=jax.random.key(2),
+        ep.learning.fit(ep.SpinModel.ising_2d(4, 4), data, rng_key=jax.random.key(2),
                         centring=Centring(), **{**kw, "visible": None})  # fmt: skip
 
 
@@ -149,13 +149,13 @@ def test_rbm_fits_on_data_of_similar_size_share_one_compiled_block():
     the mixture's components - fits on 300 and 400 rows here - trace the training block
     once; the history's visible free energy is the mean over the real rows only."""
     data = np.asarray(ep.datasets.digits()[:400, :16])
-    model0 = ep.SpinModel.rbm(16, 4, key=jax.random.key(0))
+    model0 = ep.SpinModel.rbm(16, 4, rng_key=jax.random.key(0))
     kw = dict(visible=range(16), num_chains=32, num_ais_chains=0, batch_size=50, steps=10,
               monitor_every=10, num_warmup=5, optimizer=optax.sgd(1e-2, momentum=0.9),
               monitor=False)  # fmt: skip
-    ep.learning.fit(model0, data[:300], key=jax.random.key(1), **kw)
+    ep.learning.fit(model0, data[:300], rng_key=jax.random.key(1), **kw)
     before = compile_cache_info()["block_traces"]
-    out = ep.learning.fit(model0, data, key=jax.random.key(1), **kw)
+    out = ep.learning.fit(model0, data, rng_key=jax.random.key(1), **kw)
     assert compile_cache_info()["block_traces"] == before
     f = ep.learning.visible_free_energy(out.model, range(16), jnp.asarray(data, jnp.float32))
     np.testing.assert_allclose(out.history.data_energy.values[-1], float(jnp.mean(f)), rtol=1e-5)
@@ -251,14 +251,16 @@ def test_fit_resumes_a_philox_run_bit_for_bit(tmp_path):
     """Keys of any JAX PRNG implementation train and checkpoint: a philox2x32 run (what
     ``ergodic-ppl train`` uses) resumed from its checkpoint equals the uninterrupted run."""
     data = ep.datasets.digits()[:200, :16]
-    model0 = ep.SpinModel.rbm(16, 4, key=jax.random.key(0))
+    model0 = ep.SpinModel.rbm(16, 4, rng_key=jax.random.key(0))
     key = jax.random.key(3, impl="philox2x32")
     kw = dict(visible=range(16), num_chains=16, num_ais_chains=0, batch_size=20,
               monitor_every=10, num_warmup=0, optimizer=optax.sgd(1e-2), monitor=False)  # fmt: skip
-    whole = ep.learning.fit(model0, data, key=key, steps=20, **kw)
+    whole = ep.learning.fit(model0, data, rng_key=key, steps=20, **kw)
     path = tmp_path / "run.ckpt"
-    ep.learning.fit(model0, data, key=key, steps=10, checkpoint=path, **kw)
-    resumed = ep.learning.fit(model0, data, key=key, steps=20, checkpoint=path, resume=True, **kw)
+    ep.learning.fit(model0, data, rng_key=key, steps=10, checkpoint=path, **kw)
+    resumed = ep.learning.fit(
+        model0, data, rng_key=key, steps=20, checkpoint=path, resume=True, **kw
+    )
     np.testing.assert_array_equal(resumed.model.pair_weights, whole.model.pair_weights)
     assert jax.random.key_impl(resumed.state.chain_keys) == jax.random.key_impl(key)
 

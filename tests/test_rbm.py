@@ -108,7 +108,7 @@ def test_layer_sweeps_sample_the_boltzmann_distribution(update):
 def test_tempering_and_ais_on_an_rbm_against_exact_log_z():
     model, beta = random_rbm(8, 6, seed=2, scale=0.8), 1.0
     truth = float(exact.log_z(model, beta))
-    est = ep.estimate_log_z(model, beta, method="ais", key=jax.random.key(0), num_chains=256,
+    est = ep.estimate_log_z(model, beta, method="ais", rng_key=jax.random.key(0), num_chains=256,
                             num_steps=500)  # fmt: skip
     # AIS error bar: its own delta-method stderr; 5 s.e. plus float32 rounding
     assert abs(est.value - truth) < 5 * est.stderr + 1e-3, (est.value, truth, est.stderr)
@@ -129,7 +129,7 @@ def test_rbm_chains_shard_like_one_device():
         import ergodic_ppl as ep
 
         mesh = Mesh(np.array(jax.devices()), ("chains",))
-        model = ep.SpinModel.rbm(20, 12, key=jax.random.key(3), scale=0.3)
+        model = ep.SpinModel.rbm(20, 12, rng_key=jax.random.key(3), scale=0.3)
         kw = dict(num_chains=8, num_draws=30, num_warmup=5)
         one = ep.run_chains(model, 1.0, jax.random.key(0), **kw)
         split = ep.run_chains(model, 1.0, jax.random.key(0), mesh=mesh, **kw)

@@ -96,7 +96,7 @@ def test_sharded_learning_and_free_energies_equal_the_single_device_run():
         xi = rng.choice(np.array([-1, 1], np.int8), size=(3, 12))
         data = xi[rng.choice(3, size=500)]
         data = np.where(rng.random(data.shape) < 0.1, -data, data).astype(np.int8)
-        kw = dict(key=jax.random.key(0), num_chains=16, num_ais_chains=16, steps=100,
+        kw = dict(rng_key=jax.random.key(0), num_chains=16, num_ais_chains=16, steps=100,
                   batch_size=100, optimizer=optax.adam(1e-2), monitor=False, monitor_every=50)
         one = ep.learning.fit(ep.SpinModel.fully_connected(12), data, 1.0, **kw)
         split = ep.learning.fit(ep.SpinModel.fully_connected(12), data, 1.0, mesh=mesh, **kw)
@@ -119,8 +119,8 @@ def test_sharded_learning_and_free_energies_equal_the_single_device_run():
         for method, budget in (("ais", dict(num_chains=64, num_steps=200)),
                                ("ti", dict(num_chains=8, num_rungs=8, num_draws=100,
                                            num_warmup=64))):
-            a = ep.estimate_log_z(glass, 1.0, method=method, key=jax.random.key(1), **budget)
-            b = ep.estimate_log_z(glass, 1.0, method=method, key=jax.random.key(1), mesh=mesh,
+            a = ep.estimate_log_z(glass, 1.0, method=method, rng_key=jax.random.key(1), **budget)
+            b = ep.estimate_log_z(glass, 1.0, method=method, rng_key=jax.random.key(1), mesh=mesh,
                                   **budget)
             assert abs(a.value - b.value) < 1e-5 and abs(a.stderr - b.stderr) < 1e-5, (a, b)
         # per-basin free energies by tempering: the same target-rung labels, the same F_a

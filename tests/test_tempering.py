@@ -356,7 +356,7 @@ def test_target_marginal_chisquare_three_body(route):
         last = np.asarray(trace.spins[:, -1])
     else:
         kernel = ep.ParallelTempering(boltzmann_model(model, 2.0), betas=betas, adapt=False)
-        mcmc = run_mcmc(kernel, chains=num_chains, warmup=T - 1, samples=1, key=12)
+        mcmc = run_mcmc(kernel, chains=num_chains, warmup=T - 1, samples=1, seed=12)
         last = np.asarray(mcmc.get_samples(group_by_chain=True)["s"][:, -1])
     pi = ep.exact.probabilities(model, 2.0)
     counts = np.bincount(ep.exact.state_index(last), minlength=len(pi))
@@ -390,7 +390,7 @@ def test_target_marginal_chisquare_ising_4x4_below_tc(route):
         last = np.asarray(trace.spins[:, -1])
     else:
         kernel = ep.ParallelTempering(boltzmann_model(lattice, beta), num_rungs=6, beta_min=0.15)
-        mcmc = run_mcmc(kernel, chains=num_chains, warmup=64, samples=64, key=22)
+        mcmc = run_mcmc(kernel, chains=num_chains, warmup=64, samples=64, seed=22)
         last = np.asarray(mcmc.get_samples(group_by_chain=True)["s"][:, -1])
     pi = ep.exact.probabilities(lattice, beta)
     counts = np.bincount(ep.exact.state_index(last), minlength=len(pi))
@@ -453,12 +453,12 @@ def test_parallel_tempering_escapes_an_ordered_start():
     chains = 128
     start = {"s": np.ones((chains, 64), np.int8)}
     kernel = ep.ParallelTempering(model, num_rungs=16, beta_min=0.3)
-    mcmc = run_mcmc(kernel, chains=chains, warmup=128, samples=128, key=41, init_params=start)
+    mcmc = run_mcmc(kernel, chains=chains, warmup=128, samples=128, seed=41, init_params=start)
     m = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["magnetization"])[:, -1]
     f = np.mean(m > 0)
     assert abs(f - 0.5) < 4 * np.sqrt(0.25 / chains), f
     gibbs = run_mcmc(
-        ep.SpinGibbs(model), chains=chains, warmup=128, samples=128, key=42, init_params=start,
+        ep.SpinGibbs(model), chains=chains, warmup=128, samples=128, seed=42, init_params=start,
         extra_fields=("magnetization",),
     )  # fmt: skip
     m = np.asarray(gibbs.get_extra_fields(group_by_chain=True)["magnetization"])
@@ -596,7 +596,7 @@ def test_parallel_tempering_extra_fields_and_adaptation_during_warmup():
     )
 
 
-def _pt_samples(method, key=0):
+def _pt_samples(method, seed=0):
     """Target draws and two extra fields of 2 chains; 40 warm-up steps adapt the ladder once."""
     lattice = ep.SpinModel.ising_2d(4, 4)
     kernel = ep.ParallelTempering(boltzmann_model(lattice, 0.5), num_rungs=4)
@@ -606,7 +606,7 @@ def _pt_samples(method, key=0):
         warmup=40,
         samples=30,
         method=method,
-        key=key,
+        seed=seed,
         extra_fields=("rung_spins", "betas"),
     )
     extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -631,7 +631,7 @@ def test_parallel_tempering_chain_methods_agree_with_vectorized(method):
 
 def test_same_key_same_result():
     ref = _pt_reference()
-    again, other = _pt_samples("vectorized", key=0), _pt_samples("vectorized", key=1)
+    again, other = _pt_samples("vectorized", seed=0), _pt_samples("vectorized", seed=1)
     for name in ("s", "rung_spins", "betas"):
         np.testing.assert_array_equal(again[name], ref[name])
     assert not np.array_equal(other["s"], ref["s"])

@@ -197,8 +197,8 @@ def test_landscape_vocabulary():
 
 def test_key_and_start_sources():
     model = sk_model(10, 5)
-    one = thermo.mean_field_minima(model, 2.0, num_random=20, key=jax.random.key(1))
-    two = thermo.mean_field_minima(model, 2.0, num_random=20, key=jax.random.key(1))
+    one = thermo.mean_field_minima(model, 2.0, num_random=20, rng_key=jax.random.key(1))
+    two = thermo.mean_field_minima(model, 2.0, num_random=20, rng_key=jax.random.key(1))
     np.testing.assert_array_equal(one.info["magnetizations"], two.info["magnetizations"])
     bits = np.asarray(ep.spins_to_bits(oracles.states(10)[:5]))
     with pytest.raises(ValueError, match=r"`data` holds 0/1 bits.*ep\.bits_to_spins\(bits\)"):

@@ -188,7 +188,7 @@ def test_fit_hooks_and_warnings():
     with pytest.raises(ValueError, match="learn="):
         thermo.reduce(method="fit", data=big)
     # beyond n = 20 the fit is ep.learning.fit on the kept pairs (tested in test_learning.py)
-    learn = {"key": jax.random.key(0), "steps": 20, "num_chains": 20, "num_ais_chains": 0}
+    learn = {"rng_key": jax.random.key(0), "steps": 20, "num_chains": 20, "num_ais_chains": 0}
     pairs = thermo.reduce(method="fit", data=big, orders=(2,), learn=learn)
     assert pairs.n == 21 and len(pairs.edges) == 210
     assert np.all(np.asarray(pairs.fields) == 0)  # fields not kept: frozen at zero
@@ -263,13 +263,13 @@ def test_training_potential_beyond_enumeration():
     assert tp.potential == pytest.approx(mean_e + exact / beta, abs=1e-5)
     assert tp.exact
     est = ep.estimate_log_z(
-        chain, beta, method="ais", key=jax.random.key(0), num_chains=64, num_steps=200
+        chain, beta, method="ais", rng_key=jax.random.key(0), num_chains=64, num_steps=200
     )
     tp_est = thermo.training_potential(chain, data, beta, log_z=est)
     assert not tp_est.exact and tp_est.stderr == est.stderr > 0
     # 5 sigma plus the estimator's known bias scale: AIS is consistent, its error bar honest
     assert abs(tp_est.potential - tp.potential) < 5 * est.stderr / beta + 0.05
-    with pytest.raises(ValueError, match="key="):
+    with pytest.raises(ValueError, match="rng_key="):
         thermo.training_potential(chain, data, beta)
     with pytest.raises(ValueError, match="beta=0.5"):
         thermo.training_potential(

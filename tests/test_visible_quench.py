@@ -217,7 +217,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     model = ep.SpinModel.rbm(
-        784, 500, key=jax.random.PRNGKey(0), scale=0.01,
+        784, 500, rng_key=jax.random.PRNGKey(0), scale=0.01,
         visible_fields=0.1 * rng.normal(size=784), hidden_fields=0.1 * rng.normal(size=500),
     )
     x = rng.integers(0, 2, (50_000, 784), dtype=np.int8) * np.int8(2) - np.int8(1)

@@ -105,7 +105,7 @@ rows = []
 for method, budget in [("ais", dict(num_chains=128, num_steps=500)),
                        ("ti", dict(num_rungs=24, num_draws=500)),
                        ("mbar", dict(num_rungs=24, num_draws=500))]:  # fmt: skip
-    est = ep.estimate_log_z(small, b_c, method=method, key=jax.random.key(3), **budget)
+    est = ep.estimate_log_z(small, b_c, method=method, rng_key=jax.random.key(3), **budget)
     rows.append((method, est.value, est.stderr, est.value - truth, est.reliable))
     print(
         f"{method:5s} {est.value:10.4f} ± {est.stderr:.4f}   error {est.value - truth:+.4f}   reliable={est.reliable}"
@@ -118,10 +118,10 @@ print(f"exact {truth:10.4f}")
 
 # %%
 fast = ep.estimate_log_z(
-    small, b_c, method="ais", key=jax.random.key(4), num_chains=128, num_steps=20
+    small, b_c, method="ais", rng_key=jax.random.key(4), num_chains=128, num_steps=20
 )
 slow = ep.estimate_log_z(
-    small, b_c, method="ais", key=jax.random.key(4), num_chains=128, num_steps=500
+    small, b_c, method="ais", rng_key=jax.random.key(4), num_chains=128, num_steps=500
 )
 fig, ax = plt.subplots(figsize=(6, 3))
 for est, label in ((fast, "20 steps"), (slow, "500 steps")):
@@ -144,7 +144,7 @@ print(slow)
 
 # %%
 log_z = ep.estimate_log_z(
-    lattice, beta, method="mbar", key=jax.random.key(5), num_rungs=24, num_draws=500
+    lattice, beta, method="mbar", rng_key=jax.random.key(5), num_rungs=24, num_draws=500
 )
 labels = (m_pt > 0).astype(int)
 basins = ep.free_energy.basin_free_energies(labels, beta, log_z=log_z)

@@ -54,7 +54,7 @@ data = np.where(rng.random(data.shape) < 0.1, -data, data).astype(np.int8)
 model0 = ep.SpinModel.fully_connected(n)
 
 fit = learning.fit(
-    model0, data, key=jax.random.key(0), num_chains=200, num_ais_chains=400, steps=400,
+    model0, data, rng_key=jax.random.key(0), num_chains=200, num_ais_chains=400, steps=400,
     optimizer=optax.sgd(0.05), monitor_every=100,
 )  # fmt: skip
 h = fit.history
@@ -103,7 +103,7 @@ schedules = {
 }
 compared = {}
 for name, settings in schedules.items():
-    out = learning.fit(model0, data, key=jax.random.key(1), num_chains=200, steps=400,
+    out = learning.fit(model0, data, rng_key=jax.random.key(1), num_chains=200, steps=400,
                        monitor=False, monitor_every=100, **settings)  # fmt: skip
     lz = float(ep.exact.log_z(out.model, 1.0))
     compared[name] = out.history
@@ -144,9 +144,9 @@ ax[0].legend()
 
 # %%
 for tau in (2.0, 10.0):
-    best = trap.simulate(trap.optimal_schedule(tau), key=jax.random.key(0), num_chains=20_000)
+    best = trap.simulate(trap.optimal_schedule(tau), rng_key=jax.random.key(0), num_chains=20_000)
     rate = trap.constant_rate_reaching(tau, 0.99)
-    flat = trap.simulate(trap.constant_schedule(tau, rate), key=jax.random.key(0),
+    flat = trap.simulate(trap.constant_schedule(tau, rate), rng_key=jax.random.key(0),
                          num_chains=20_000)  # fmt: skip
     print(f"tau={tau:4.0f}: W* = {trap.min_excess_work(1.0, tau):.4f}; optimal schedule "
           f"{best.excess_work:.4f} ± {best.excess_work_stderr:.4f}; constant rate "
@@ -174,9 +174,9 @@ from pathlib import Path
 
 digits = ep.datasets.digits()
 train, test = ep.datasets.train_test_split(digits, test_fraction=0.2, seed=0)
-rbm0 = ep.SpinModel.rbm(64, 32, key=jax.random.key(0))
+rbm0 = ep.SpinModel.rbm(64, 32, rng_key=jax.random.key(0))
 path = Path(tempfile.mkdtemp()) / "rbm.ckpt"
-settings = dict(key=jax.random.key(2), visible=range(64), num_chains=256, num_ais_chains=0,
+settings = dict(rng_key=jax.random.key(2), visible=range(64), num_chains=256, num_ais_chains=0,
                 batch_size=100, optimizer=optax.adam(3e-3), monitor_every=100,
                 checkpoint=path)  # fmt: skip
 first = learning.fit(rbm0, train, steps=200, **settings)
@@ -193,7 +193,7 @@ print(rbm.history[["rhat_energy", "num_chain_basins", "num_data_basins"]])
 
 # %%
 for name, model in (("initial", rbm0), ("trained", rbm.model)):
-    log_z_est = ep.estimate_log_z(model, 1.0, method="ais", key=jax.random.key(3))
+    log_z_est = ep.estimate_log_z(model, 1.0, method="ais", rng_key=jax.random.key(3))
     free = np.asarray(learning.visible_free_energy(model, range(64), test))
     print(f"{name}: held-out LL {-free.mean() - float(log_z_est.value):.2f} ± "
           f"{float(log_z_est.stderr):.2f} nats per digit")  # fmt: skip
@@ -220,7 +220,7 @@ xi = rng.choice(np.array([-1, 1], np.int8), size=(2, 24))
 two = xi[np.arange(200) % 2]
 deep = ep.SpinModel.hopfield(xi).scaled(6.0)
 stuck = np.repeat(xi[:1], 32, axis=0)
-common = dict(key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
+common = dict(rng_key=jax.random.key(0), steps=40, monitor_every=20, num_ais_chains=0,
               optimizer=optax.sgd(1e-4), init_spins=stuck, num_chains=32)  # fmt: skip
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -253,7 +253,7 @@ print("tempering:", tempered.history.num_unvisited_data_basins.values)
 from ergodic_ppl.learning import PCD, Centring
 
 x = np.asarray(train, np.float32)
-rbm_start = ep.SpinModel.rbm(64, 32, key=jax.random.key(0),
+rbm_start = ep.SpinModel.rbm(64, 32, rng_key=jax.random.key(0),
                              visible_fields=ep.free_energy.base_rate_fields(train))  # fmt: skip
 pcd = PCD(rbm_start, 1.0, optax.sgd(3e-3, momentum=0.9), visible=range(64), centring=Centring())
 chains0 = np.concatenate([train[:64], np.ones((64, 32), np.int8)], axis=1)
@@ -274,9 +274,9 @@ for k in range(3):
 recipe = dict(visible=range(64), num_chains=100, num_ais_chains=0, batch_size=100,
               num_warmup=0, monitor=False, monitor_every=500,
               optimizer=optax.sgd(3e-3, momentum=0.9))  # fmt: skip
-part1 = learning.fit(rbm_start, train, key=jax.random.key(5), steps=500, **recipe)
+part1 = learning.fit(rbm_start, train, rng_key=jax.random.key(5), steps=500, **recipe)
 traces = learning.compile_cache_info()["block_traces"]
-part2 = learning.fit(rbm_start, train, key=jax.random.key(6), steps=500,
+part2 = learning.fit(rbm_start, train, rng_key=jax.random.key(6), steps=500,
                      init_state=part1.state, **recipe)  # fmt: skip
 print("new traces:", learning.compile_cache_info()["block_traces"] - traces)
 

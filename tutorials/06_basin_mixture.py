@@ -82,7 +82,7 @@ print("data, mass within 2 flips of each pattern:", np.round(data_mass, 3))
 single = {}
 for num_chains in (4, 1000):
     out = ep.learning.fit(
-        ep.SpinModel.fully_connected(n), train, 1.0, key=jax.random.key(0),
+        ep.SpinModel.fully_connected(n), train, 1.0, rng_key=jax.random.key(0),
         num_chains=num_chains, steps=1000, batch_size=200, optimizer=optax.sgd(0.05),
         monitor=False, num_ais_chains=0,
     )  # fmt: skip
@@ -155,7 +155,7 @@ for name, value in nll.items():
 # pattern matches the mixture's exact mass there.
 
 # %%
-draws, picked = mix.sample(4000, key=jax.random.key(2))
+draws, picked = mix.sample(4000, rng_key=jax.random.key(2))
 got = np.bincount(mix.nearest_pattern_labels(draws, patterns) + 1, minlength=5)[1:] / 4000
 print("sample, nearest pattern:", np.round(got, 3), draws.dtype)
 

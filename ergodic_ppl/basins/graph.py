@@ -46,7 +46,8 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
           ``free_energy`` when it is present, else of ``relative_free_energy`` (see
           :class:`~ergodic_ppl.free_energy.BasinFreeEnergies`);
         - ``size`` (exact) - number of states in the basin; ``chains`` (sampled) - the chains
-          that visited it.
+          that visit it by the package's one rule (at least 5 % of a chain's draws,
+          :data:`ergodic_ppl.diagnostics.observables.VISIT_RULE`).
 
         Edge ``(a, b)``, where the basins touch directly (exact: a single flip joins them;
         sampled: a chain was seen to move between them):
@@ -83,6 +84,8 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
     >>> bool(abs(total + ep.exact.log_z(chain, 1.0)) < 1e-9)
     True
     """
+    from ..diagnostics.observables import visits
+
     land = _landscape_of(source)
     k = land.num_basins
     n = land.minima.shape[1] if k else 0
@@ -131,7 +134,7 @@ def basin_graph(source, *, beta: float | None = None, log_z=None) -> nx.Graph:
             attrs["magnetization"] = land.info["magnetizations"][a]
             attrs["stable"] = bool(land.info["stable"][a])
         else:
-            attrs["chains"] = np.flatnonzero(by_chain[:, a] > 0).tolist()
+            attrs["chains"] = np.flatnonzero(visits(by_chain[:, a])).tolist()
         g.add_node(a, **attrs)
     iu, ju = np.nonzero(np.triu(np.isfinite(land.direct_saddles), 1))
     total_draws = land.labels.size if land.labels is not None else None

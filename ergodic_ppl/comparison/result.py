@@ -26,8 +26,8 @@ class Comparison:
     - **occupancy** - ``(run, chain)`` x basin columns (``"other"`` when some draw is in no
       basin): share of the chain's draws; **run_occupancy** - the same pooled per run.
     - **free_energies** - ``(run, basin)`` rows: ``probability`` ``p_a`` and
-      ``probability_se``, ``ess`` of the indicator, ``beta_free_energy`` ``= -log p_a``,
-      ``free_energy`` ``F_a - F = -log(p_a) / beta`` and ``free_energy_se`` (NaN without
+      ``probability_stderr``, ``ess_bulk`` of the indicator, ``beta_free_energy`` ``= -log p_a``,
+      ``free_energy`` ``F_a - F = -log(p_a) / beta`` and ``free_energy_stderr`` (NaN without
       ``beta``; ``inf`` for an unvisited basin).
     - **diagnostics** - observable x ``(run, rhat | ess_bulk)``.
     - **tests** - ``(run_a, run_b, test)`` rows, ``test`` in ``("energy", "basins")``:
@@ -92,11 +92,11 @@ class Comparison:
             fe = self.free_energies.loc[run]
             for basin in fe.index:
                 row[f"free_energy_{basin}"] = fe.loc[basin, "free_energy"]
-                row[f"free_energy_se_{basin}"] = fe.loc[basin, "free_energy_se"]
+                row[f"free_energy_stderr_{basin}"] = fe.loc[basin, "free_energy_stderr"]
             for obs in ("energy", "magnetization"):
                 if obs in self.diagnostics.index:
                     row[f"rhat_{obs}"] = self.diagnostics.loc[obs, (run, "rhat")]
-                    row[f"ess_{obs}"] = self.diagnostics.loc[obs, (run, "ess_bulk")]
+                    row[f"ess_bulk_{obs}"] = self.diagnostics.loc[obs, (run, "ess_bulk")]
             inds = [i for i in self.diagnostics.index if i.startswith("in_")]
             row["max_rhat_basins"] = self.diagnostics.loc[inds, (run, "rhat")].max()
             rows[run] = row
@@ -106,7 +106,7 @@ class Comparison:
         """``(basin x run table of "F ± se" strings, column used)``."""
         fe = self.free_energies
         col = "free_energy" if fe["free_energy"].notna().any() else "beta_free_energy"
-        se = fe["free_energy_se"] if col == "free_energy" else fe[col] * np.nan
+        se = fe["free_energy_stderr"] if col == "free_energy" else fe[col] * np.nan
         text = [
             f"{v:.3g} ± {e:.2g}" if np.isfinite(e) else f"{v:.3g}"
             for v, e in zip(fe[col], se, strict=True)
@@ -201,7 +201,7 @@ class Comparison:
             f = fe.loc[run].reindex(basins)
             ok = np.isfinite(f[col].to_numpy())
             xs = np.arange(len(basins)) + (r - (len(self.runs) - 1) / 2) * width
-            err = f[col + "_se"].to_numpy() if col == "free_energy" else None
+            err = f[col + "_stderr"].to_numpy() if col == "free_energy" else None
             ax.errorbar(xs[ok], f[col].to_numpy()[ok], yerr=None if err is None else err[ok],
                         fmt="o", capsize=3, label=run)  # fmt: skip
         ax.set_xticks(np.arange(len(basins)), labels=basins)

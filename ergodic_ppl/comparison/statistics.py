@@ -111,11 +111,11 @@ def _per_run(name, run: _Run, labels, columns, k):
                 "run": name,
                 "basin": columns[a],
                 "probability": pa,
-                "probability_se": 0.0 if pa == 1 else se_p,
-                "ess": ess_a,
+                "probability_stderr": 0.0 if pa == 1 else se_p,
+                "ess_bulk": ess_a,
                 "beta_free_energy": fe.relative_free_energy[a],
                 "free_energy": fe.relative_free_energy[a] / beta,
-                "free_energy_se": fe.free_energy_stderr[a] / beta,
+                "free_energy_stderr": fe.free_energy_stderr[a] / beta,
             }
         )
     stats = {"mean": mean, "counts": counts, "ess_labels": ess_labels}
@@ -155,8 +155,8 @@ def _tables(reads, labels, columns, basin_list, warnings) -> dict:
         {name: st["counts"] / st["counts"].sum() for name, st in stats.items()}, index=columns
     ).T.rename_axis("run")
     free_energies = pd.DataFrame(fe_rows, columns=[
-        "run", "basin", "probability", "probability_se", "ess", "beta_free_energy",
-        "free_energy", "free_energy_se",
+        "run", "basin", "probability", "probability_stderr", "ess_bulk", "beta_free_energy",
+        "free_energy", "free_energy_stderr",
     ]).set_index(["run", "basin"])  # fmt: skip
     diagnostics = pd.concat(
         {

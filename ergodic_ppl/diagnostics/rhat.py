@@ -89,7 +89,9 @@ def convergence(x) -> tuple[float, float, float, str]:
     ArviZ's rank-normalised split R-hat and bulk/tail ESS, with constant chains handled
     explicitly: an observable constant over every draw of every chain carries no information
     (all NaN, "constant"); chains each frozen at a different value are certainly not mixing
-    (R-hat = inf); a few frozen chains are named in the note.
+    (R-hat = inf); chains in which it is constant are named in the note ("constant within
+    chains [...]": frozen spins, or a basin indicator of a chain that never entered or never left
+    the basin).
     """
     from .. import arviz_compat
 
@@ -101,7 +103,7 @@ def convergence(x) -> tuple[float, float, float, str]:
         return np.inf, np.nan, np.nan, "every chain frozen, at different values"
     note = ""
     if per_chain_const.any():
-        note = f"chains {np.flatnonzero(per_chain_const).tolist()} frozen"
+        note = f"constant within chains {np.flatnonzero(per_chain_const).tolist()}"
     with np.errstate(invalid="ignore", divide="ignore"):
         rhat = arviz_compat.rhat(x)
         ess_bulk = arviz_compat.ess(x, "bulk")

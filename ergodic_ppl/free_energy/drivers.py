@@ -142,7 +142,7 @@ def estimate_log_z(
     beta: float,
     *,
     method: str = "exact",
-    key=None,
+    rng_key=None,
     mesh=None,
     chain_axis: str | None = None,
     **budget,
@@ -167,7 +167,7 @@ def estimate_log_z(
     Examples
     --------
     >>> lattice = SpinModel.ising_2d(4, 4)
-    >>> est = estimate_log_z(lattice, 0.44, method="ais", key=jax.random.key(0))
+    >>> est = estimate_log_z(lattice, 0.44, method="ais", rng_key=jax.random.key(0))
     >>> abs(est.value - exact.log_z(lattice, 0.44)) < 4 * est.stderr + 0.05
     True
     """
@@ -177,18 +177,20 @@ def estimate_log_z(
         if budget:
             raise ValueError(f"method='exact' takes no budget; got {sorted(budget)}.")
         return LogZEstimate(exact.log_z(model, beta), 0.0, "exact", beta=beta)
-    if key is None:
-        raise ValueError(f"method={method!r} samples: pass `key=jax.random.key(...)`.")
+    if rng_key is None:
+        raise ValueError(f"method={method!r} samples: pass `rng_key=jax.random.key(...)`.")
     if method == "ais":
         allowed = {"num_chains", "num_steps", "reference", "sweeps_per_step", "scan"}
         _check_budget(budget, allowed, method)
-        lw, log_z0 = ais_log_weights(model, beta, key, mesh=mesh, chain_axis=chain_axis, **budget)
+        lw, log_z0 = ais_log_weights(
+            model, beta, rng_key, mesh=mesh, chain_axis=chain_axis, **budget
+        )
         return ais_from_log_weights(np.asarray(lw), log_z0, beta=beta)
     if method in ("ti", "mbar"):
         allowed = {"num_rungs", "num_chains", "num_draws", "num_warmup", "scan"}
         _check_budget(budget, allowed, method)
         return _ladder_estimate(
-            model, beta, key, method, mesh=mesh, chain_axis=chain_axis, **budget
+            model, beta, rng_key, method, mesh=mesh, chain_axis=chain_axis, **budget
         )
     raise ValueError(f"`method` must be 'exact', 'ti', 'ais' or 'mbar'; got {method!r}.")
 

@@ -144,7 +144,7 @@ def rbm_ais_log_weights(
     :func:`base_rate_fields` of the training data.  ``progress``: a tqdm bar with an ETA.
 
     >>> import jax, ergodic_ppl as ep
-    >>> rbm = ep.SpinModel.rbm(6, 3, key=jax.random.key(0), scale=0.5)
+    >>> rbm = ep.SpinModel.rbm(6, 3, rng_key=jax.random.key(0), scale=0.5)
     >>> lw, log_z0 = rbm_ais_log_weights(rbm, 1.0, jax.random.key(1), num_steps=200)
     >>> lw.shape
     (100,)
@@ -198,7 +198,7 @@ def rbm_log_z_bracket(
     The visible-layer counterpart of :func:`~ergodic_ppl.free_energy.log_z_bracket`.
 
     >>> import jax, ergodic_ppl as ep
-    >>> rbm = ep.SpinModel.rbm(6, 3, key=jax.random.key(0), scale=0.5)
+    >>> rbm = ep.SpinModel.rbm(6, 3, rng_key=jax.random.key(0), scale=0.5)
     >>> data = ep.kernels.run_chains(rbm, 1.0, jax.random.key(2), num_chains=50,
     ...                              num_draws=1).spins[:, 0, :6]
     >>> br = rbm_log_z_bracket(rbm, 1.0, jax.random.key(1), data, num_steps=500)

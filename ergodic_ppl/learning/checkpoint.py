@@ -49,12 +49,12 @@ def _placed_like(values: np.ndarray, like):
     return jax.numpy.asarray(values)
 
 
-def save_checkpoint(path, carry, key, done: int, records: dict, fingerprint: dict) -> None:
+def save_checkpoint(path, carry, rng_key, done: int, records: dict, fingerprint: dict) -> None:
     """Write the loop state atomically to ``path``."""
     path = Path(path)
     leaves = jax.tree.leaves(carry)
     arrays = {f"leaf_{i}": _to_numpy(x) for i, x in enumerate(leaves)}
-    arrays["key"] = _to_numpy(key)
+    arrays["key"] = _to_numpy(rng_key)
     for name, values in records.items():
         arrays[f"history_{name}"] = np.asarray(values)
     meta = {"format": FORMAT, "done": int(done), "fingerprint": fingerprint}

@@ -164,7 +164,7 @@ def _initial_log_z(model0, beta, log_z0, key) -> tuple[float, float]:
         return float(log_z(model0, beta)), 0.0
     from ..free_energy.drivers import estimate_log_z
 
-    est = estimate_log_z(model0, beta, method="ais", key=jax.random.fold_in(key, 1))
+    est = estimate_log_z(model0, beta, method="ais", rng_key=jax.random.fold_in(key, 1))
     return float(est.value), float(est.stderr)
 
 
@@ -492,7 +492,7 @@ def fit(
     data,
     beta: float = 1.0,
     *,
-    key,
+    rng_key,
     gradient: str = "pcd",
     sampler: Tempering | None = None,
     visible=None,
@@ -531,7 +531,7 @@ def fit(
         for files).
     beta : float
         Inverse temperature of the model, ``p ∝ exp(-beta E)`` (> 0).
-    key : jax.random key
+    rng_key : a JAX PRNG key
     gradient : ``"pcd"`` or ``"exact"``
         Persistent chains (``num_chains``, ``sweeps_per_update`` sweeps between updates,
         ``num_warmup`` sweeps at ``model0`` first, from ``init_spins`` or uniform spins), or
@@ -591,7 +591,7 @@ def fit(
     mesh, chain_axis : jax.sharding.Mesh, str, optional
         Split the learning and spectator chains over the mesh's devices along ``chain_axis``
         (:mod:`ergodic_ppl.kernels.sharding`; ``num_chains`` and ``num_ais_chains`` multiples
-        of its size). Each chain keeps its key; the chain averages become cross-device sums,
+        of its size). Each chain keeps its rng_key; the chain averages become cross-device sums,
         so the result equals the single-device one up to float32 summation order.
     centring : None, False or :class:`~ergodic_ppl.learning.pcd.Centring`
         Centred gradients (Melchior et al. 2016; :func:`~ergodic_ppl.learning.pcd.centre`):
@@ -629,7 +629,7 @@ def fit(
         ("num_warmup", num_warmup, 0),
     ) + ((("batch_size", batch_size, 1),) if batch_size is not None else ()):
         check_count(name, value, low)
-    check_key(key, "key")
+    check_key(rng_key, "rng_key")
     num_ais_chains = num_chains if num_ais_chains is None else int(num_ais_chains)
     if gradient == "exact":
         num_ais_chains = 0
@@ -657,9 +657,9 @@ def fit(
     has_nll = split is None or split.independent
     z0, z0_err = float("nan"), float("nan")  # only the Jarzynski NLL curve needs log Z_0
     if gradient == "pcd" and num_ais_chains and has_nll:
-        z0, z0_err = _initial_log_z(model0, beta, log_z0, key)
+        z0, z0_err = _initial_log_z(model0, beta, log_z0, rng_key)
 
-    key, key_init, key_warm = jax.random.split(key, 3)
+    rng_key, key_init, key_warm = jax.random.split(rng_key, 3)
     cfg = _StepConfig(
         model0._structure, str(dtype), beta, gradient, sampler,
         None if split is None else tuple(split.visible.tolist()), batch_size,
@@ -709,7 +709,7 @@ def fit(
                 "choose another path (it is never overwritten by a new run)."
             )
         if checkpoint.exists():
-            carry, key, done, saved = load_checkpoint(checkpoint, carry, key, fingerprint)
+            carry, rng_key, done, saved = load_checkpoint(checkpoint, carry, rng_key, fingerprint)
             if done > steps:
                 raise ValueError(
                     f"The checkpoint has {done} updates done, more than `steps`={steps}."
@@ -735,7 +735,7 @@ def fit(
         started -= float(records[-1]["wall_time"][-1])
     while done < steps:
         size = min(monitor_every, steps - done)
-        key, k_block = jax.random.split(key)
+        rng_key, k_block = jax.random.split(rng_key)
         carry, rec = fns.block(carry, jax.random.split(k_block, size), consts)
         rec = jax.tree.map(np.asarray, rec)
         done += size
@@ -780,7 +780,7 @@ def fit(
         if checkpoint is not None:
             raw = {name: np.concatenate([r[name] for r in records]) for name in records[0]}
             records = [raw]
-            save_checkpoint(checkpoint, carry, key, done, raw, fingerprint)
+            save_checkpoint(checkpoint, carry, rng_key, done, raw, fingerprint)
     if own_bar:
         bar.close()
 
@@ -803,7 +803,7 @@ def fit(
     if gradient == "pcd":  # the learning chains' target rung (spectators are dropped)
         chains = SpinGibbsState(*pcd.target(carry["pcd"].chains))
     state = carry["pcd"]
-    return FitResult(state.model, chains, history, state.opt_state, key,
+    return FitResult(state.model, chains, history, state.opt_state, rng_key,
                      state if gradient == "pcd" else None)  # fmt: skip
 
 

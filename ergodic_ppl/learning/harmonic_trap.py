@@ -147,7 +147,7 @@ def mean_dynamics(schedule: TrapSchedule, distance=1.0, sigma=1.0, mu=1.0, dt=No
 
 
 def simulate(
-    schedule: TrapSchedule, *, key, distance=1.0, sigma=1.0, mu=1.0, num_chains=10_000,
+    schedule: TrapSchedule, *, rng_key, distance=1.0, sigma=1.0, mu=1.0, num_chains=10_000,
     dt=1e-3, num_replicas=8,
 ) -> TrapRun:  # fmt: skip
     """Train ``theta`` from 0 towards the data mean ``distance`` with persistent Langevin
@@ -187,18 +187,18 @@ def simulate(
 
     @jax.jit
     @jax.vmap
-    def run(key):
-        key_init, key = jax.random.split(key)
+    def run(rng_key):
+        key_init, rng_key = jax.random.split(rng_key)
         x0 = sigma * jax.random.normal(key_init, (int(num_chains),))
         theta, work = update(x0, 0.0, jnp.zeros_like(x0), schedule.initial_impulse)
         times = jnp.arange(steps) * h
         (x, theta_end, work), path = jax.lax.scan(
-            step, (x0, theta, work), (jax.random.split(key, steps), times)
+            step, (x0, theta, work), (jax.random.split(rng_key, steps), times)
         )
         theta_end, work = update(x, theta_end, work, schedule.final_impulse)
         return x, theta_end, work, jnp.concatenate([jnp.array([theta]), path])
 
-    x, theta, work, path = run(jax.random.split(key, num_replicas))
+    x, theta, work, path = run(jax.random.split(rng_key, num_replicas))
     work = np.asarray(work, np.float64)  # (replicas, chains)
     replica_means = work.mean(1)
     return TrapRun(

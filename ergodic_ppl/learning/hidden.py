@@ -86,11 +86,11 @@ class HiddenSpins:
         ``dE/dtheta`` is evaluated exactly."""
         return self.complete(v, jnp.tanh(beta * self.hidden_fields(model, v)))
 
-    def sample_states(self, model: SpinModel, beta, v, key) -> jax.Array:
+    def sample_states(self, model: SpinModel, beta, v, rng_key) -> jax.Array:
         """``(v, t)`` with ``t ~ p(t | v)``: ``P(t_j = +1 | v) = sigmoid(2 beta h_j(v))`` (exact
         draws of the model given ``v``; e.g. data to start reverse AIS from)."""
         h = self.hidden_fields(model, v)
-        u = rng.uniform(key, h.shape, h.dtype)
+        u = rng.uniform(rng_key, h.shape, h.dtype)
         return self.complete(v, jnp.where(u < jax.nn.sigmoid(2.0 * beta * h), 1.0, -1.0))
 
     def likely_states(self, model: SpinModel, v) -> jax.Array:

@@ -335,7 +335,7 @@ class PCD:
             return chains.rungs.site_spins[..., 0], chains.rungs.energy[..., 0]
         return chains.site_spins, chains.energy
 
-    def positive_phase(self, key, model, batch):
+    def positive_phase(self, rng_key, model, batch):
         """``(<dE/dtheta>_data, hidden means or None, swept states or None)`` (module
         docstring, step 1)."""
         if isinstance(batch, SpinModel):  # precomputed over all the data
@@ -346,7 +346,7 @@ class PCD:
         if split.independent:
             full = split.mean_states(model, self.beta, batch)
             return energy_gradient(model, full), jnp.mean(full[:, split.hidden], 0), None
-        full = self.clamped_sweep(key, batch, model, self.beta, self.sweeps)
+        full = self.clamped_sweep(rng_key, batch, model, self.beta, self.sweeps)
         return energy_gradient(model, full), None, full
 
     def negative_phase(self, model, spins):

@@ -164,7 +164,7 @@ class BasinMixture:
         weights: str = "data", orders=(1, 2), l2: float = 1e-2,
         min_size: int = MIN_CLUSTER_SIZE, overlap_threshold: float = OVERLAP_THRESHOLD,
         validation_fraction: float = VALIDATION_FRACTION, fit_options: dict | None = None,
-        log_z_options: dict | None = None, tempering_options: dict | None = None, key=None,
+        log_z_options: dict | None = None, tempering_options: dict | None = None, rng_key=None,
     ):  # fmt: skip
         self.n_components = n_components
         self.base = base
@@ -178,7 +178,7 @@ class BasinMixture:
         self.fit_options = fit_options
         self.log_z_options = log_z_options
         self.tempering_options = tempering_options
-        self.key = key
+        self.rng_key = rng_key
         self.components_ = None
 
     def __repr__(self) -> str:
@@ -213,13 +213,13 @@ class BasinMixture:
                     f"`base` has {base.n} spins and the data {n} columns: give a fully visible "
                     f"model of {n} spins or an RBM (SpinModel.rbm) with {n} visible spins."
                 )
-        key = self.key
+        key = self.rng_key
         if isinstance(key, int | np.integer):
             key = jax.random.key(int(key))
         if key is None and n > ENUMERATION_LIMIT:
             raise ValueError(
                 f"n={n} > {ENUMERATION_LIMIT}: the components are trained with persistent chains and "
-                "their log Z estimated by AIS; pass `key=jax.random.key(0)`."
+                "their log Z estimated by AIS; pass `rng_key=jax.random.key(0)`."
             )
         return beta, key
 
@@ -431,23 +431,25 @@ class BasinMixture:
         return self._table
 
     # --------------------------------------------------------------------------- sampling
-    def sample(self, n_samples: int = 1, *, key=None, num_warmup: int = 200):
+    def sample(self, n_samples: int = 1, *, rng_key=None, num_warmup: int = 200):
         """``(states (n_samples, n) int8, components (n_samples,))``: a component by its
         weight, then ``num_warmup`` heat-bath sweeps within it from its centre (independent
         chains, vectorised per component, in power-of-two batches so that repeated calls
         reuse the compiled sweeps).  Exact in the limit of long warm-up as long as each
         component is one basin (the point of the mixture); tests check it by chi-square.
-        ``key`` defaults to the constructor's."""
+        ``rng_key`` defaults to the constructor's."""
         from ..kernels.gibbs import run_chains
 
         self._fitted()
         num = check_count("n_samples", n_samples, 1)
-        key = self.key if key is None else key
-        if key is None:
-            raise ValueError("pass `key=jax.random.key(0)` (or give the constructor a `key`).")
-        if isinstance(key, int | np.integer):
-            key = jax.random.key(int(key))
-        key_pick, key_run = jax.random.split(key)
+        rng_key = self.rng_key if rng_key is None else rng_key
+        if rng_key is None:
+            raise ValueError(
+                "pass `rng_key=jax.random.key(0)` (or give the constructor an `rng_key`)."
+            )
+        if isinstance(rng_key, int | np.integer):
+            rng_key = jax.random.key(int(rng_key))
+        key_pick, key_run = jax.random.split(rng_key)
         picks = np.asarray(jax.random.choice(key_pick, len(self.components_), (num,),
                                              p=jnp.asarray(self.weights_)))  # fmt: skip
         out = np.empty((num, self.n_features_in_), np.int8)
@@ -471,10 +473,10 @@ class BasinMixture:
         return BasinMixtureSpins(self, num_warmup=num_warmup, validate_args=validate_args)
 
     # ---------------------------------------------------------------------- thermodynamics
-    def landscape(self, component: int, *, key=None, num_chains: int = 16, num_draws=500):
+    def landscape(self, component: int, *, rng_key=None, num_chains: int = 16, num_draws=500):
         """The basins of one fully visible component's model: exact (n <= 20,
         ``ep.basins.exact_landscape``) or sampled from ``num_chains`` Gibbs chains started
-        at the component's centre (``key`` needed). Feed it to ``ep.basins.basin_graph``."""
+        at the component's centre (``rng_key`` needed). Feed it to ``ep.basins.basin_graph``."""
         from ..basins.landscape import exact_landscape, sampled_landscape
         from ..kernels.gibbs import run_chains
 
@@ -483,12 +485,12 @@ class BasinMixture:
             raise ValueError("`landscape` needs fully visible components; these are RBMs.")
         if self.n_features_in_ <= ENUMERATION_LIMIT:
             return exact_landscape(c.model, self._beta)
-        if key is None:
+        if rng_key is None:
             raise ValueError(
-                f"n={self.n_features_in_} > {ENUMERATION_LIMIT}: the landscape is sampled; pass `key=`."
+                f"n={self.n_features_in_} > {ENUMERATION_LIMIT}: the landscape is sampled; pass `rng_key=`."
             )
         trace = run_chains(
-            c.model, self._beta, key, num_chains=num_chains, num_draws=num_draws, num_warmup=100,
+            c.model, self._beta, rng_key, num_chains=num_chains, num_draws=num_draws, num_warmup=100,
             init_spins=np.repeat(c.centre[None], num_chains, 0),
         )  # fmt: skip
         return sampled_landscape(c.model, np.asarray(trace.spins))
@@ -581,7 +583,9 @@ def _free_energy_weights(base, beta, assign, num, key, options):
     from ..kernels.tempering import run_tempering
 
     if key is None:
-        raise ValueError('`weights="free_energy"` with n > 20 samples the base model; pass `key=`.')
+        raise ValueError(
+            '`weights="free_energy"` with n > 20 samples the base model; pass `rng_key=`.'
+        )
     o = {**DEFAULT_TEMPERING, **(options or {})}
     betas = beta * np.geomspace(1.0, 0.1, o["num_rungs"])
     trace = run_tempering(

@@ -123,7 +123,7 @@ class _Fitter:
 
         recipe = ("learning_rate", "learning_rate_decay", "optimizer", "momentum")
         options = {k: v for k, v in self.fit_options.items() if k not in recipe}
-        return pcd_fit(model0, rows, self.beta, key=self._key(tag, 0), optimizer=self.optimizer,
+        return pcd_fit(model0, rows, self.beta, rng_key=self._key(tag, 0), optimizer=self.optimizer,
                        visible=visible, init_spins=init_spins, **options).model  # fmt: skip
 
     def _start_rows(self, rows, tag, num):
@@ -182,7 +182,7 @@ class PairwiseFitter(_Fitter):
             return float(np.sum(np.logaddexp(self.beta * h, -self.beta * h))), 0.0, None
         from ..free_energy.drivers import estimate_log_z
 
-        est = estimate_log_z(model, self.beta, method="ais", key=self._key(tag, 2),
+        est = estimate_log_z(model, self.beta, method="ais", rng_key=self._key(tag, 2),
                              **self.log_z_options)  # fmt: skip
         return float(est.value), float(est.stderr), None
 

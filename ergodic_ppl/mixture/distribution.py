@@ -87,5 +87,5 @@ class BasinMixtureSpins(Distribution):
             idx = jax.random.categorical(key, table, shape=sample_shape)
             return jnp.asarray(all_states(n))[idx]
         num = int(np.prod(sample_shape)) if sample_shape else 1
-        draws, _ = self.mixture.sample(num, key=key, num_warmup=self.num_warmup)
+        draws, _ = self.mixture.sample(num, rng_key=key, num_warmup=self.num_warmup)
         return jnp.asarray(draws).reshape(tuple(sample_shape) + (n,))

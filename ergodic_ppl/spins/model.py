@@ -151,15 +151,15 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
 
     @classmethod
     def rbm(
-        cls, n_visible: int, n_hidden: int, *, key=None, scale: float = 0.01, weights=None,
+        cls, n_visible: int, n_hidden: int, *, rng_key=None, scale: float = 0.01, weights=None,
         visible_fields=None, hidden_fields=None,
     ) -> SpinModel:  # fmt: skip
         """Restricted Boltzmann machine on ``n_visible + n_hidden`` spins: visible spins are
         ``0..n_visible-1``, hidden spins follow; only visible-hidden pairs interact.
 
         ``E(v, t) = -a.v - b.t - v^T W t`` (±1 units). ``weights`` ``(n_visible, n_hidden)``
-        gives ``W``; else ``W ~ Normal(0, scale^2)`` from ``key`` (scikit-learn's
-        BernoulliRBM starts at scale 0.01), or zeros without a key. Stored as the bipartite
+        gives ``W``; else ``W ~ Normal(0, scale^2)`` from ``rng_key`` (scikit-learn's
+        BernoulliRBM starts at scale 0.01), or zeros without one. Stored as the bipartite
         block ``W`` itself (``pair_weights``, never the ``(n, n)`` square): a sweep updates the
         two layers in turn, each one matrix product on all chains. Train it with
         ``ep.learning.fit(model, data, visible=range(n_visible))``; convert to and from the
@@ -174,8 +174,9 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
         if weights is None:
             w = (
                 np.zeros((nv, nh))
-                if key is None
-                else scale * np.asarray(jax.random.normal(check_key(key, "key"), (nv, nh)), float)
+                if rng_key is None
+                else scale
+                * np.asarray(jax.random.normal(check_key(rng_key, "rng_key"), (nv, nh)), float)
             )
         else:
             w = np.asarray(weights, float)
@@ -249,10 +250,10 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
         )
 
     @classmethod
-    def sherrington_kirkpatrick(cls, n: int, key, scale: float = 1.0, fields=None) -> SpinModel:
+    def sherrington_kirkpatrick(cls, n: int, rng_key, scale: float = 1.0, fields=None) -> SpinModel:
         """Sherrington–Kirkpatrick spin glass: ``J_ij ~ Normal(0, scale^2 / n)``, dense."""
         n = as_count(n, "n", minimum=2)
-        upper = jax.random.normal(check_key(key, "key"), (n, n)) * (scale / np.sqrt(n))
+        upper = jax.random.normal(check_key(rng_key, "rng_key"), (n, n)) * (scale / np.sqrt(n))
         J = jnp.triu(upper, 1)
         return cls(fields=fields, couplings=J + J.T)
 

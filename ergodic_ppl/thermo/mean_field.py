@@ -271,7 +271,7 @@ def mean_field_minima(
     patterns=None,
     starts=None,
     num_random: int = 100,
-    key=None,
+    rng_key=None,
     damping: float = 0.5,
     tol: float = 1e-6,
     max_iter: int = 2000,
@@ -293,7 +293,7 @@ def mean_field_minima(
         Starting points of the iteration: ``data`` points (``(m, n)`` ±1 spins),
         ``patterns`` (``(p, n)`` ±1; also the patterns whose overlaps are reported) and
         ``starts`` (``(s, n)`` magnetizations in ``[-1, 1]``), all used, plus ``num_random``
-        uniform random points in ``[-1, 1]^n`` drawn with ``key`` (default
+        uniform random points in ``[-1, 1]^n`` drawn with ``rng_key`` (default
         ``jax.random.key(0)``).
     damping, tol, max_iter : float, float, int
         The iteration ``m <- (1 - d) m + d tanh(beta h(m))``, ``d = damping`` (halved for the
@@ -354,8 +354,8 @@ def mean_field_minima(
     if starts is not None:
         blocks.append(_check_magnetizations(np.atleast_2d(starts), n, "starts").reshape(-1, n))
     if num_random:
-        key = jax.random.key(0) if key is None else check_key(key, "key")
-        rand = jax.random.uniform(key, (int(num_random), n), minval=-1.0, maxval=1.0)
+        rng_key = jax.random.key(0) if rng_key is None else check_key(rng_key, "rng_key")
+        rand = jax.random.uniform(rng_key, (int(num_random), n), minval=-1.0, maxval=1.0)
         blocks.append(np.asarray(rand, np.float64))
     if not blocks or not sum(len(b) for b in blocks):  # empty arrays are no starts either
         raise ValueError("No starting points: give `data`, `patterns`, `starts` or num_random > 0.")

@@ -72,18 +72,18 @@ def _log_z_of(model, beta, log_z, key, log_z_method) -> tuple[float, float, bool
     if key is None:
         raise ValueError(
             f"n={model.n} > {ENUMERATION_LIMIT}: log Z must be estimated. Pass "
-            "`log_z=ep.estimate_log_z(model, beta, method=..., key=...)` or `key=` (AIS with "
+            "`log_z=ep.estimate_log_z(model, beta, method=..., rng_key=...)` or `rng_key=` (AIS with "
             "its default budget)."
         )
-    est = estimate_log_z(model, beta, method=log_z_method, key=key)
+    est = estimate_log_z(model, beta, method=log_z_method, rng_key=key)
     return float(est.value), float(est.stderr), False
 
 
 def training_potential(
-    model, data, beta, log_z=None, *, key=None, log_z_method: str = "ais"
+    model, data, beta, log_z=None, *, rng_key=None, log_z_method: str = "ais"
 ) -> TrainingPotential:
     """``L = <E>_data - F``, the cross-entropy, ``KL(data || model)``, ``A`` and ``A - F``
-    (docs/THEORY.md A.5); exact for n <= 20, else ``F`` from ``log_z`` or an estimate with ``key``.
+    (docs/THEORY.md A.5); exact for n <= 20, else ``F`` from ``log_z`` or an estimate with ``rng_key``.
 
     >>> import ergodic_ppl as ep
     >>> chain = ep.SpinModel.ising_chain(4)
@@ -94,7 +94,7 @@ def training_potential(
     check_spin_model(model)
     beta = _positive_beta(beta)
     s = as_spin_data(data, model.n)
-    lz, stderr, is_exact = _log_z_of(model, beta, log_z, key, log_z_method)
+    lz, stderr, is_exact = _log_z_of(model, beta, log_z, rng_key, log_z_method)
     mean_energy = float(exact._energy_np(model, s).mean())
     entropy = empirical_entropy(s)
     t = 1.0 / beta

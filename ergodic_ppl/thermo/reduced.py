@@ -195,10 +195,10 @@ def fit_moments(
 
 def _fit_with_chains(spins, n, orders, subsets, t0, l2, learn):
     """R2 beyond enumeration: maximum likelihood by persistent chains (ep.learning.fit)."""
-    if learn is None or "key" not in learn:
+    if learn is None or "rng_key" not in learn:
         raise ValueError(
             f"The exact R2 fit enumerates 2^n states; n={n} exceeds {ENUMERATION_LIMIT}. Beyond that "
-            "the moments need persistent chains: pass learn={'key': jax.random.key(0), "
+            "the moments need persistent chains: pass learn={'rng_key': jax.random.key(0), "
             "'steps': ..., 'optimizer': optax.adam(...)} (the arguments of ep.learning.fit)."
         )
     if subsets is None:
@@ -250,7 +250,7 @@ def reduce(
       the energy units without one, default 1). Warns when the tolerance is not reached.
       Beyond n = 20 (``data`` only) the moments need persistent chains: the fit is
       ``ep.learning.fit(zero model on the kept pairs, data, beta=1/T0, l2=l2, **learn)``
-      (``learn`` must hold at least ``key``; kept sets of order <= 2).
+      (``learn`` must hold at least ``rng_key``; kept sets of order <= 2).
     - ``l2`` is a ridge penalty (:func:`fit_moments`); ``l2_fields`` that of the fields
       (default ``l2``; the chain path never penalises fields).
 
