@@ -7,9 +7,9 @@ image ``-xi`` is the minimum of a separate basin, and a chain that falls into on
 the analysis (docs/THEORY.md A.6) reports broken ergodicity, with every basin overlapping one stored
 pattern (up to sign).
 
-The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``): ``model``,
-``model_kwargs`` and ``patterns`` (whose overlaps are diagnosed).  ``hopfield_retrieval``
-builds the same for other sizes.
+The file defines what the CLI reads (``ergodic_ppl/pipeline/models.py``,
+``load_model_file``): ``model``, ``model_kwargs`` and ``patterns`` (whose overlaps are
+diagnosed).  ``hopfield_retrieval`` builds the same for other sizes.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Run it with ``ergodic-ppl analyze models/ising.py``: an 8x8 periodic lattice (co
 ``J = 1``) at ``beta = 0.6``, above Onsager's ``beta_c = log(1 + sqrt 2) / 2 ~ 0.4407``, so the chains order into one of the two magnetised phases and
 stay there: ergodicity is broken (no chain visits both signs of ``m``).
 
-The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``):
+The file defines what the CLI reads (``ergodic_ppl/pipeline/models.py``, ``load_model_file``):
 ``model`` (a NumPyro model with one ``BoltzmannSpins`` site) and ``model_kwargs``.  It also
 offers two builders, each returning a NumPyro model ``model(beta)`` for any ``SpinModel``:
 

@@ -8,8 +8,8 @@ chains from random starts settle in different ones.  Without fields ``E(-s) = E(
 valley has a mirror image of the same probability, which a chain confined to one valley never
 visits (docs/THEORY.md A.6: chains that never visit some basin).
 
-The file defines what the CLI reads (``ergodic_ppl/cli.py``, ``_load_model_file``): ``model``
-and ``model_kwargs``; ``glass`` is the ``SpinModel``.
+The file defines what the CLI reads (``ergodic_ppl/pipeline/models.py``,
+``load_model_file``): ``model`` and ``model_kwargs``; ``glass`` is the ``SpinModel``.
 """
 
 from __future__ import annotations

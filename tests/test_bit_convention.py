@@ -38,12 +38,12 @@ class Stop(Exception):
 
 
 def cli_data(monkeypatch, tmp_path, bits):
-    """The spins ``ergodic-ppl train bits.csv --test bits.csv`` hands to ``train_and_report``
+    """The spins ``ergodic-ppl train bits.csv --test bits.csv`` hands to the training
     and the rows that reach ``learning.fit`` (the training stops there)."""
     path = write_csv(tmp_path / "bits.csv", bits)
     seen = {}
-    pipeline = importlib.import_module("ergodic_ppl.pipeline")
-    inner = pipeline.train_and_report
+    workflow = importlib.import_module("ergodic_ppl.pipeline.train_folder")
+    inner = workflow.plan_training
 
     def spy(data, **kwargs):
         seen["data"] = np.asarray(data)
@@ -53,7 +53,7 @@ def cli_data(monkeypatch, tmp_path, bits):
         seen["model0"], seen["fit_data"] = model0, np.asarray(data)
         raise KeyboardInterrupt  # the CLI's Ctrl-C path: exit status 130, nothing trained
 
-    monkeypatch.setattr(pipeline, "train_and_report", spy)
+    monkeypatch.setattr(workflow, "plan_training", spy)
     monkeypatch.setattr(learning, "fit", fit)
     argv = ["train", str(path), "--test", str(path), "--out", str(tmp_path / "out"),
             "--no-mixture", "--no-progress", "--steps", "4", "--chains", "4"]  # fmt: skip

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ergodic_ppl import cli
+from ergodic_ppl.pipeline import analyze, models, train_folder
 
 SMALL = ["--chains", "2", "--draws", "30", "--warmup", "5"]
 ANALYZE_SMALL = ["--chains", "4", "--draws", "150", "--warmup", "20", "--no-progress"]
@@ -17,7 +18,7 @@ def test_default_analyze_job_writes_report(tmp_path, capsys):
     [folder] = list(tmp_path.iterdir())
     assert folder.name.startswith("hopfield")
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["n_spins"] == cli.HOPFIELD_N and summary["chains"] == 4
+    assert summary["n_spins"] == models.HOPFIELD_N and summary["chains"] == 4
     # At beta = 2 the chains stay near the stored patterns they fell into, and four chains
     # from random starts do not all pick the same one of the six (+/-) pattern basins here.
     assert summary["ergodic"] is False and summary["num_basins"] >= 2
@@ -44,7 +45,7 @@ def test_default_analyze_job_writes_report(tmp_path, capsys):
 
 def test_sample_job_writes_report(tmp_path, capsys):
     assert cli.main(["sample", *SMALL, "--out", str(tmp_path)]) == 0
-    for beta in cli.DEFAULT_BETAS:
+    for beta in models.DEFAULT_BETAS:
         folder = tmp_path / f"ising16x16_beta{beta}"
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["n_spins"] == 256 and summary["chains"] == 2
@@ -52,7 +53,7 @@ def test_sample_job_writes_report(tmp_path, capsys):
         assert summary["status"].startswith(("chains agree", "chains DISAGREE", "R-hat undefined"))
     out = capsys.readouterr().out
     # every line of results starts with a status word, and the report names the run folders
-    for beta in cli.DEFAULT_BETAS:
+    for beta in models.DEFAULT_BETAS:
         line = next(s for s in out.splitlines() if s.startswith(f"ising16x16_beta{beta}:"))
         assert line.split(": ", 1)[1].startswith(("chains agree", "chains DISAGREE", "R-hat"))
         assert f"{tmp_path / f'ising16x16_beta{beta}'}/" in out.splitlines()[-1]
@@ -60,9 +61,9 @@ def test_sample_job_writes_report(tmp_path, capsys):
 
 def test_sample_status_word_follows_rhat():
     """Below T_c ``sample`` printed R-hat 1.70 with no status word."""
-    assert cli._sample_status(1.70, 1.01).startswith("chains DISAGREE (R-hat 1.70 > 1.05)")
-    assert cli._sample_status(1.004, 1.02).startswith("chains agree")
-    assert cli._sample_status(float("nan"), 1.0).startswith("R-hat undefined")
+    assert analyze.sample_status(1.70, 1.01).startswith("chains DISAGREE (R-hat 1.70 > 1.05)")
+    assert analyze.sample_status(1.004, 1.02).startswith("chains agree")
+    assert analyze.sample_status(float("nan"), 1.0).startswith("R-hat undefined")
 
 
 CHAIN_FILE = (
@@ -153,7 +154,7 @@ def test_unwritable_out_exits_2_before_sampling(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     sampled = []
-    monkeypatch.setattr(cli, "_run_mcmc", lambda *a: sampled.append(a))  # must never run
+    monkeypatch.setattr(analyze, "run_mcmc", lambda *a: sampled.append(a))  # must never run
     for command in ("sample", "analyze"):
         assert cli.main([command, *SMALL, "--out", str(blocker / "sub")]) == 2
         line = _one_line_error(capsys)
@@ -191,7 +192,7 @@ def test_a_second_run_into_the_same_folder_is_refused_or_replaces_it(tmp_path, c
     left the older run's files beside it (e.g. free_energies.png of a --tempering run)."""
     out = tmp_path / "o"
     assert cli.main(["sample", *SMALL, "--no-progress", "--out", str(out)]) == 0
-    folder = out / f"ising16x16_beta{cli.DEFAULT_BETAS[0]}"
+    folder = out / f"ising16x16_beta{models.DEFAULT_BETAS[0]}"
     stale = folder / "free_energies.png"  # as if an earlier run had written it
     stale.write_bytes(b"png")
     before = (folder / "summary.json").read_text()
@@ -209,12 +210,12 @@ def test_two_train_runs_never_write_to_one_folder(tmp_path, capsys, monkeypatch)
     lock = out / ".ergodic-ppl.lock"
     seen = []
 
-    def fake_train(args):  # the run holds the lock while it writes
+    def fake_train(*args):  # the run holds the lock while it writes
         seen.append(lock.read_text())
-        return 0
+        raise KeyboardInterrupt  # ends the run (exit 130) without training
 
-    monkeypatch.setattr(cli, "_train", fake_train)
-    assert cli.main(["train", "--out", str(out)]) == 0
+    monkeypatch.setattr(train_folder, "_train_locked", fake_train)
+    assert cli.main(["train", "--out", str(out)]) == 130
     assert seen[0].startswith("pid ") and not lock.exists(), "released when the run ends"
     lock.write_text("pid 12345\n")  # another run is active
     assert cli.main(["train", "--out", str(out)]) == 2

@@ -268,7 +268,12 @@ def test_tables_html_text_and_plot():
     df = cmp.to_dataframe()
     assert list(df.index) == ["a", "b"]
     np.testing.assert_allclose(df[["occupancy_basin0", "occupancy_basin1"]], cmp.run_occupancy)
-    assert {"free_energy_basin0", "free_energy_stderr_basin1", "rhat_energy", "ess_bulk_energy"} <= set(df)
+    assert {
+        "free_energy_basin0",
+        "free_energy_stderr_basin1",
+        "rhat_energy",
+        "ess_bulk_energy",
+    } <= set(df)
     assert cmp.occupancy.index.names == ["run", "chain"] and len(cmp.occupancy) == 8
     text, page = str(cmp), cmp._repr_html_()
     assert "same distribution" in text and "basin1 = -basin0" in text

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ergodic_ppl import cli
+from ergodic_ppl.pipeline.models import load_model_file
 
 MODELS = Path(__file__).parent.parent / "models"
 MODEL_FILES = sorted(p for p in MODELS.glob("*.py") if p.name != "__init__.py")
@@ -37,9 +38,9 @@ def test_every_model_file_is_covered():
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=[p.stem for p in MODEL_FILES])
 def test_model_file_defines_the_cli_contract(path):
-    """Each file defines what ``_load_model_file`` reads: a callable ``model``, a dict
+    """Each file defines what ``pipeline.models.load_model_file`` reads: a callable ``model``, a dict
     ``model_kwargs`` with a scalar ``beta``."""
-    [(name, model, kwargs, patterns)] = cli._load_model_file(path)
+    [(name, model, kwargs, patterns)] = load_model_file(path)
     assert name == path.stem and callable(model)
     assert isinstance(kwargs, dict) and np.ndim(kwargs["beta"]) == 0
 

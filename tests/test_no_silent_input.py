@@ -9,7 +9,7 @@ import pytest
 
 import ergodic_ppl as ep
 from ergodic_ppl import cli, datasets
-from ergodic_ppl.pipeline import DEFAULTS, _check_options
+from ergodic_ppl.pipeline.options import DEFAULTS, check_options
 
 LATTICE = ep.SpinModel.ising_2d(4, 4)
 OBS = {"m": ep.kernels.streaming.magnetization_observer()}
@@ -65,21 +65,21 @@ def test_load_prints_a_bad_value_as_a_number(tmp_path):
 def test_train_refuses_a_learning_rate_that_is_not_positive_and_finite(rate):
     """0 was replaced by the default; a negative rate trained uphill; NaN failed much later."""
     with pytest.raises(ValueError, match="`learning_rate` must be a finite number > 0"):
-        _check_options({**DEFAULTS, "learning_rate": rate})
-    assert _check_options({**DEFAULTS, "learning_rate": 1e-3})["learning_rate"] == 1e-3
+        check_options({**DEFAULTS, "learning_rate": rate})
+    assert check_options({**DEFAULTS, "learning_rate": 1e-3})["learning_rate"] == 1e-3
     rate32 = np.float32(1e-3)  # any real scalar type (a NumPy float32 was refused at first)
-    assert _check_options({**DEFAULTS, "learning_rate": rate32})["learning_rate"] == rate32
+    assert check_options({**DEFAULTS, "learning_rate": rate32})["learning_rate"] == rate32
     with pytest.raises(ValueError, match="`learning_rate`"):
-        _check_options({**DEFAULTS, "learning_rate": True})
+        check_options({**DEFAULTS, "learning_rate": True})
 
 
 def test_fewer_chains_than_the_diagnosis_uses_diagnoses_them_all():
     """``--chains 4`` failed naming ``num_diagnosis_chains``, an option the user never typed;
     by default the diagnosis now continues min(8, num_chains) chains."""
-    assert _check_options({**DEFAULTS, "num_chains": 4})["num_diagnosis_chains"] == 4
-    assert _check_options({**DEFAULTS, "num_chains": 128})["num_diagnosis_chains"] == 8
+    assert check_options({**DEFAULTS, "num_chains": 4})["num_diagnosis_chains"] == 4
+    assert check_options({**DEFAULTS, "num_chains": 128})["num_diagnosis_chains"] == 8
     with pytest.raises(ValueError, match="num_diagnosis_chains"):  # asked for: still refused
-        _check_options({**DEFAULTS, "num_chains": 4, "num_diagnosis_chains": 8})
+        check_options({**DEFAULTS, "num_chains": 4, "num_diagnosis_chains": 8})
 
 
 def test_train_and_report_names_a_negative_seed():

@@ -16,12 +16,8 @@ import pytest
 import ergodic_ppl as ep
 from ergodic_ppl import arviz_compat, exact
 from ergodic_ppl.cli import main
-from ergodic_ppl.pipeline import (
-    _segment_ends,
-    default_learning_rate,
-    parse_model,
-    train_and_report,
-)
+from ergodic_ppl.pipeline import default_learning_rate, parse_model, train_and_report
+from ergodic_ppl.pipeline.train import _segment_ends
 
 N = 16
 SMALL = {"steps": 30, "num_chains": 16, "batch_size": 50, "monitor_every": 10,

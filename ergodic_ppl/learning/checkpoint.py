@@ -60,11 +60,15 @@ def save_checkpoint(path, carry, rng_key, done: int, records: dict, fingerprint:
     meta = {"format": FORMAT, "done": int(done), "fingerprint": fingerprint}
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: the previous checkpoint stays, no half file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def changed_settings(saved: dict, now: dict, *, then: str = "then") -> str:

@@ -16,6 +16,9 @@ import abc
 import base64
 import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -189,14 +192,25 @@ class Report(abc.ABC):
         return page(self.title, self.html_sections(images), self.provenance_record())
 
     def write(self, folder) -> Path:
-        """Write the report folder and return its path."""
+        """Write the report folder and return its path.  The files are written into a
+        temporary folder inside it and moved into place (``os.replace``, ``summary.json``
+        last) once all are written, so a failed write (``OSError``: a full disk) leaves no
+        truncated file: the folder keeps what it held."""
         folder = check_writable(folder)
-        images = render_pngs(self.figures(), folder, dpi=self.figure_dpi)
-        summary = {**self.to_dict(), "figures": list(images)}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
-        (folder / "report.txt").write_text(self.to_text().rstrip("\n") + "\n")
-        (folder / "report.html").write_text(self.to_html(images))
-        self.write_extra(folder)
+        stage = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
+        try:
+            images = render_pngs(self.figures(), stage, dpi=self.figure_dpi)
+            summary = {**self.to_dict(), "figures": list(images)}
+            (stage / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
+            (stage / "report.txt").write_text(self.to_text().rstrip("\n") + "\n")
+            (stage / "report.html").write_text(self.to_html(images))
+            self.write_extra(stage)
+            for entry in sorted(stage.iterdir(), key=lambda p: p.name == "summary.json"):
+                if (folder / entry.name).is_dir():
+                    shutil.rmtree(folder / entry.name)
+                os.replace(entry, folder / entry.name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return folder
 
     def write_extra(self, folder: Path) -> None:
