@@ -799,3 +799,13 @@ def test_bad_sample_arrays_name_the_argument(samples, match):
 def test_site_given_for_a_bare_array_is_an_error():
     with pytest.raises(ValueError, match="`site='s'` given, but `samples` is an array"):
         ep.diagnose(np.ones((4, 50, 8), np.int8), site="s")
+
+
+def test_ergodic_verdict_never_names_other_as_a_basin():
+    """Draws in no basin ("other") are never a basin (docs/DESIGN.md's one visit rule): the
+    ergodic verdict listed "(basin0, basin1, other)" after "2 basin(s)" before."""
+    from ergodic_ppl.diagnostics.verdict import _ergodic_text
+
+    text = _ergodic_text({"energy": 1.0}, "R-hat", 1.05, ["basin0", "basin1", "other"],
+                         (8, 500), True)  # fmt: skip
+    assert "2 basin(s) (basin0, basin1)." in text and "other" not in text

@@ -139,7 +139,7 @@ def _ergodic_text(decisive, which, threshold, columns, shape, labelled) -> str:
     if not labelled:
         basin_text = " (basins not computed: no SpinModel)"
     elif basins:
-        basin_text = f" ({', '.join(columns)})"
+        basin_text = f" ({', '.join(basins)})"
     else:
         basin_text = " (no minimum holds a noticeable share of draws)"
     return (
