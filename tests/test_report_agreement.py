@@ -111,6 +111,7 @@ def test_verdict_tables_and_remedies_agree_on_every_basin(analyzed):
         assert chains == [c for c, cb in enumerate(summary["chain_basins"]) if name in cb]
         assert chains == summary["basin_chains"][name]
     assert all("other" not in cb for cb in summary["chain_basins"])
+    assert not re.search(r"\bother\b", summary["verdict"]), summary["verdict"]
     if summary["status"] == "broken":  # the verdict names every basin with its chains
         named = re.findall(r"(basin\d+): (?:chains (\[[\d, ]*\])|no chain)", summary["verdict"])
         assert {n for n, _ in named} == set(basins)
