@@ -25,13 +25,25 @@ def _fixed_seed():
     yield
 
 
+#: 8x8 Ising below T_c (beta_c = 0.4407): chains keep the sector they start in
+SPLIT_BETA = 0.6
+
+
 @pytest.fixture(scope="module")
-def split_report():
-    """8x8 Ising below T_c, two chains from all +1 and two from all -1: two unconnected basins."""
+def split_run():
+    """``(lattice, trace)``: 8x8 Ising at ``SPLIT_BETA``, two chains from all +1 and two from
+    all -1, 200 draws: two unconnected basins of occupancy exactly 1/2 each."""
     lattice = ep.SpinModel.ising_2d(8, 8)
     init = np.ones((4, lattice.n), np.int8)
     init[2:] = -1
     trace = ep.run_chains(
-        lattice, 0.6, jax.random.key(0), num_chains=4, num_draws=200, init_spins=init
+        lattice, SPLIT_BETA, jax.random.key(0), num_chains=4, num_draws=200, init_spins=init
     )
+    return lattice, trace
+
+
+@pytest.fixture(scope="module")
+def split_report(split_run):
+    """The ergodicity report of :func:`split_run` (beta read from the trace)."""
+    lattice, trace = split_run
     return ep.diagnose(trace, lattice)

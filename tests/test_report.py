@@ -18,18 +18,13 @@ import ergodic_ppl as ep  # noqa: E402
 from ergodic_ppl import arviz_compat  # noqa: E402
 from ergodic_ppl import report as report_layer  # noqa: E402
 
-BETA = 0.6  # 8x8 Ising below T_c (beta_c = 0.4407): chains keep the sector they start in
+BETA = 0.6  # conftest.SPLIT_BETA: 8x8 Ising below T_c (beta_c = 0.4407), sectors kept
 
 
 @pytest.fixture(scope="module")
-def split():
-    """Two chains from all +1, two from all -1: two basins of occupancy exactly 1/2 each."""
-    lattice = ep.SpinModel.ising_2d(8, 8)
-    init = np.ones((4, lattice.n), np.int8)
-    init[2:] = -1
-    trace = ep.run_chains(
-        lattice, BETA, jax.random.key(0), num_chains=4, num_draws=200, init_spins=init
-    )
+def split(split_run):
+    """The report layer on conftest's split run: two basins of occupancy exactly 1/2 each."""
+    lattice, trace = split_run
     report = ep.diagnose(trace, lattice, beta=BETA)
     idata = arviz_compat.from_dict(posterior={"s": np.asarray(trace.spins)})
     return report_layer.build(report, name="split", idata=idata, meta={"chains": 4})

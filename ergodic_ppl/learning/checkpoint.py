@@ -2,9 +2,9 @@
 
 A checkpoint holds every leaf of the training carry (parameters, optimiser state, chain
 states, per-chain keys, accumulated work), the run's key, the number of updates done, the
-history so far and a fingerprint of the run's configuration. It is written to a temporary
-file beside the target and moved into place with ``os.replace`` (atomic on POSIX and
-Windows), so an interrupted write never leaves a half checkpoint. Loading checks the
+history so far and a fingerprint of the run's configuration. It is written atomically
+(:func:`ergodic_ppl.atomic.atomic_path`: a temporary file beside the target, moved into place
+with ``os.replace``), so an interrupted write never leaves a half checkpoint. Loading checks the
 fingerprint and every leaf's shape and dtype against the run being resumed; a corrupt or
 mismatched file is an error, never a silent restart. No pickles: arrays only. A leaf of a run
 sharded over a ``jax.sharding.Mesh`` (``fit(..., mesh=)``) is loaded with the sharding of the
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import jax
 import numpy as np
+
+from ..atomic import atomic_path
 
 __all__ = ["changed_settings", "load_checkpoint", "save_checkpoint"]
 
@@ -59,16 +61,11 @@ def save_checkpoint(path, carry, rng_key, done: int, records: dict, fingerprint:
         arrays[f"history_{name}"] = np.asarray(values)
     meta = {"format": FORMAT, "done": int(done), "fingerprint": fingerprint}
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, Ctrl-C: the previous checkpoint stays, no half file
-        tmp.unlink(missing_ok=True)
-        raise
+    # a full disk, Ctrl-C: the previous checkpoint stays, no half file
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def changed_settings(saved: dict, now: dict, *, then: str = "then") -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, atomic_write_text
 from ..checks import check_count
 from ..report import check_writable, json_document, provenance
 from . import runs
@@ -215,9 +216,9 @@ def sample_one(name, model, kwargs, s: Sampling, out: Path, *, command_line=None
         "abs_magnetization_mean": float(np.abs(mag).mean()),
     }
     folder = check_writable(out / name)
-    with runs.atomic_path(folder / "idata.nc") as tmp:
+    with atomic_path(folder / "idata.nc") as tmp:
         arviz_compat.to_netcdf(idata, tmp)
-    runs.atomic_write_text(folder / "summary.json", json.dumps(json_document(summary), indent=2))
+    atomic_write_text(folder / "summary.json", json.dumps(json_document(summary), indent=2))
     return summary
 
 

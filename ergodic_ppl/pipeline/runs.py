@@ -10,9 +10,9 @@
   complete, what it was written with (``<checkpoint>.report.json``).  :func:`run_status` says
   how far a run got.
 
-Every record is written atomically (:func:`atomic_path`: a temporary file in the same folder,
-then ``os.replace``), like the checkpoint and the report files, so that a full disk or an
-interruption never leaves a truncated one.
+Every record is written atomically (:func:`ergodic_ppl.atomic.atomic_write_text`: a temporary
+file in the same folder, then ``os.replace``), like the checkpoint and the report files, so that
+a full disk or an interruption never leaves a truncated one.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from ..learning.checkpoint import changed_settings
 
 __all__ = [
     "CHECKPOINT",
     "RunFolderError",
     "RunStatus",
-    "atomic_path",
-    "atomic_write_text",
     "claim_folders",
     "claim_run",
     "clear_train_run",
@@ -55,27 +54,6 @@ TRAIN_REPORT_FILES = ("summary.json", "report.txt", "report.html", "idata.nc", "
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (another run in it, an earlier report, a
     finished run); the CLI reports it on stderr with exit status 2."""
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """A temporary path in ``path``'s folder to write; moved onto ``path`` (``os.replace``)
-    when the block ends normally, removed when it raises (a full disk: ``OSError``)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 @contextlib.contextmanager
