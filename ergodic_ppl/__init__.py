@@ -11,16 +11,25 @@ from . import (
     learning,
     mixture,
     plots,
+    pseudo_likelihood,
     report,
     thermo,
 )
 from .basins import basin_graph
-from .comparison import Comparison, compare
+from .comparison import Comparison, PosteriorComparison, compare
 from .diagnostics import ErgodicityReport, diagnose
 from .distributions import BoltzmannSpins
 from .free_energy import LogZEstimate, estimate_log_z
-from .kernels import ParallelTempering, SpinGibbs, run_chains, run_tempering, stream_chains
+from .kernels import (
+    Exchange,
+    ParallelTempering,
+    SpinGibbs,
+    run_chains,
+    run_tempering,
+    stream_chains,
+)
 from .mixture import BasinMixture
+from .pseudo_likelihood import PseudoLikelihoodSpins
 from .spins import SpinModel, bits_to_spins, check_spins, spins_to_bits
 
 __all__ = [
@@ -28,8 +37,11 @@ __all__ = [
     "BoltzmannSpins",
     "Comparison",
     "ErgodicityReport",
+    "Exchange",
     "LogZEstimate",
     "ParallelTempering",
+    "PosteriorComparison",
+    "PseudoLikelihoodSpins",
     "SpinGibbs",
     "SpinModel",
     "basin_graph",
@@ -48,6 +60,7 @@ __all__ = [
     "learning",
     "mixture",
     "plots",
+    "pseudo_likelihood",
     "report",
     "run_chains",
     "run_tempering",

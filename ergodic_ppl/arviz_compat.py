@@ -79,9 +79,14 @@ def ess(x, method: str = "bulk") -> float:
     return float(_az().ess(np.asarray(x), method=method, **kwargs))
 
 
-def mcse(x) -> float:
-    """Monte Carlo standard error of the mean of ``x`` ``(chains, draws)``."""
-    return float(_az().mcse(np.asarray(x)))
+def mcse(x, method: str = "mean", prob: float | None = None) -> float:
+    """Monte Carlo standard error of an estimate from ``x`` ``(chains, draws)``: of the mean
+    (``method="mean"``: ``sd / sqrt(ESS_mean)``) or of the ``prob`` quantile
+    (``method="quantile"``: the half-width of the ESS-based interval of the quantile, mapped
+    through the draws; Vehtari et al. 2021).  Both generations take the same
+    keywords on arrays (0.2x ``az.mcse``, 1.x ``arviz_stats.mcse``): no branch needed."""
+    kwargs = {"prob": prob} if prob is not None else {}
+    return float(_az().mcse(np.asarray(x), method=method, **kwargs))
 
 
 # --- the container: InferenceData (0.2x) or DataTree (1.x) -------------------------------------

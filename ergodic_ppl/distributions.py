@@ -20,11 +20,27 @@ Values outside the support {-1, +1}^n (0/1 bits, 2, 0.5) never get a finite log 
   value (inside ``jit``, where raising is impossible) gets ``-inf``.
 
 Both paths stay jittable. A ``value`` whose last axis is not ``n`` raises ``ValueError`` always.
+
+**A posterior over the weights needs log Z.** When the model's weights or ``beta`` are
+functions of sites that NUTS, HMC or SVI differentiate (or that ``jax.vmap`` maps over, as
+NumPyro's ``log_likelihood`` does over posterior draws), an unnormalised ``log_prob`` would
+make that posterior silently wrong: ``p(theta | s)`` needs ``-log Z(theta)``. So ``log_prob``
+with such weights and ``normalized=False`` raises a ``ValueError`` naming the remedy: ``normalized=True`` (n <= ``ENUMERATION_LIMIT``), the
+exchange algorithm :class:`~ergodic_ppl.Exchange` (any n; log Z cancels) or the
+pseudo-likelihood :class:`~ergodic_ppl.PseudoLikelihoodSpins` (fast, intervals too narrow).
+Kernels in which ``log Z(theta)`` cancels (spin updates at fixed weights, the exchange
+acceptance ratio) evaluate ``log_prob`` inside :func:`log_z_cancels`. Under ``jax.jit``
+alone (a gradient-free kernel such as NumPyro's ``SA``) every value is traced, constants too,
+so the dependence cannot be seen and no error is raised: the check covers gradient-based
+inference and mapped evaluation, not every misuse.
 Inside :func:`ergodic_ppl.spins.relaxed_spins` neither check nor mask applies: ``log_prob`` is
 the multilinear extension ``-beta E(s)`` for real ``s`` (used by analyses that probe it).
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +52,62 @@ from .exact import ENUMERATION_LIMIT
 from .spins import SpinModel
 from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete, _values_checked
 
-__all__ = ["BoltzmannSpins", "spin_support"]
+__all__ = ["BoltzmannSpins", "log_z_cancels", "spin_support"]
+
+_LOG_Z_CANCELS = contextvars.ContextVar("ergodic_ppl_log_z_cancels", default=False)
+
+
+@contextlib.contextmanager
+def log_z_cancels():
+    """Evaluate ``BoltzmannSpins.log_prob`` where ``log Z(theta)`` cancels, so an unnormalised
+    density with traced weights is correct: spin updates at fixed weights (``SpinGibbs``) and
+    the exchange algorithm's acceptance ratio (:class:`~ergodic_ppl.Exchange`). Outside it,
+    ``normalized=False`` with traced weights raises (module docstring). Kernels enter it while
+    JAX traces their steps; a user does not need it.
+    """
+    token = _LOG_Z_CANCELS.set(True)
+    try:
+        yield
+    finally:
+        _LOG_Z_CANCELS.reset(token)
+
+
+# Tracers of transformations that follow a function's inputs: a value carried by one of these
+# depends on what is differentiated (NUTS, HMC, SVI) or mapped over (posterior draws). A jit's
+# tracer says nothing of the kind (everything inside jit is traced, constants too), so under
+# jit alone - a gradient-free kernel - the check cannot tell and stays silent.
+_INPUT_TRACERS = ("JVPTracer", "LinearizeTracer", "BatchTracer")
+
+
+def _follows_inputs(x) -> bool:
+    return isinstance(x, jax.core.Tracer) and type(x).__name__ in _INPUT_TRACERS
+
+
+def _check_log_z_cancels(model: SpinModel, beta) -> None:
+    """Refuse the unnormalised density of traced weights outside :func:`log_z_cancels`."""
+    if _LOG_Z_CANCELS.get():
+        return
+    if not any(_follows_inputs(x) for x in jax.tree.leaves((model, beta))):
+        return
+    n, limit = model.n, ENUMERATION_LIMIT
+    if n <= limit:
+        remedy = (
+            f"pass normalized=True (exact log Z by enumeration; n={n} <= "
+            f"ep.exact.ENUMERATION_LIMIT={limit}), or sample with ep.Exchange(model)"
+        )
+    else:
+        remedy = (
+            f"n={n} > ep.exact.ENUMERATION_LIMIT={limit}, so log Z cannot be enumerated: sample "
+            "the weights with ep.Exchange(model) (exchange algorithm: log Z cancels), or use "
+            "ep.PseudoLikelihoodSpins for a fast approximation (its intervals are too narrow)"
+        )
+    raise ValueError(
+        "BoltzmannSpins(normalized=False).log_prob: the model's weights or beta depend on "
+        "differentiated or mapped-over inputs (sampled sites, e.g. couplings sampled by NUTS), "
+        "but the density lacks -log Z(theta), so the posterior over them would be silently "
+        f"wrong. Remedy: {remedy}. (A pointwise log-likelihood needs log Z too: convert such "
+        "a run with az.from_numpyro(mcmc, log_likelihood=False).)"
+    )
 
 
 class _SpinSupport(constraints._SingletonConstraint):
@@ -142,6 +213,8 @@ class BoltzmannSpins(Distribution):
         checked = _values_checked()  # False inside `ep.spins.relaxed_spins()`
         if checked and not self._validate_args and _is_concrete(value):
             _check_spin_values(np.asarray(value), "value")
+        if checked and not self.normalized:
+            _check_log_z_cancels(self.model, self.beta)
         lp = -self.beta * self.model._energy(value)
         if self.normalized:
             lp = lp - _log_z_jax(self.model, self.beta)

@@ -129,7 +129,11 @@ def test_overlap_threshold_parameter_documented_default(fn):
 #: names of an estimator (``n_components``, ``n_samples``); the model's size is ``n`` spins,
 #: ``n_visible`` + ``n_hidden`` (the physicist's N); ``arviz_compat`` mirrors ArviZ's own
 #: function names (``ess``, ``mcse``).
-NUMPYRO_SAMPLE = ("BoltzmannSpins.sample", "BasinMixtureSpins.sample")
+NUMPYRO_SAMPLE = (
+    "BoltzmannSpins.sample",
+    "BasinMixtureSpins.sample",
+    "PseudoLikelihoodSpins.sample",
+)
 SKLEARN_COUNTS = {"n_components", "n_samples", "n_visible", "n_hidden"}
 MIRRORS_ARVIZ = "ergodic_ppl.arviz_compat."
 

@@ -29,7 +29,7 @@ SKIP_DIRS = {".git", "build", "dist", "__pycache__", "node_modules"}
 
 # ``THEORY.md`` as a file name (not ``SOME_THEORY.md``); ``docs/`` when cited by its path.
 CITATION = re.compile(r"(?<![\w.-])((?:[\w.-]+/)*)THEORY\.md")
-LABEL = r"(?:Part [AB]|[AB]\.\d+(?:\.\d+)*|§\s?\d+(?:\.\d+)*)"
+LABEL = r"(?:Part [ABC]|[ABC]\.\d+(?:\.\d+)*|§\s?\d+(?:\.\d+)*)"
 LABELS = re.compile(rf"^[\s`*(]*,?\s*({LABEL}(?:\s*(?:,|–|—|-|to|and)\s*{LABEL})*)")
 RANGE = re.compile(rf"({LABEL})\s*(?:–|—|-|to)\s*({LABEL})")
 # What may follow the label and must then be found in the cited section.
@@ -93,7 +93,7 @@ def normalise(label: str) -> str:
 
 
 def expand_range(first: str, last: str) -> list[str]:
-    a, b = re.fullmatch(r"([AB])\.(\d+)", first), re.fullmatch(r"([AB])\.(\d+)", last)
+    a, b = re.fullmatch(r"([ABC])\.(\d+)", first), re.fullmatch(r"([ABC])\.(\d+)", last)
     if a and b and a.group(1) == b.group(1) and int(a.group(2)) <= int(b.group(2)):
         return [f"{a.group(1)}.{k}" for k in range(int(a.group(2)), int(b.group(2)) + 1)]
     return [normalise(first), normalise(last)]

@@ -23,6 +23,10 @@ of a :class:`~ergodic_ppl.BasinMixture` - and asks whether they sample the same 
    in :func:`compare`): a z-test of the energy means and a chi-square test of homogeneity of
    the basin labels.
 
+**Posteriors over continuous parameters** (``var_names=``, or runs holding only float-valued
+variables): :mod:`.posterior` - per-run mean, quantiles, MCSEs, R-hat and ESS per parameter,
+and z-tests of the means and quantiles of each pair of runs (:class:`PosteriorComparison`).
+
 Not done here: a test of whole energy distributions (KS), corrections for testing many pairs,
 runs at different temperatures (a warning says their tests compare different distributions).
 Energies of sample runs are recomputed from the spins (kernels cache float32 energies that
@@ -32,7 +36,8 @@ named ``comparison`` so that the function ``ep.compare`` does not shadow it.
 
 One concept per module: :mod:`.runs` (reading each run, the checks across runs),
 :mod:`.basins` (the common basin list and the labels), :mod:`.statistics` (per-run tables
-and the two-sample tests), :mod:`.result` (:class:`Comparison`); :func:`compare` is here.
+and the two-sample tests), :mod:`.result` (:class:`Comparison`), :mod:`.posterior`
+(posteriors over parameters, :class:`PosteriorComparison`); :func:`compare` is here.
 """
 
 from __future__ import annotations
@@ -41,11 +46,14 @@ from ..basins.landscape import OVERLAP_THRESHOLD
 from ..checks import check_beta
 from ..diagnostics.verdict import z2_symmetric
 from .basins import MAX_CLUSTER_SAMPLE, _common_basins, _labels  # noqa: F401
+from .posterior import PosteriorComparison, compare_posteriors, holds_no_spins
 from .result import Comparison
 from .runs import _check_one_model, _check_runs, _common_beta, _finish, _read, _resolve_model, _Run
 from .statistics import MIN_EXPECTED, _tables, _tests  # noqa: F401
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "PosteriorComparison", "compare"]
+
+MIN_OCCUPANCY = 0.02  # the default share of some run's draws that makes a group a basin
 
 
 def compare(
@@ -55,10 +63,12 @@ def compare(
     beta=None,
     site: str | None = None,
     overlap_threshold: float = OVERLAP_THRESHOLD,
-    min_occupancy: float = 0.02,
+    min_occupancy: float = MIN_OCCUPANCY,
     alpha: float = 0.01,
-) -> Comparison:
-    """Compare runs of one spin model: aligned basins, occupancy, free energies, tests.
+    var_names=None,
+) -> Comparison | PosteriorComparison:
+    """Compare runs of one spin model (aligned basins, occupancy, free energies, tests), or
+    posteriors over continuous parameters.
 
     ``runs``: ``{name: run}``; a run is a ``numpyro.infer.MCMC`` after ``run``, an ArviZ
     ``InferenceData``, the trace of ``ep.run_chains`` or ``ep.run_tempering`` (target rung),
@@ -87,6 +97,18 @@ def compare(
     Curie-Weiss runs (n = 8, beta = 1.5, 1000 draws each): 7 % of p-values below 0.05, so
     choose a small ``alpha`` (1e-2 to 1e-3) when a false alarm is costly.
 
+    **Posteriors over parameters.**  With ``var_names=[...]``, or when ``model`` is None and
+    the first run holds no spin site (an MCMC, InferenceData / DataTree or dict whose
+    variables are all float-valued), the runs are posteriors over continuous parameters
+    (e.g. couplings from three samplers) and a :class:`PosteriorComparison` is returned: per
+    run and parameter (``J[0]``, ... for a vector variable) ``mean``, ``sd``, ``q05``,
+    ``q50``, ``q95`` with their MCSEs, ``rhat``, ``ess_bulk``, ``ess_tail``; for each pair
+    and parameter four z-tests ``z = (t_a - t_b) / sqrt(stderr_a^2 + stderr_b^2)`` of the
+    mean and the three quantiles, each rejecting at ``p <= alpha / 4`` (Bonferroni: a false
+    alarm rate of at most ``alpha`` per pair and parameter).  ``model``, ``beta``, ``site``,
+    ``overlap_threshold`` and ``min_occupancy`` are for spin runs and refused there
+    (:mod:`ergodic_ppl.comparison.posterior`).
+
     Raises ``ValueError`` naming the argument for a non-dict or empty ``runs``, runs of
     different ``n``, runs that carry their model (MCMC, reports) sampled from another model
     than ``model`` or each other, spins not in ``{-1, +1}`` (0/1 bits are converted), reports
@@ -101,6 +123,13 @@ def compare(
     >>> cmp = ep.compare(runs, cw, beta=1.0, alpha=1e-3)
     >>> cmp.basins["name"].tolist(), cmp.same
     (['basin0', 'basin1 = -basin0'], True)
+
+    Posteriors over a parameter (float draws, no spin site):
+
+    >>> rng = np.random.default_rng(0)
+    >>> post = ep.compare({k: {"J": rng.normal(0.3, 0.1, (4, 1000))} for k in ("nuts", "mh")})
+    >>> type(post).__name__, post.parameters, post.same
+    ('PosteriorComparison', ['J'], True)
     """
 
     _check_runs(runs)
@@ -110,6 +139,9 @@ def compare(
         raise ValueError(f"`min_occupancy` must lie in (0, 1); got {min_occupancy}.")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"`alpha` must lie in (0, 1) (test level); got {alpha}.")
+    if var_names is not None or (model is None and holds_no_spins(next(iter(runs.values())))):
+        _spin_options_unset(model, beta, site, overlap_threshold, min_occupancy)
+        return compare_posteriors(runs, var_names, alpha=alpha)
     if beta is not None:
         beta = check_beta(beta, positive="for free energies (F_a = -log p_a / beta)")
     spin_model, site_beta = _resolve_model(model, site)
@@ -162,3 +194,17 @@ def compare(
         inputs={name: run.kind for name, run in reads.items()},
         warnings=warnings,
     )
+
+
+def _spin_options_unset(model, beta, site, overlap_threshold, min_occupancy) -> None:
+    """Posteriors over parameters take ``alpha`` only: a spin option passed there is refused."""
+    given = [k for k, v in (("model", model), ("beta", beta), ("site", site)) if v is not None]
+    if overlap_threshold != OVERLAP_THRESHOLD:
+        given.append("overlap_threshold")
+    if min_occupancy != MIN_OCCUPANCY:
+        given.append("min_occupancy")
+    if given:
+        raise ValueError(
+            f"{', '.join(f'`{g}`' for g in given)}: options of spin runs; compare(runs, "
+            "var_names=...) compares posteriors over parameters and takes `alpha` only."
+        )

@@ -9,11 +9,14 @@
 - :mod:`.streaming` - statistics of a run without its trace: ``stream_chains`` and streaming
   observers (energy moments, magnetization, basin counts);
 - :mod:`.spin_gibbs`, :mod:`.parallel_tempering` - ``SpinGibbs`` and ``ParallelTempering``, thin
-  ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code).
+  ``numpyro.infer.MCMC`` kernels over :mod:`.model_sites` (the only NumPyro-handler code);
+- :mod:`.exchange` - ``Exchange``, the exchange algorithm: posteriors over a model's weights
+  (log Z cancels; the auxiliary draw is :mod:`.gibbs` sweeps).
 """
 
 from . import conditionals, driver, generic, gibbs, ladder, rng, streaming, tempering
 from .driver import Observer, RunResult, observer, run
+from .exchange import Exchange, ExchangeState
 from .gibbs import GibbsTrace, SpinGibbsInfo, SpinGibbsState, build_kernel, run_chains
 from .parallel_tempering import ParallelTempering, ParallelTemperingState
 from .spin_gibbs import SpinGibbs, SpinGibbsMCMCState
@@ -29,6 +32,8 @@ from .streaming import (
 from .tempering import TemperingTrace, run_tempering
 
 __all__ = [
+    "Exchange",
+    "ExchangeState",
     "GibbsTrace",
     "Observer",
     "ParallelTempering",

@@ -2,7 +2,8 @@
 
 :class:`ModelSites` is held by :class:`~ergodic_ppl.SpinGibbs` and
 :class:`~ergodic_ppl.ParallelTempering` (composition, not inheritance); it is the only code of
-the kernels that runs NumPyro handlers.
+the kernels that runs NumPyro handlers.  :func:`observed_spin_site` finds and checks the data
+site of a posterior over weights (:class:`~ergodic_ppl.Exchange`, the pseudo-likelihood).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from numpyro.infer.gibbs import GIBBS_SITES_KWARG, conditioned, with_conditionin
 from numpyro.infer.initialization import init_to_sample
 
 from ..distributions import BoltzmannSpins
+from ..spins import check_spins
 from . import gibbs
 
-__all__ = ["ModelSites", "wrapped"]
+__all__ = ["ModelSites", "observed_spin_site", "wrapped"]
 
 
 def _spins_init(site, rng_key):
-    """Prototype values: uniform random spins for BoltzmannSpins sites (cheap), else sample."""
+    """Prototype values: uniform random spins for latent BoltzmannSpins sites (cheap), else
+    sample; observed sites keep their data."""
+    if site["type"] == "sample" and site.get("is_observed"):
+        return None
     if site["type"] == "sample" and isinstance(site["fn"], BoltzmannSpins):
         key = site["kwargs"].get("rng_key")
         key = rng_key if key is None else key
@@ -94,3 +99,52 @@ def wrapped(kernel, wrapper):
     new._sites = ModelSites(wrapper(kernel._sites.model))
     new._reset()
     return new
+
+
+def observed_spin_site(
+    model_trace, site: str | None, owner: str, kinds: tuple = (BoltzmannSpins,)
+) -> str:
+    """Name of the one observed ``BoltzmannSpins`` site of ``model_trace`` (or check ``site``).
+
+    Checks what a posterior over the weights needs (``owner`` names the caller in messages):
+    the site is a ``BoltzmannSpins``, observed, with ``normalized=False`` (the unnormalised
+    density whose ``log Z`` cancels), and its observed value is ±1 spins of width ``n``.
+    ``kinds`` are the accepted distribution classes (the first is named in messages):
+    :func:`~ergodic_ppl.pseudo_likelihood.adjust_curvature` passes ``PseudoLikelihoodSpins``.
+    """
+    kind = kinds[0].__name__
+    if site is not None:
+        if site not in model_trace or model_trace[site]["type"] != "sample":
+            sites = [k for k, v in model_trace.items() if v["type"] == "sample"]
+            raise ValueError(f"`site`={site!r} is not a sample site of the model (it has {sites}).")
+        names = [site]
+    else:
+        names = [
+            k for k, v in model_trace.items()
+            if v["type"] == "sample" and v["is_observed"] and isinstance(v["fn"], kinds)
+        ]  # fmt: skip
+        if len(names) != 1:
+            found = "none" if not names else f"{names}; name one with `site=`"
+            raise ValueError(
+                f"{owner} needs the data as one observed spin site, numpyro.sample(name, "
+                f"ep.{kind}(model, beta), obs=spins); the model has {found}."
+            )
+    (name,) = names
+    entry = model_trace[name]
+    fn = entry["fn"]
+    if not isinstance(fn, kinds):
+        raise ValueError(
+            f"site {name!r} is a {type(fn).__name__}, not an ep.{kind}: {owner} needs "
+            f"the data as numpyro.sample({name!r}, ep.{kind}(model, beta), obs=spins)."
+        )
+    if not entry["is_observed"]:
+        raise ValueError(f"site {name!r} is latent; {owner} needs it observed (`obs=spins`).")
+    if getattr(fn, "normalized", False):
+        raise ValueError(
+            f"site {name!r} has normalized=True: its likelihood already holds the exact log Z, "
+            f"so sample it with NUTS; {owner} needs normalized=False (log Z cancels)."
+        )
+    if entry.get("scale") is not None:
+        raise ValueError(f"site {name!r} is scaled (subsampled plate); {owner} needs all rows.")
+    check_spins(entry["value"], fn.model.n, f"the observed value of site {name!r}")
+    return name

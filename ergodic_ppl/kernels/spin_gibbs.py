@@ -34,7 +34,7 @@ from numpyro.infer.gibbs import conditioned
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import identity
 
-from ..distributions import BoltzmannSpins
+from ..distributions import BoltzmannSpins, log_z_cancels
 from ..spins import bits_to_spins, check_spins
 from . import generic, gibbs, rng
 from .driver import key_is_batched, split_keys
@@ -109,6 +109,18 @@ class SpinGibbsMCMCState(NamedTuple):
 def _spin_state(spins, energy, dtype):
     """Functional-kernel state from chain-major spins of one site (any batch shape)."""
     return gibbs.SpinGibbsState(jnp.moveaxis(spins, -1, 0).astype(dtype), energy.astype(dtype))
+
+
+def _log_z_cancels(method):
+    """Run ``method`` inside :func:`~ergodic_ppl.distributions.log_z_cancels`: spin updates
+    at fixed weights, where an unnormalised ``BoltzmannSpins`` density is exact."""
+
+    @functools.wraps(method)
+    def inside(*args, **kwargs):
+        with log_z_cancels():
+            return method(*args, **kwargs)
+
+    return inside
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -259,6 +271,7 @@ class SpinGibbs(MCMCKernel):
             elif not np.all((np.asarray(value) == 0) | (np.asarray(value) == 1)):
                 raise ValueError(f"`init_params['{name}']` must contain only 0 and 1.")
 
+    @_log_z_cancels
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
         model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
         proto = self._sites.prototype(model_args, model_kwargs)
@@ -324,6 +337,7 @@ class SpinGibbs(MCMCKernel):
             energy = energy + self._generic.spin_energy(tr, state.z, pot)
         return state._replace(energy=energy, site_energy=site_energy, generic_potential=pot)
 
+    @_log_z_cancels
     def refresh(self, state, model_args, model_kwargs):
         """Recompute the cached energies at ``state.z`` (the conditioning may have changed)."""
         if isinstance(state, SpinSiteState):
@@ -362,6 +376,7 @@ class SpinGibbs(MCMCKernel):
             energy = energy + self._generic.spin_energy(tr, z, pot)
         return SpinGibbsMCMCState(z, energy, site_energy, pot, rng_key)
 
+    @_log_z_cancels
     def sample(self, state, model_args, model_kwargs):
         """One sweep over every owned site."""
         if not self._initialised:

@@ -38,6 +38,25 @@ from .values import _is_concrete, as_count, as_index_array, check_spins
 __all__ = ["SpinModel"]
 
 
+def _weights(value, shape: tuple, name: str, label: str = "") -> jax.Array:
+    """Weights of a given shape: finite when concrete; a traced array (weights that are
+    latent sites of a Bayesian model) is taken as it is."""
+    w = jnp.asarray(value, dtype=jnp.result_type(float))
+    if w.shape != shape:
+        raise ValueError(f"`{name}` must have shape {label + ' = ' if label else ''}{shape}; "
+                         f"got {w.shape}.")  # fmt: skip
+    if _is_concrete(w):
+        _finite(np.asarray(w), name)
+    return w
+
+
+def _uniform(size: int, value) -> jax.Array:
+    """``size`` copies of a scalar weight, which may be traced (a coupling sampled by a kernel)."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"expected a scalar coupling or field; got shape {jnp.shape(value)}.")
+    return jnp.full(size, value, dtype=jnp.result_type(float))
+
+
 @jax.tree_util.register_pytree_node_class
 class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
     """Energy model on ``n`` spins in {-1, +1} (docs/THEORY.md A.2).
@@ -160,7 +179,8 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
         ``E(v, t) = -a.v - b.t - v^T W t`` (±1 units). ``weights`` ``(n_visible, n_hidden)``
         gives ``W``; else ``W ~ Normal(0, scale^2)`` from ``rng_key`` (scikit-learn's
         BernoulliRBM starts at scale 0.01), or zeros without one. Stored as the bipartite
-        block ``W`` itself (``pair_weights``, never the ``(n, n)`` square): a sweep updates the
+        block ``W`` itself (``pair_weights``, never the ``(n, n)`` square; ``weights`` and the
+        fields may be traced, e.g. latent sites of :class:`~ergodic_ppl.Exchange`): a sweep updates the
         two layers in turn, each one matrix product on all chains. Train it with
         ``ep.learning.fit(model, data, visible=range(n_visible))``; convert to and from the
         0/1 units of scikit-learn's ``BernoulliRBM`` with :meth:`to_bernoulli_rbm` and
@@ -170,7 +190,6 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
         SpinModel(n=96, pairwise=bipartite 64x32)
         """
         nv, nh = as_count(n_visible, "n_visible"), as_count(n_hidden, "n_hidden")
-        n = nv + nh
         if weights is None:
             w = (
                 np.zeros((nv, nh))
@@ -179,24 +198,14 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
                 * np.asarray(jax.random.normal(check_key(rng_key, "rng_key"), (nv, nh)), float)
             )
         else:
-            w = np.asarray(weights, float)
-            if w.shape != (nv, nh):
-                raise ValueError(
-                    f"`weights` must have shape (n_visible, n_hidden) = ({nv}, {nh}); "
-                    f"got {w.shape}."
-                )
-            _finite(w, "weights")
-        fields = np.zeros(n)
-        for part, value, size, name in (
-            (slice(0, nv), visible_fields, nv, "visible_fields"),
-            (slice(nv, n), hidden_fields, nh, "hidden_fields"),
+            w = _weights(weights, (nv, nh), "weights", "(n_visible, n_hidden)")
+        parts = []
+        for value, size, name in (
+            (visible_fields, nv, "visible_fields"),
+            (hidden_fields, nh, "hidden_fields"),
         ):
-            if value is not None:
-                value = np.asarray(value, float)
-                if value.shape != (size,):
-                    raise ValueError(f"`{name}` must have shape ({size},); got {value.shape}.")
-                fields[part] = value
-        return cls._bipartite(nv, nh, w, fields)
+            parts.append(jnp.zeros(size) if value is None else _weights(value, (size,), name))
+        return cls._bipartite(nv, nh, w, jnp.concatenate(parts))
 
     @classmethod
     def _bipartite(cls, n_visible: int, n_hidden: int, weights, fields) -> SpinModel:
@@ -214,21 +223,24 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
         """1-D Ising chain of ``n >= 2`` spins with uniform coupling and field.
 
         ``E(s) = -J sum_i s_i s_{i+1} - h sum_i s_i``; ``periodic`` adds the bond (0, n-1)
-        when ``n > 2``.
+        when ``n > 2``. ``coupling`` and ``field`` are scalars and may be traced (latent sites
+        of a Bayesian model, :class:`~ergodic_ppl.Exchange`).
         """
         n = as_count(n, "n", minimum=2)
         edges = [(i, i + 1) for i in range(n - 1)]
         if periodic and n > 2:
             edges.append((0, n - 1))
-        return cls.from_edges(
-            n, edges, np.full(len(edges), coupling, float), np.full(n, field, float)
-        )
+        return cls.from_edges(n, edges, _uniform(len(edges), coupling), _uniform(n, field))
 
     @classmethod
     def ising_2d(
         cls, rows: int, cols: int, coupling=1.0, field=0.0, periodic: bool = True
     ) -> SpinModel:
-        """Nearest-neighbour Ising model on a ``rows × cols`` square lattice; spin ``r * cols + c``."""
+        """Nearest-neighbour Ising model on a ``rows × cols`` square lattice; spin ``r * cols + c``.
+
+        ``E(s) = -J sum_<ij> s_i s_j - h sum_i s_i``; ``coupling`` ``J`` and ``field`` ``h`` are
+        scalars and may be traced (latent sites of a Bayesian model, :class:`~ergodic_ppl.Exchange`).
+        """
         rows, cols = as_count(rows, "rows"), as_count(cols, "cols")
         edges = set()
         for r in range(rows):
@@ -245,9 +257,7 @@ class SpinModel(_SpinStorage, _SpinEnergy, _SpinConversions):
                         edges.add((min(i, j), max(i, j)))
         edges = sorted(edges)
         n = rows * cols
-        return cls.from_edges(
-            n, edges, np.full(len(edges), coupling, float), np.full(n, field, float)
-        )
+        return cls.from_edges(n, edges, _uniform(len(edges), coupling), _uniform(n, field))
 
     @classmethod
     def sherrington_kirkpatrick(cls, n: int, rng_key, scale: float = 1.0, fields=None) -> SpinModel:
