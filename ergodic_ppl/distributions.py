@@ -27,7 +27,7 @@ NumPyro's ``log_likelihood`` does over posterior draws), an unnormalised ``log_p
 make that posterior silently wrong: ``p(theta | s)`` needs ``-log Z(theta)``. So ``log_prob``
 with such weights and ``normalized=False`` raises a ``ValueError`` naming the remedy: ``normalized=True`` (n <= ``ENUMERATION_LIMIT``), the
 exchange algorithm :class:`~ergodic_ppl.Exchange` (any n; log Z cancels) or the
-pseudo-likelihood :class:`~ergodic_ppl.PseudoLikelihoodSpins` (fast, intervals too narrow).
+pseudo-likelihood :class:`~ergodic_ppl.PseudoLikelihoodSpins` (fast, miscalibrated intervals).
 Kernels in which ``log Z(theta)`` cancels (spin updates at fixed weights, the exchange
 acceptance ratio) evaluate ``log_prob`` inside :func:`log_z_cancels`. Under ``jax.jit``
 alone (a gradient-free kernel such as NumPyro's ``SA``) every value is traced, constants too,
@@ -99,7 +99,8 @@ def _check_log_z_cancels(model: SpinModel, beta) -> None:
         remedy = (
             f"n={n} > ep.exact.ENUMERATION_LIMIT={limit}, so log Z cannot be enumerated: sample "
             "the weights with ep.Exchange(model) (exchange algorithm: log Z cancels), or use "
-            "ep.PseudoLikelihoodSpins for a fast approximation (its intervals are too narrow)"
+            "ep.PseudoLikelihoodSpins for a fast approximation (not the posterior: its intervals "
+            "are miscalibrated)"
         )
     raise ValueError(
         "BoltzmannSpins(normalized=False).log_prob: the model's weights or beta depend on "
@@ -133,7 +134,8 @@ def _log_z_jax(model: SpinModel, beta) -> jax.Array:
     if model.n > ENUMERATION_LIMIT:
         raise ValueError(
             f"`normalized=True` enumerates 2^n states; n={model.n} is too large (limit ep.exact.ENUMERATION_LIMIT={ENUMERATION_LIMIT}). "
-            "Use normalized=False (the default) and keep beta fixed, or estimate log Z."
+            "For a posterior over the weights use ep.Exchange(model) with normalized=False; "
+            "with fixed weights use normalized=False (the default)."
         )
     states = jnp.asarray(all_states(model.n), dtype=model.fields.dtype)
     return jax.nn.logsumexp(-beta * model._energy(states))

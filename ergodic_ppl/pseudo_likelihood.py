@@ -1,4 +1,4 @@
-"""Pseudo-likelihood posteriors over the weights of a Boltzmann machine: fast, and too narrow.
+"""Pseudo-likelihood posteriors over the weights of a Boltzmann machine: fast, and miscalibrated.
 
 The exact likelihood of spins ``y`` under weights ``theta`` needs ``log Z(theta)``
 (:class:`~ergodic_ppl.BoltzmannSpins` with ``normalized=True``, n <= 20, or the exchange
@@ -19,8 +19,10 @@ weak coupling, twice the true curvature: every bond enters two conditionals; pos
 0.74x the exact one on a 4x4 lattice, tests/test_pseudo_likelihood.py). The spread is wrong
 either way, not always too small: the PL curvature of a field is at most ``n`` per row while the
 true one, ``Var(sum_i s_i)``, grows with ferromagnetic correlations, so there the PL interval
-is too wide (1.29x on the same lattice). The maximum pseudo-likelihood estimate is consistent,
-so the centre is right; the spread is not.
+is too wide (1.29x on the same lattice). At stronger coupling the J interval widens too
+(J = 0.3: 1.3x the exact sd on 4x4, tutorials/07_bayesian_couplings.py). The maximum
+pseudo-likelihood estimate is consistent, but on finite data it is a noisier centre than the
+posterior's (1.2 exact sds off for J in the tutorial), and no rescaling of the spread moves it.
 
 :func:`adjust_curvature` rescales the draws (Ribatet, Cooley & Davison 2012, "magnitude
 adjustment"; Stoehr & Friel 2015 for Gibbs random fields). In NumPyro's unconstrained space
@@ -74,9 +76,9 @@ class PseudoLikelihoodSpins(Distribution):
 
     **Warning: this is not the true posterior.** The pseudo-likelihood is a composite
     likelihood that treats the ``n`` conditionals as independent information (Besag 1975); its
-    curvature is generally too large, so its credible intervals are typically too narrow (for
-    the couplings; for fields of correlated spins they can be too wide: module docstring),
-    while its centre is consistent. Correct the spread with :func:`adjust_curvature`
+    curvature is wrong: its credible intervals for couplings are too narrow at weak coupling
+    and too wide at stronger coupling, those of fields of correlated spins too wide (module
+    docstring); its centre is consistent but noisier than the posterior's. Correct the spread with :func:`adjust_curvature`
     (Ribatet, Cooley & Davison 2012; Stoehr & Friel 2015), or sample the exact posterior with
     ``BoltzmannSpins(normalized=True)`` (n <= 20) or :class:`~ergodic_ppl.Exchange`.
 

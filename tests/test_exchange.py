@@ -174,3 +174,20 @@ def test_bad_input_is_refused_with_the_argument_named(data12):
         ep.Exchange(inverse_ising, target_accept_prob=1.0)
     with pytest.raises(TypeError, match="`warm_start`"):
         ep.Exchange(inverse_ising, warm_start=1)
+
+
+def test_a_compiled_run_reused_on_new_data_restarts_from_the_new_rows(data12):
+    """With ``jit_model_args=True`` NumPyro reuses the compiled step on new data; the rows the
+    warm-up restarts from travel in the state, so a reused run equals a fresh one."""
+    other = exact_rows(ep.SpinModel.ising_2d(3, 4, coupling=0.3, field=0.4), 50, 3)
+
+    def fresh():
+        return MCMC(ep.Exchange(inverse_ising, warm_start=False, num_sweeps=2), num_warmup=30,
+                    num_samples=30, progress_bar=False, jit_model_args=True)  # fmt: skip
+
+    reused = fresh()
+    reused.run(jax.random.key(0), data12)
+    reused.run(jax.random.key(0), other)
+    new = fresh()
+    new.run(jax.random.key(0), other)
+    np.testing.assert_allclose(reused.get_samples()["h"], new.get_samples()["h"], rtol=1e-5)

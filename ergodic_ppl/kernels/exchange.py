@@ -77,7 +77,8 @@ class ExchangeState(NamedTuple):
     - **potential_energy** - ``U(z) = -log pi(z) - log q(y | theta)`` (unnormalised).
     - **accept_prob** - ``min(1, a)`` of the last proposal; **mean_accept_prob** - its running
       mean (over the sampling phase once warm-up ends).
-    - **auxiliary** - the kept auxiliary spins, a :class:`~.gibbs.SpinGibbsState` ``(n, R)``.
+    - **auxiliary** - the kept auxiliary spins, a :class:`~.gibbs.SpinGibbsState` ``(n, R)``;
+      **data** - the data rows in the same layout (where warm-up restarts them).
     - **spin_model**, **beta** - the observed site's weights at ``z`` (cached).
     - **adapt_state** - NumPyro's ``HMCAdaptState`` (``step_size``, ``inverse_mass_matrix``).
     - **rng_key** - key for the next step.
@@ -89,6 +90,7 @@ class ExchangeState(NamedTuple):
     accept_prob: jax.Array
     mean_accept_prob: jax.Array
     auxiliary: gibbs.SpinGibbsState
+    data: gibbs.SpinGibbsState
     spin_model: Any
     beta: jax.Array
     adapt_state: HMCAdaptState
@@ -284,7 +286,6 @@ class Exchange(MCMCKernel):
         d = ravel_pytree(jax.tree.map(lambda v: v[0] if key_is_batched(rng_key) else v, z0))[0].size
         adapt_init, self._adapt_update = self._adapter(num_warmup, d)
         aux0 = gibbs.init(proto_model, data, track_energy=False)
-        self._data_state = aux0
 
         def init_one(key, z):
             with log_z_cancels():
@@ -296,7 +297,7 @@ class Exchange(MCMCKernel):
             adapt = adapt_init((ravel_pytree(z)[0],), key_adapt, self._step_size / 10,
                                inverse_mass_matrix=self._inverse_mass_matrix)  # fmt: skip
             one = jnp.ones((), pe.dtype)
-            return ExchangeState(jnp.zeros((), jnp.int32), z, pe, 0 * one, 0 * one, aux0,
+            return ExchangeState(jnp.zeros((), jnp.int32), z, pe, 0 * one, 0 * one, aux0, aux0,
                                  spin_model, jnp.asarray(beta, pe.dtype), adapt, key)  # fmt: skip
 
         if key_is_batched(rng_key):
@@ -328,7 +329,7 @@ class Exchange(MCMCKernel):
             pe_new = self._potential_fn_gen(*model_args, **model_kwargs)(z_new)
             model_new, beta_new = self._spin_site_at(z_new, model_args, model_kwargs)
         kept = state.i >= self._num_warmup if self._warm_start else False
-        start = jax.tree.map(lambda a, b: jnp.where(kept, a, b), state.auxiliary, self._data_state)
+        start = jax.tree.map(lambda a, b: jnp.where(kept, a, b), state.auxiliary, state.data)
         aux = self._auxiliary(key_aux, start, model_new, beta_new)
         x = jnp.moveaxis(aux.site_spins, 0, -1)
         log_q_old = -state.beta * jnp.sum(state.spin_model._energy(x))
@@ -358,7 +359,9 @@ class Exchange(MCMCKernel):
         count = jnp.where(i < self._num_warmup, i, i - self._num_warmup) + 1
         mean = state.mean_accept_prob + (accept_prob - state.mean_accept_prob) / count
         mean = jnp.where(i == self._num_warmup, accept_prob, mean)
-        return ExchangeState(i + 1, z, pe, accept_prob, mean, aux, spin_model, beta, adapt, key)
+        return ExchangeState(
+            i + 1, z, pe, accept_prob, mean, aux, state.data, spin_model, beta, adapt, key
+        )
 
     def sample(self, state, model_args, model_kwargs):
         """One exchange step (proposal, auxiliary draw, accept or reject)."""
