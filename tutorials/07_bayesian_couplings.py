@@ -177,9 +177,8 @@ fig = posteriors.plot(truth=TRUTH)
 #   `4 σ(1 - σ) ≤ 1`), while the true one, `Var(Σ_i s_i)`, exceeds n by the sum of the spin
 #   correlations, which are strong on a 4 x 4 lattice at `J = 0.3`. For `J` the numbers show
 #   the same direction at this coupling. At weak coupling the curvature in `J` is too *large*
-#   instead and its interval too narrow (docs/THEORY.md C.2) — which is what the refusal
-#   message's "(its intervals are too narrow)" in section 3 has in mind. The error can go
-#   either way.
+#   instead and its interval too narrow (docs/THEORY.md C.2). The error can go either way,
+#   which is why the refusal message in section 3 calls its intervals "miscalibrated".
 # - **Its centre is shifted too**: the mean of `J` sits 1.19 exact sds above the exact
 #   posterior mean (`h` agrees). The maximum pseudo-likelihood estimate is consistent — it
 #   converges to the truth as rows are added — but for 50 rows it is a different, noisier
