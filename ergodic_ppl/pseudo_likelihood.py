@@ -42,6 +42,7 @@ Laplace approximation of the exact posterior. Valid where that is (many rows, on
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -49,13 +50,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions import Distribution
-from numpyro.handlers import block, seed, substitute, trace
+from numpyro.handlers import block, seed, trace
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from .checks import check_beta, check_count, check_key, check_spin_model
 from .distributions import BoltzmannSpins, spin_support
 from .kernels.gibbs import run_chains
-from .kernels.model_sites import observed_spin_site
+from .kernels.model_sites import observed_spin_site, spin_site_at
 from .spins.values import _check_spin_shape, _check_spin_values, _is_concrete, _values_checked
 
 __all__ = [
@@ -171,14 +172,7 @@ class CurvatureAdjustment(NamedTuple):
 
 def _spin_site_fn(model_fn, model_args, model_kwargs, name):
     """``u -> (SpinModel, beta)`` of the observed site, the model traced at ``theta(u)``."""
-
-    def at(u):
-        params = constrain_fn(model_fn, model_args, model_kwargs, u)
-        tr = trace(substitute(seed(model_fn, jax.random.key(0)), data=params))
-        fn = tr.get_trace(*model_args, **model_kwargs)[name]["fn"]
-        return fn.model, fn.beta
-
-    return at
+    return functools.partial(spin_site_at, model_fn, name, model_args, model_kwargs)
 
 
 def _setup(model_fn, model_args, model_kwargs, site):

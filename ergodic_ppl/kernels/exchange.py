@@ -53,17 +53,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.hmc_util import HMCAdaptState, warmup_adapter
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.mcmc import MCMCKernel
-from numpyro.infer.util import constrain_fn, initialize_model
+from numpyro.infer.util import initialize_model
 from numpyro.util import identity
 
 from ..distributions import BoltzmannSpins, log_z_cancels
 from . import gibbs, rng
 from .driver import check_count, key_is_batched
-from .model_sites import ModelSites, observed_spin_site
+from .model_sites import ModelSites, observed_spin_site, spin_site_at
 
 __all__ = ["Exchange", "ExchangeState"]
 
@@ -256,10 +255,7 @@ class Exchange(MCMCKernel):
 
     def _spin_site_at(self, z, model_args, model_kwargs):
         """The observed site's ``(SpinModel, beta)`` at unconstrained ``z``."""
-        params = constrain_fn(self._sites.model, model_args, model_kwargs, z)
-        tr = trace(substitute(seed(self._sites.model, jax.random.key(0)), data=params))
-        fn = tr.get_trace(*model_args, **model_kwargs)[self._name]["fn"]
-        return fn.model, fn.beta
+        return spin_site_at(self._sites.model, self._name, model_args, model_kwargs, z)
 
     def _adapter(self, num_warmup, d):
         dense = d <= 64 if self._dense_mass is None else bool(self._dense_mass)

@@ -14,12 +14,13 @@ import jax
 from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.gibbs import GIBBS_SITES_KWARG, conditioned, with_conditioning
 from numpyro.infer.initialization import init_to_sample
+from numpyro.infer.util import constrain_fn
 
 from ..distributions import BoltzmannSpins
 from ..spins import check_spins
 from . import gibbs
 
-__all__ = ["ModelSites", "observed_spin_site", "wrapped"]
+__all__ = ["ModelSites", "observed_spin_site", "spin_site_at", "wrapped"]
 
 
 def _spins_init(site, rng_key):
@@ -148,3 +149,12 @@ def observed_spin_site(
         raise ValueError(f"site {name!r} is scaled (subsampled plate); {owner} needs all rows.")
     check_spins(entry["value"], fn.model.n, f"the observed value of site {name!r}")
     return name
+
+
+def spin_site_at(model, name: str, model_args, model_kwargs, z):
+    """``(SpinModel, beta)`` of site ``name`` with the latent sites at unconstrained ``z``
+    (NumPyro's transforms; the model traced at ``constrain_fn(z)``)."""
+    params = constrain_fn(model, model_args, model_kwargs, z)
+    tr = trace(substitute(seed(model, jax.random.key(0)), data=params))
+    fn = tr.get_trace(*model_args, **model_kwargs)[name]["fn"]
+    return fn.model, fn.beta
